@@ -1,0 +1,971 @@
+//! Configuration: a TOML file, overridden by `SSO__SECTION__KEY` environment variables,
+//! deserialised into raw structs that refuse unknown keys, then validated once into the
+//! immutable [`Settings`] the rest of the gateway uses. Every error says how to fix it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use serde::Deserialize;
+use url::Url;
+
+use crate::redirect::RedirectPolicy;
+use crate::secret::{AdminToken, ClientSecret};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(String),
+    #[error("configuration is invalid:\n{}", .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Invalid(Vec<String>),
+}
+
+// ---------------------------------------------------------------- raw (as written)
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub oidc: RawOidc,
+    #[serde(default)]
+    pub cookie: RawCookie,
+    #[serde(default)]
+    pub redirect: RawRedirect,
+    #[serde(default)]
+    pub session: RawSession,
+    #[serde(default)]
+    pub store: RawStore,
+    #[serde(default)]
+    pub fanout: RawFanout,
+    #[serde(default)]
+    pub forward_auth: RawForwardAuth,
+    #[serde(default)]
+    pub cors: RawCors,
+    #[serde(default)]
+    pub logout: RawLogout,
+    #[serde(default)]
+    pub admin: RawAdmin,
+    #[serde(default)]
+    pub log: RawLog,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub public_url: Option<String>,
+    pub prefix: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawOidc {
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    pub client_secret_file: Option<PathBuf>,
+    pub auth_method: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub allowed_algs: Option<Vec<String>>,
+    pub pass_params: Option<Vec<String>>,
+    pub clock_leeway_secs: Option<u64>,
+    pub jwks_min_refetch_secs: Option<u64>,
+    pub http_timeout_secs: Option<u64>,
+}
+
+impl std::fmt::Debug for RawOidc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawOidc")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCookie {
+    pub domain: Option<String>,
+    pub secure: Option<bool>,
+    pub keys: Option<Vec<String>>,
+    pub keys_file: Option<PathBuf>,
+    pub same_site: Option<String>,
+}
+
+impl std::fmt::Debug for RawCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawCookie")
+            .field("domain", &self.domain)
+            .field("secure", &self.secure)
+            .field(
+                "keys",
+                &self
+                    .keys
+                    .as_ref()
+                    .map(|k| format!("[{} redacted]", k.len())),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedirect {
+    pub allowed: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawSession {
+    pub max_lifetime_secs: Option<u64>,
+    pub idle_timeout_secs: Option<u64>,
+    pub refresh_grace_secs: Option<u64>,
+    pub refresh_lock_secs: Option<u64>,
+    pub refresh_before_expiry_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    pub kind: Option<String>,
+    pub url: Option<String>,
+    pub urls: Option<Vec<String>>,
+    pub master_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawFanout {
+    pub peers: Option<Vec<String>>,
+    pub accepted_audiences: Option<Vec<String>>,
+    pub federation_key: Option<String>,
+    pub federation_key_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RawFanout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawFanout")
+            .field("peers", &self.peers)
+            .field("accepted_audiences", &self.accepted_audiences)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawForwardAuth {
+    pub pass_authorization: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    pub allowed_origins: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLogout {
+    pub allow_get: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RawAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawAdmin").finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<String>,
+    pub filter: Option<String>,
+}
+
+// ---------------------------------------------------------------- validated
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    Memory,
+    Redis {
+        url: String,
+    },
+    Sentinel {
+        urls: Vec<String>,
+        master_name: String,
+    },
+    Cluster {
+        urls: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// Public base URL of this gateway, e.g. `https://auth.a.com`.
+    pub public_url: Url,
+    /// Route prefix, `/sso` by default.
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: ClientSecret,
+    pub auth_method: AuthMethod,
+    pub scopes: Vec<String>,
+    pub allowed_algs: Vec<String>,
+    pub pass_params: Vec<String>,
+    pub clock_leeway_secs: i64,
+    pub jwks_min_refetch_secs: u64,
+    pub http_timeout_secs: u64,
+}
+
+#[derive(Clone)]
+pub struct CookieSettings {
+    pub domain: String,
+    pub secure: bool,
+    pub same_site: SameSite,
+    /// First key encrypts; all keys are tried when decrypting (rotation).
+    pub keys: Vec<cookie::Key>,
+}
+
+impl std::fmt::Debug for CookieSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieSettings")
+            .field("domain", &self.domain)
+            .field("secure", &self.secure)
+            .field("same_site", &self.same_site)
+            .field("keys", &format_args!("[{} redacted]", self.keys.len()))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    pub max_lifetime_secs: i64,
+    pub idle_timeout_secs: i64,
+    pub refresh_grace_secs: i64,
+    pub refresh_lock_secs: u64,
+    pub refresh_before_expiry_secs: i64,
+}
+
+#[derive(Clone)]
+pub struct FanoutSettings {
+    pub peers: Vec<Url>,
+    pub accepted_audiences: Vec<String>,
+    pub federation_key: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for FanoutSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FanoutSettings")
+            .field("peers", &self.peers)
+            .field("accepted_audiences", &self.accepted_audiences)
+            .field(
+                "federation_key",
+                &self.federation_key.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub oidc: OidcSettings,
+    pub cookie: CookieSettings,
+    pub redirect: RedirectPolicy,
+    pub session: SessionSettings,
+    pub store: StoreSettings,
+    pub fanout: FanoutSettings,
+    pub pass_authorization: bool,
+    pub cors_allowed_origins: Vec<String>,
+    pub logout_allow_get: bool,
+    pub admin_token: Option<AdminToken>,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+}
+
+impl Settings {
+    /// Load a TOML file (optional) and `SSO__SECTION__KEY` overrides, then validate.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// Like [`Settings::load`] with an explicit environment (tests).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let raw = load_raw(file, env)?;
+        validate(raw)
+    }
+
+    /// Settings from a TOML string (tests, demo).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let raw = config::Config::builder()
+            .add_source(config::File::from_str(text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize::<RawConfig>())
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        validate(raw)
+    }
+
+    /// Path prefix plus a route, e.g. `route("/callback")` → `/sso/callback`.
+    pub fn route(&self, path: &str) -> String {
+        format!("{}{}", self.server.prefix, path)
+    }
+
+    /// Absolute public URL of a gateway route.
+    pub fn public_route(&self, path: &str) -> String {
+        let base = self.server.public_url.as_str().trim_end_matches('/');
+        format!("{base}{}", self.route(path))
+    }
+}
+
+const LIST_KEYS: &[&str] = &[
+    "oidc.scopes",
+    "oidc.allowed_algs",
+    "oidc.pass_params",
+    "cookie.keys",
+    "redirect.allowed",
+    "store.urls",
+    "fanout.peers",
+    "fanout.accepted_audiences",
+    "cors.allowed_origins",
+];
+
+fn load_raw(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<RawConfig, ConfigError> {
+    let mut builder = config::Config::builder();
+    if let Some(path) = file {
+        if !path.exists() {
+            return Err(ConfigError::Load(format!(
+                "config file {} does not exist; pass an existing TOML file with --config",
+                path.display()
+            )));
+        }
+        builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+    }
+    let vars: config::Map<String, String> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("SSO__"))
+        .collect();
+    let mut environment = config::Environment::with_prefix("SSO")
+        .prefix_separator("__")
+        .separator("__")
+        .try_parsing(true)
+        .list_separator(",")
+        .source(Some(vars));
+    for key in LIST_KEYS {
+        environment = environment.with_list_parse_key(key);
+    }
+    builder
+        .add_source(environment)
+        .build()
+        .and_then(|c| c.try_deserialize::<RawConfig>())
+        .map_err(|e| {
+            ConfigError::Load(format!(
+                "{e} (check spelling against docs/configuration.md; unknown keys are refused)"
+            ))
+        })
+}
+
+fn read_secret_file(path: &Path, what: &str, problems: &mut Vec<String>) -> Option<String> {
+    match std::fs::read_to_string(path) {
+        Ok(s) => Some(s.trim().to_string()),
+        Err(e) => {
+            problems.push(format!(
+                "{what}: cannot read {}: {e}; make the file readable by the gateway",
+                path.display()
+            ));
+            None
+        }
+    }
+}
+
+fn parse_url(s: &str, what: &str, problems: &mut Vec<String>) -> Option<Url> {
+    match Url::parse(s) {
+        Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host_str().is_some() => {
+            Some(u)
+        }
+        Ok(_) => {
+            problems.push(format!("{what} = {s:?}: must be an absolute http(s) URL"));
+            None
+        }
+        Err(e) => {
+            problems.push(format!("{what} = {s:?}: not a URL ({e})"));
+            None
+        }
+    }
+}
+
+const KNOWN_ALGS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA",
+];
+const KNOWN_PASS_PARAMS: &[&str] = &[
+    "prompt",
+    "max_age",
+    "ui_locales",
+    "login_hint",
+    "kc_idp_hint",
+];
+
+/// Validate everything at once so the operator sees every problem in one run.
+pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
+    let mut p: Vec<String> = Vec::new();
+
+    // [server]
+    let listen = raw.server.listen.as_deref().unwrap_or("127.0.0.1:8080");
+    let listen = listen.parse::<SocketAddr>().map_err(|_| {
+        format!("server.listen = {listen:?}: expected host:port such as \"0.0.0.0:8080\"")
+    });
+    let listen = listen.map_err(|e| p.push(e)).ok();
+    let public_url = match raw.server.public_url.as_deref() {
+        Some(s) => parse_url(s, "server.public_url", &mut p),
+        None => {
+            p.push("server.public_url is missing: set the gateway's public base URL, e.g. \"https://auth.a.com\"".into());
+            None
+        }
+    };
+    if let Some(u) = &public_url {
+        if u.path() != "/" || u.query().is_some() {
+            p.push("server.public_url must have no path or query; use server.prefix for the route prefix".into());
+        }
+    }
+    let prefix = raw.server.prefix.unwrap_or_else(|| "/sso".into());
+    if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains("//") {
+        p.push(format!(
+            "server.prefix = {prefix:?}: must start with '/' and not end with '/', e.g. \"/sso\""
+        ));
+    }
+
+    // [oidc]
+    let issuer = raw.oidc.issuer.clone().unwrap_or_default();
+    if issuer.is_empty() {
+        p.push("oidc.issuer is missing: set the OP issuer, e.g. \"https://kc.example.com/realms/demo\"".into());
+    } else {
+        parse_url(&issuer, "oidc.issuer", &mut p);
+    }
+    let client_id = raw.oidc.client_id.clone().unwrap_or_default();
+    if client_id.is_empty() {
+        p.push("oidc.client_id is missing: set the client id registered at the OP".into());
+    }
+    let secret = match (&raw.oidc.client_secret, &raw.oidc.client_secret_file) {
+        (Some(_), Some(_)) => {
+            p.push("oidc.client_secret and oidc.client_secret_file are both set: keep one".into());
+            None
+        }
+        (Some(s), None) => Some(s.clone()),
+        (None, Some(f)) => read_secret_file(f, "oidc.client_secret_file", &mut p),
+        (None, None) => {
+            p.push("oidc.client_secret is missing: set oidc.client_secret or oidc.client_secret_file (or SSO__OIDC__CLIENT_SECRET)".into());
+            None
+        }
+    };
+    if secret.as_deref() == Some("") {
+        p.push("oidc.client_secret is empty".into());
+    }
+    let auth_method = match raw
+        .oidc
+        .auth_method
+        .as_deref()
+        .unwrap_or("client_secret_basic")
+    {
+        "client_secret_basic" => AuthMethod::ClientSecretBasic,
+        "client_secret_post" => AuthMethod::ClientSecretPost,
+        other => {
+            p.push(format!("oidc.auth_method = {other:?}: use \"client_secret_basic\" or \"client_secret_post\" (as registered at the OP)"));
+            AuthMethod::ClientSecretBasic
+        }
+    };
+    let mut scopes = raw
+        .oidc
+        .scopes
+        .clone()
+        .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()]);
+    if !scopes.iter().any(|s| s == "openid") {
+        scopes.insert(0, "openid".into()); // OIDC Core §3.1.2.1: openid is required
+    }
+    for s in &scopes {
+        if s.is_empty()
+            || s.chars()
+                .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+        {
+            p.push(format!(
+                "oidc.scopes entry {s:?}: scopes are single tokens without spaces or quotes"
+            ));
+        }
+    }
+    let allowed_algs = raw
+        .oidc
+        .allowed_algs
+        .clone()
+        .unwrap_or_else(|| vec!["RS256".into(), "PS256".into(), "ES256".into()]);
+    for a in &allowed_algs {
+        if !KNOWN_ALGS.contains(&a.as_str()) {
+            p.push(format!(
+                "oidc.allowed_algs entry {a:?}: only asymmetric algorithms are accepted ({})",
+                KNOWN_ALGS.join(", ")
+            ));
+        }
+    }
+    if allowed_algs.is_empty() {
+        p.push("oidc.allowed_algs is empty: list at least \"RS256\"".into());
+    }
+    let pass_params = raw
+        .oidc
+        .pass_params
+        .clone()
+        .unwrap_or_else(|| KNOWN_PASS_PARAMS.iter().map(|s| s.to_string()).collect());
+    for a in &pass_params {
+        if !KNOWN_PASS_PARAMS.contains(&a.as_str()) {
+            p.push(format!(
+                "oidc.pass_params entry {a:?}: supported are {}",
+                KNOWN_PASS_PARAMS.join(", ")
+            ));
+        }
+    }
+    let leeway = raw.oidc.clock_leeway_secs.unwrap_or(30);
+    if leeway > 60 {
+        p.push(format!(
+            "oidc.clock_leeway_secs = {leeway}: at most 60 seconds are allowed"
+        ));
+    }
+
+    // [cookie]
+    let domain = raw
+        .cookie
+        .domain
+        .clone()
+        .unwrap_or_default()
+        .trim_start_matches('.')
+        .to_ascii_lowercase();
+    if domain.is_empty() {
+        p.push(
+            "cookie.domain is missing: set the root domain shared by your apps, e.g. \"a.com\""
+                .into(),
+        );
+    } else if !domain
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        || domain.ends_with('.')
+    {
+        p.push(format!(
+            "cookie.domain = {domain:?}: must be a plain host name like \"a.com\""
+        ));
+    }
+    if let (Some(u), false) = (&public_url, domain.is_empty()) {
+        let host = u.host_str().unwrap_or("");
+        if host != domain && !host.ends_with(&format!(".{domain}")) {
+            p.push(format!("cookie.domain = {domain:?} does not cover server.public_url host {host:?}: the gateway must live under the cookie domain"));
+        }
+    }
+    let secure = raw.cookie.secure.unwrap_or(true);
+    let same_site = match raw.cookie.same_site.as_deref().unwrap_or("lax") {
+        "lax" | "Lax" => SameSite::Lax,
+        "strict" | "Strict" => SameSite::Strict,
+        "none" | "None" => SameSite::None,
+        other => {
+            p.push(format!(
+                "cookie.same_site = {other:?}: use \"lax\", \"strict\" or \"none\""
+            ));
+            SameSite::Lax
+        }
+    };
+    if same_site == SameSite::None && !secure {
+        p.push("cookie.same_site = \"none\" requires cookie.secure = true".into());
+    }
+    let key_texts: Vec<String> = match (&raw.cookie.keys, &raw.cookie.keys_file) {
+        (Some(_), Some(_)) => {
+            p.push("cookie.keys and cookie.keys_file are both set: keep one".into());
+            vec![]
+        }
+        (Some(k), None) => k.clone(),
+        (None, Some(f)) => read_secret_file(f, "cookie.keys_file", &mut p)
+            .map(|s| {
+                s.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        (None, None) => {
+            p.push("cookie.keys is missing: generate one with `openssl rand -base64 64` and set cookie.keys = [\"<key>\"] (or cookie.keys_file)".into());
+            vec![]
+        }
+    };
+    let mut keys = Vec::new();
+    for (i, k) in key_texts.iter().enumerate() {
+        match base64::engine::general_purpose::STANDARD.decode(k.trim()) {
+            Ok(bytes) if bytes.len() >= 64 => keys.push(cookie::Key::from(&bytes[..64])),
+            Ok(bytes) => p.push(format!("cookie.keys[{i}] decodes to {} bytes; at least 64 random bytes are needed (`openssl rand -base64 64`)", bytes.len())),
+            Err(_) => p.push(format!("cookie.keys[{i}] is not valid base64; generate one with `openssl rand -base64 64`")),
+        }
+    }
+    if key_texts.is_empty() && (raw.cookie.keys.is_some() || raw.cookie.keys_file.is_some()) {
+        p.push("cookie.keys is empty: add at least one key".into());
+    }
+
+    // [redirect]
+    let allowed = raw.redirect.allowed.clone().unwrap_or_default();
+    if allowed.is_empty() {
+        p.push(format!("redirect.allowed is missing: list the hosts the gateway may send users back to, e.g. [\"{d}\", \"*.{d}\"]", d = if domain.is_empty() { "a.com" } else { &domain }));
+    }
+    let redirect = match RedirectPolicy::new(&allowed) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            p.push(e.to_string());
+            None
+        }
+    };
+
+    // [session]
+    let s = &raw.session;
+    let session = SessionSettings {
+        max_lifetime_secs: s.max_lifetime_secs.unwrap_or(36_000) as i64,
+        idle_timeout_secs: s.idle_timeout_secs.unwrap_or(1_800) as i64,
+        refresh_grace_secs: s.refresh_grace_secs.unwrap_or(10) as i64,
+        refresh_lock_secs: s.refresh_lock_secs.unwrap_or(10),
+        refresh_before_expiry_secs: s.refresh_before_expiry_secs.unwrap_or(0) as i64,
+    };
+    if session.max_lifetime_secs < 60 {
+        p.push("session.max_lifetime_secs must be at least 60".into());
+    }
+    if session.idle_timeout_secs < 60 || session.idle_timeout_secs > session.max_lifetime_secs {
+        p.push("session.idle_timeout_secs must be between 60 and session.max_lifetime_secs".into());
+    }
+    if session.refresh_grace_secs > 60 {
+        p.push("session.refresh_grace_secs must be at most 60: a longer window weakens refresh-token reuse detection".into());
+    }
+    if session.refresh_lock_secs == 0 || session.refresh_lock_secs > 120 {
+        p.push("session.refresh_lock_secs must be between 1 and 120".into());
+    }
+
+    // [store]
+    let store = match raw.store.kind.as_deref().unwrap_or("redis") {
+        "memory" => StoreSettings::Memory,
+        "redis" => match &raw.store.url {
+            Some(u)
+                if u.starts_with("redis://")
+                    || u.starts_with("rediss://")
+                    || u.starts_with("unix://") =>
+            {
+                StoreSettings::Redis { url: u.clone() }
+            }
+            Some(u) => {
+                p.push(format!(
+                    "store.url = {u:?}: expected redis://host:port[/db] or rediss://…"
+                ));
+                StoreSettings::Memory
+            }
+            None => {
+                p.push("store.url is missing: set store.url = \"redis://127.0.0.1:6379\" or store.kind = \"memory\" for one local instance".into());
+                StoreSettings::Memory
+            }
+        },
+        "sentinel" => {
+            let urls = raw.store.urls.clone().unwrap_or_default();
+            let master_name = raw.store.master_name.clone().unwrap_or_default();
+            if urls.is_empty() || master_name.is_empty() {
+                p.push("store.kind = \"sentinel\" needs store.urls (the sentinels) and store.master_name".into());
+            }
+            StoreSettings::Sentinel { urls, master_name }
+        }
+        "cluster" => {
+            let urls = raw.store.urls.clone().unwrap_or_default();
+            if urls.is_empty() {
+                p.push("store.kind = \"cluster\" needs store.urls (seed nodes)".into());
+            }
+            StoreSettings::Cluster { urls }
+        }
+        other => {
+            p.push(format!(
+                "store.kind = {other:?}: use \"redis\", \"sentinel\", \"cluster\" or \"memory\""
+            ));
+            StoreSettings::Memory
+        }
+    };
+
+    // [fanout]
+    let mut peers = Vec::new();
+    for (i, peer) in raw
+        .fanout
+        .peers
+        .clone()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        if let Some(u) = parse_url(peer, &format!("fanout.peers[{i}]"), &mut p) {
+            peers.push(u);
+        }
+    }
+    let mut accepted_audiences = raw.fanout.accepted_audiences.clone().unwrap_or_default();
+    if !client_id.is_empty() && !accepted_audiences.contains(&client_id) {
+        accepted_audiences.push(client_id.clone());
+    }
+    let federation_key = match (&raw.fanout.federation_key, &raw.fanout.federation_key_file) {
+        (Some(_), Some(_)) => {
+            p.push(
+                "fanout.federation_key and fanout.federation_key_file are both set: keep one"
+                    .into(),
+            );
+            None
+        }
+        (Some(k), None) => Some(k.clone()),
+        (None, Some(f)) => read_secret_file(f, "fanout.federation_key_file", &mut p),
+        (None, None) => None,
+    };
+    let federation_key = match federation_key {
+        Some(k) => match base64::engine::general_purpose::STANDARD.decode(k.trim()) {
+            Ok(b) if b.len() >= 32 => Some(b),
+            _ => {
+                p.push("fanout.federation_key must be base64 of at least 32 random bytes (`openssl rand -base64 32`)".into());
+                None
+            }
+        },
+        None => None,
+    };
+
+    // [cors]
+    let cors_allowed_origins = raw.cors.allowed_origins.clone().unwrap_or_default();
+    for o in &cors_allowed_origins {
+        match Url::parse(o) {
+            Ok(u) if u.origin().ascii_serialization() == *o => {}
+            _ => p.push(format!("cors.allowed_origins entry {o:?}: must be an exact origin like \"https://app.a.com\" (scheme, host, optional port, no path or trailing slash)")),
+        }
+    }
+
+    // [admin]
+    let admin_token = match (&raw.admin.token, &raw.admin.token_file) {
+        (Some(_), Some(_)) => {
+            p.push("admin.token and admin.token_file are both set: keep one".into());
+            None
+        }
+        (Some(t), None) => Some(t.clone()),
+        (None, Some(f)) => read_secret_file(f, "admin.token_file", &mut p),
+        (None, None) => None,
+    };
+    if let Some(t) = &admin_token {
+        if t.len() < 32 {
+            p.push("admin.token must be at least 32 characters (`openssl rand -hex 32`)".into());
+        }
+    }
+
+    // [log]
+    let log_format = match raw.log.format.as_deref().unwrap_or("json") {
+        "json" => LogFormat::Json,
+        "pretty" | "text" => LogFormat::Pretty,
+        other => {
+            p.push(format!(
+                "log.format = {other:?}: use \"json\" or \"pretty\""
+            ));
+            LogFormat::Json
+        }
+    };
+
+    if !p.is_empty() {
+        return Err(ConfigError::Invalid(p));
+    }
+    let (Some(listen), Some(public_url), Some(secret), Some(redirect)) =
+        (listen, public_url, secret, redirect)
+    else {
+        return Err(ConfigError::Invalid(
+            vec!["incomplete configuration".into()],
+        ));
+    };
+    Ok(Settings {
+        server: ServerSettings {
+            listen,
+            public_url,
+            prefix,
+        },
+        oidc: OidcSettings {
+            issuer,
+            client_id,
+            client_secret: ClientSecret::new(secret),
+            auth_method,
+            scopes,
+            allowed_algs,
+            pass_params,
+            clock_leeway_secs: leeway as i64,
+            jwks_min_refetch_secs: raw.oidc.jwks_min_refetch_secs.unwrap_or(10),
+            http_timeout_secs: raw.oidc.http_timeout_secs.unwrap_or(10),
+        },
+        cookie: CookieSettings {
+            domain,
+            secure,
+            same_site,
+            keys,
+        },
+        redirect,
+        session,
+        store,
+        fanout: FanoutSettings {
+            peers,
+            accepted_audiences,
+            federation_key,
+        },
+        pass_authorization: raw.forward_auth.pass_authorization.unwrap_or(true),
+        cors_allowed_origins,
+        logout_allow_get: raw.logout.allow_get.unwrap_or(true),
+        admin_token: admin_token.map(AdminToken::new),
+        log_format,
+        log_filter: raw.log.filter.unwrap_or_else(|| "info".into()),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4";
+
+    fn good() -> String {
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:8080"
+public_url = "https://auth.a.com"
+[oidc]
+issuer = "https://kc.example.com/realms/demo"
+client_id = "gw-a"
+client_secret = "s3cret"
+[cookie]
+domain = "a.com"
+keys = ["{KEY}"]
+[redirect]
+allowed = ["a.com", "*.a.com"]
+[store]
+kind = "memory"
+"#
+        )
+    }
+
+    #[test]
+    fn minimal_config_validates_with_defaults() {
+        let s = Settings::from_toml(&good()).unwrap();
+        assert_eq!(s.cookie.domain, "a.com");
+        assert!(s.cookie.secure);
+        assert_eq!(s.oidc.scopes[0], "openid");
+        assert_eq!(s.route("/login"), "/sso/login");
+        assert_eq!(
+            s.public_route("/callback"),
+            "https://auth.a.com/sso/callback"
+        );
+        assert!(!format!("{s:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn unknown_key_is_an_error() {
+        let text = good().replace("[store]", "[store]\nkindd = \"x\"");
+        let e = Settings::from_toml(&text).unwrap_err().to_string();
+        assert!(e.contains("kindd"), "{e}");
+    }
+
+    #[test]
+    fn env_overrides_file_and_unknown_env_fails() {
+        let dir = std::env::temp_dir().join(format!("sso-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.toml");
+        std::fs::write(&f, good()).unwrap();
+        let s = Settings::load_with_env(
+            Some(&f),
+            vec![
+                ("SSO__OIDC__CLIENT_ID".into(), "gw-z".into()),
+                ("SSO__REDIRECT__ALLOWED".into(), "z.com,*.z.com".into()),
+                ("SSO__COOKIE__SECURE".into(), "false".into()),
+            ],
+        );
+        // cookie domain a.com still covers the public url, redirect changed
+        let s = s.unwrap();
+        assert_eq!(s.oidc.client_id, "gw-z");
+        assert!(!s.cookie.secure);
+        assert!(s.redirect.check("https://x.z.com/").is_ok());
+        let e = Settings::load_with_env(Some(&f), vec![("SSO__OIDC__TYPO".into(), "1".into())])
+            .unwrap_err();
+        assert!(e.to_string().contains("typo"), "{e}");
+    }
+
+    #[test]
+    fn secrets_from_files() {
+        let dir = std::env::temp_dir().join(format!("sso-cfg-f-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("secret"), "from-file\n").unwrap();
+        let text = good().replace(
+            "client_secret = \"s3cret\"",
+            &format!("client_secret_file = {:?}", dir.join("secret")),
+        );
+        let s = Settings::from_toml(&text).unwrap();
+        assert_eq!(s.oidc.client_secret.secret(), "from-file");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_a_fix() {
+        let e =
+            Settings::from_toml("[cookie]\nkeys = [\"short\"]\n[oidc]\nallowed_algs=[\"HS256\"]")
+                .unwrap_err()
+                .to_string();
+        for needle in [
+            "server.public_url is missing",
+            "oidc.issuer is missing",
+            "oidc.client_id is missing",
+            "cookie.keys[0]",
+            "HS256",
+            "redirect.allowed is missing",
+        ] {
+            assert!(e.contains(needle), "missing {needle:?} in {e}");
+        }
+    }
+
+    #[test]
+    fn leeway_capped_at_60() {
+        let text = good().replace(
+            "client_id = \"gw-a\"",
+            "client_id = \"gw-a\"\nclock_leeway_secs = 300",
+        );
+        assert!(Settings::from_toml(&text)
+            .unwrap_err()
+            .to_string()
+            .contains("at most 60"));
+    }
+}

@@ -1,0 +1,371 @@
+//! Every cookie the gateway sets is built and cleared here (DESIGN §4), so a cookie is
+//! always cleared with the exact `Domain` and `Path` it was set with.
+//!
+//! `sso_rt` and `sso_login` are sealed with AES-256-GCM through the cookie crate's private
+//! jar (the cookie name is bound as associated data). The first configured key seals;
+//! every key is tried when opening, so keys can be rotated without logging anyone out.
+
+use cookie::{Cookie, CookieJar, Key, SameSite as CSameSite};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::config::{CookieSettings, SameSite};
+use crate::secret::{AccessToken, SessionId};
+
+pub const ACCESS: &str = "sso_at";
+pub const REFRESH: &str = "sso_rt";
+pub const LOGIN: &str = "sso_login";
+/// Longest name+value of one `sso_at` chunk (browsers allow ~4096 per cookie with attributes).
+pub const CHUNK_LIMIT: usize = 3800;
+/// Upper bound on chunks read or cleared (a 60 KB token).
+pub const MAX_CHUNKS: usize = 16;
+pub const LOGIN_TTL_SECS: i64 = 600;
+
+/// What `sso_rt` holds: a handle to the server-side session, never the refresh token.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefreshHandle {
+    #[serde(rename = "s")]
+    pub session: SessionId,
+    /// Generation: bumped on every refresh so an old cookie can be told from the current one.
+    #[serde(rename = "g")]
+    pub generation: u64,
+}
+
+impl std::fmt::Debug for RefreshHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshHandle")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One pending login (OAuth 2.0 §10.12 / RFC 9700 §4.7: state bound to this browser).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LoginTransaction {
+    pub state: String,
+    pub verifier: String,
+    pub nonce: String,
+    pub rd: String,
+    pub created_at: i64,
+    #[serde(default)]
+    pub max_age: Option<i64>,
+}
+
+impl std::fmt::Debug for LoginTransaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginTransaction")
+            .field("rd", &self.rd)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds, reads and clears the gateway's cookies.
+#[derive(Clone)]
+pub struct CookieCodec {
+    domain: String,
+    secure: bool,
+    same_site: CSameSite,
+    keys: Vec<Key>,
+    login_path: String,
+}
+
+impl std::fmt::Debug for CookieCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CookieCodec")
+            .field("domain", &self.domain)
+            .field("secure", &self.secure)
+            .finish_non_exhaustive()
+    }
+}
+
+fn chunk_name(i: usize) -> String {
+    if i == 0 {
+        ACCESS.to_string()
+    } else {
+        format!("{ACCESS}.{i}")
+    }
+}
+
+impl CookieCodec {
+    pub fn new(s: &CookieSettings, prefix: &str) -> Self {
+        Self {
+            domain: s.domain.clone(),
+            secure: s.secure,
+            same_site: match s.same_site {
+                SameSite::Lax => CSameSite::Lax,
+                SameSite::Strict => CSameSite::Strict,
+                SameSite::None => CSameSite::None,
+            },
+            keys: s.keys.clone(),
+            login_path: prefix.to_string(),
+        }
+    }
+
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    fn domain_cookie(&self, name: String, value: String, max_age: i64) -> Cookie<'static> {
+        Cookie::build(name, value)
+            .domain(self.domain.clone())
+            .path("/")
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(self.same_site)
+            .max_age(cookie::time::Duration::seconds(max_age.max(0)))
+            .finish()
+    }
+
+    fn removal(&self, mut c: Cookie<'static>) -> Cookie<'static> {
+        c.set_value("");
+        c.set_max_age(cookie::time::Duration::ZERO);
+        c.set_expires(cookie::time::OffsetDateTime::UNIX_EPOCH);
+        c
+    }
+
+    // ------------------------------------------------------------ sso_at
+
+    /// `sso_at` split into chunks when name+value passes [`CHUNK_LIMIT`]; chunks the browser
+    /// held beyond the new count (`previous_chunks`) are cleared.
+    pub fn access_cookies(
+        &self,
+        token: &AccessToken,
+        max_age: i64,
+        previous_chunks: usize,
+    ) -> Vec<Cookie<'static>> {
+        let value = token.secret();
+        let room = CHUNK_LIMIT - ACCESS.len() - 3;
+        let mut out = Vec::new();
+        let mut start = 0;
+        let mut i = 0;
+        while start < value.len() || i == 0 {
+            let end = (start + room).min(value.len());
+            out.push(self.domain_cookie(chunk_name(i), value[start..end].to_string(), max_age));
+            start = end;
+            i += 1;
+        }
+        for j in i..previous_chunks.min(MAX_CHUNKS) {
+            out.push(self.clear_domain_cookie(&chunk_name(j)));
+        }
+        out
+    }
+
+    /// Join `sso_at`, `sso_at.1`, … from a cookie lookup. Returns the token and how many
+    /// chunks the browser sent (so a shorter token can clear the leftovers).
+    pub fn read_access<'a>(
+        &self,
+        get: impl Fn(&str) -> Option<&'a str>,
+    ) -> (Option<AccessToken>, usize) {
+        let mut joined = String::new();
+        let mut n = 0;
+        while n < MAX_CHUNKS {
+            match get(&chunk_name(n)) {
+                Some(v) if !v.is_empty() => {
+                    joined.push_str(v);
+                    n += 1;
+                }
+                _ => break,
+            }
+        }
+        // Count stray chunks after a gap too, so they get cleared.
+        let mut present = n;
+        for j in n..MAX_CHUNKS {
+            if get(&chunk_name(j)).is_some() {
+                present = j + 1;
+            }
+        }
+        let token = (!joined.is_empty()).then(|| AccessToken::new(joined));
+        (token, present)
+    }
+
+    // ------------------------------------------------------------ sso_rt
+
+    pub fn refresh_cookie(&self, handle: &RefreshHandle, max_age: i64) -> Cookie<'static> {
+        let sealed = self.seal(REFRESH, handle).unwrap_or_default();
+        self.domain_cookie(REFRESH.to_string(), sealed, max_age)
+    }
+
+    pub fn read_refresh(&self, value: &str) -> Option<RefreshHandle> {
+        self.open(REFRESH, value)
+    }
+
+    // ------------------------------------------------------------ sso_login
+
+    /// The login cookie: host-only (no Domain), path = the gateway prefix, 10 minutes.
+    /// It holds a few pending logins so two tabs can log in at once.
+    pub fn login_cookie(&self, txs: &[LoginTransaction]) -> Cookie<'static> {
+        let sealed = self.seal(LOGIN, &txs).unwrap_or_default();
+        Cookie::build(LOGIN, sealed)
+            .path(self.login_path.clone())
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(CSameSite::Lax)
+            .max_age(cookie::time::Duration::seconds(LOGIN_TTL_SECS))
+            .finish()
+    }
+
+    pub fn read_login(&self, value: &str) -> Vec<LoginTransaction> {
+        self.open(LOGIN, value).unwrap_or_default()
+    }
+
+    pub fn clear_login(&self) -> Cookie<'static> {
+        self.removal(
+            Cookie::build(LOGIN, "")
+                .path(self.login_path.clone())
+                .http_only(true)
+                .secure(self.secure)
+                .same_site(CSameSite::Lax)
+                .finish(),
+        )
+    }
+
+    // ------------------------------------------------------------ clearing
+
+    fn clear_domain_cookie(&self, name: &str) -> Cookie<'static> {
+        self.removal(self.domain_cookie(name.to_string(), String::new(), 0))
+    }
+
+    /// Clear `sso_at` (all `chunks` the browser holds, at least one) and `sso_rt`.
+    pub fn clear_session(&self, chunks: usize) -> Vec<Cookie<'static>> {
+        let mut out: Vec<Cookie<'static>> = (0..chunks.clamp(1, MAX_CHUNKS))
+            .map(|i| self.clear_domain_cookie(&chunk_name(i)))
+            .collect();
+        out.push(self.clear_domain_cookie(REFRESH));
+        out
+    }
+
+    // ------------------------------------------------------------ sealing
+
+    /// Generic seal/open for other sealed values (e.g. logout state cookies).
+    pub fn seal<T: Serialize>(&self, name: &str, value: &T) -> Option<String> {
+        let key = self.keys.first()?;
+        let json = serde_json::to_string(value).ok()?;
+        let mut jar = CookieJar::new();
+        jar.private_mut(key)
+            .add(Cookie::new(name.to_string(), json));
+        jar.get(name).map(|c| c.value().to_string())
+    }
+
+    pub fn open<T: DeserializeOwned>(&self, name: &str, sealed: &str) -> Option<T> {
+        for key in &self.keys {
+            let mut jar = CookieJar::new();
+            jar.add_original(Cookie::new(name.to_string(), sealed.to_string()));
+            if let Some(c) = jar.private(key).get(name) {
+                return serde_json::from_str(c.value()).ok();
+            }
+        }
+        None
+    }
+
+    /// Build a cookie with the session-cookie shape but an arbitrary name (logout state).
+    pub fn host_cookie(&self, name: &str, value: String, max_age: i64) -> Cookie<'static> {
+        Cookie::build(name.to_string(), value)
+            .path(self.login_path.clone())
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(CSameSite::Lax)
+            .max_age(cookie::time::Duration::seconds(max_age))
+            .finish()
+    }
+
+    pub fn clear_host_cookie(&self, name: &str) -> Cookie<'static> {
+        self.removal(self.host_cookie(name, String::new(), 0))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn codec_with(keys: Vec<Key>) -> CookieCodec {
+        CookieCodec::new(
+            &CookieSettings {
+                domain: "a.com".into(),
+                secure: true,
+                same_site: SameSite::Lax,
+                keys,
+            },
+            "/sso",
+        )
+    }
+
+    #[test]
+    fn big_token_is_chunked_and_joined() {
+        let c = codec_with(vec![Key::generate()]);
+        let token = AccessToken::new("x".repeat(9000));
+        let cookies = c.access_cookies(&token, 300, 5);
+        let set: Vec<_> = cookies.iter().filter(|c| !c.value().is_empty()).collect();
+        assert_eq!(set.len(), 3);
+        assert!(set
+            .iter()
+            .all(|c| c.name().len() + c.value().len() <= CHUNK_LIMIT));
+        // two leftovers (chunks 3 and 4) are cleared with the same Domain/Path
+        let cleared: Vec<_> = cookies.iter().filter(|c| c.value().is_empty()).collect();
+        assert_eq!(
+            cleared.iter().map(|c| c.name()).collect::<Vec<_>>(),
+            vec!["sso_at.3", "sso_at.4"]
+        );
+        assert!(cleared
+            .iter()
+            .all(|c| c.domain() == Some("a.com") && c.path() == Some("/")));
+        let map: HashMap<String, String> = set
+            .iter()
+            .map(|c| (c.name().to_string(), c.value().to_string()))
+            .collect();
+        let (joined, n) = c.read_access(|n| map.get(n).map(String::as_str));
+        assert_eq!(joined.unwrap().secret(), token.secret());
+        assert_eq!(n, 3);
+    }
+
+    #[test]
+    fn sealed_cookies_survive_key_rotation_and_reject_tampering() {
+        let old = Key::generate();
+        let c_old = codec_with(vec![old.clone()]);
+        let h = RefreshHandle {
+            session: SessionId::new("sess-1"),
+            generation: 3,
+        };
+        let cookie = c_old.refresh_cookie(&h, 100);
+        assert!(!cookie.value().contains("sess-1"));
+        let c_new = codec_with(vec![Key::generate(), old]);
+        assert_eq!(c_new.read_refresh(cookie.value()), Some(h));
+        let mut tampered = cookie.value().to_string();
+        tampered.replace_range(10..11, if &tampered[10..11] == "A" { "B" } else { "A" });
+        assert_eq!(c_new.read_refresh(&tampered), None);
+        // sealed for another cookie name does not open as sso_rt
+        let login = c_old.login_cookie(&[]);
+        assert_eq!(c_new.read_refresh(login.value()), None);
+        assert_eq!(
+            codec_with(vec![Key::generate()]).read_refresh(cookie.value()),
+            None
+        );
+    }
+
+    #[test]
+    fn attributes() {
+        let c = codec_with(vec![Key::generate()]);
+        let at = &c.access_cookies(&AccessToken::new("abc"), 60, 0)[0];
+        let s = at.to_string();
+        for part in [
+            "sso_at=abc",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Path=/",
+            "Domain=a.com",
+            "Max-Age=60",
+        ] {
+            assert!(s.contains(part), "{s}");
+        }
+        let login = c.login_cookie(&[]).to_string();
+        assert!(!login.contains("Domain"), "{login}");
+        assert!(login.contains("Path=/sso"));
+        for cl in c.clear_session(2) {
+            assert_eq!(cl.domain(), Some("a.com"));
+            assert_eq!(cl.path(), Some("/"));
+            assert_eq!(cl.max_age(), Some(cookie::time::Duration::ZERO));
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! JWS verification with josekit against a JWK set, restricted to the configured
+//! asymmetric algorithms. Shared by ID tokens, access tokens and logout tokens.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use josekit::jwk::Jwk;
+use josekit::jws::JwsVerifier;
+use serde_json::{Map, Value};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum JwtError {
+    #[error("token is not a compact JWS")]
+    Malformed,
+    #[error("signing algorithm {0:?} is not allowed")]
+    AlgNotAllowed(String),
+    #[error("no published key matches the token's key id")]
+    UnknownKey,
+    #[error("signature does not verify")]
+    BadSignature,
+}
+
+/// A JWT whose signature verified. Claims still need checking by the caller.
+#[derive(Clone)]
+pub struct VerifiedJwt {
+    pub alg: String,
+    pub typ: Option<String>,
+    pub kid: Option<String>,
+    pub claims: Map<String, Value>,
+}
+
+impl std::fmt::Debug for VerifiedJwt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifiedJwt")
+            .field("alg", &self.alg)
+            .field("typ", &self.typ)
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VerifiedJwt {
+    pub fn str_claim(&self, name: &str) -> Option<&str> {
+        self.claims.get(name).and_then(Value::as_str)
+    }
+    pub fn int_claim(&self, name: &str) -> Option<i64> {
+        self.claims.get(name).and_then(|v| {
+            v.as_i64()
+                .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+        })
+    }
+    /// `aud` as a list (RFC 7519 §4.1.3: a string or an array of strings).
+    pub fn audiences(&self) -> Vec<&str> {
+        match self.claims.get("aud") {
+            Some(Value::String(s)) => vec![s.as_str()],
+            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+/// The unverified JOSE header; only used to pick a key, never trusted for anything else.
+#[derive(Debug)]
+pub struct PeekedHeader {
+    pub alg: String,
+    pub kid: Option<String>,
+    pub typ: Option<String>,
+}
+
+pub fn peek_header(token: &str) -> Result<PeekedHeader, JwtError> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed); // 5 parts would be a JWE: not accepted here
+    };
+    let bytes = URL_SAFE_NO_PAD.decode(h).map_err(|_| JwtError::Malformed)?;
+    let v: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)?;
+    let alg = v
+        .get("alg")
+        .and_then(Value::as_str)
+        .ok_or(JwtError::Malformed)?
+        .to_string();
+    Ok(PeekedHeader {
+        alg,
+        kid: v.get("kid").and_then(Value::as_str).map(String::from),
+        typ: v.get("typ").and_then(Value::as_str).map(String::from),
+    })
+}
+
+fn verifier_for(alg: &str, jwk: &Jwk) -> Option<Box<dyn JwsVerifier>> {
+    use josekit::jws::*;
+    // Only asymmetric algorithms: an HMAC "key" made from a public key must never verify.
+    let v: Result<Box<dyn JwsVerifier>, _> = match alg {
+        "RS256" => RS256.verifier_from_jwk(jwk).map(|v| Box::new(v) as _),
+        "RS384" => RS384.verifier_from_jwk(jwk).map(|v| Box::new(v) as _),
+        "RS512" => RS512.verifier_from_jwk(jwk).map(|v| Box::new(v) as _),
+        "PS256" => PS256.verifier_from_jwk(jwk).map(|v| Box::new(v) as _),
+        "PS384" => PS384.verifier_from_jwk(jwk).map(|v| Box::new(v) as _),
+        "PS512" => PS512.verifier_from_jwk(jwk).map(|v| Box::new(v) as _),
+        "ES256" => ES256.verifier_from_jwk(jwk).map(|v| Box::new(v) as _),
+        "ES384" => ES384.verifier_from_jwk(jwk).map(|v| Box::new(v) as _),
+        "ES512" => ES512.verifier_from_jwk(jwk).map(|v| Box::new(v) as _),
+        "EdDSA" => EdDSA.verifier_from_jwk(jwk).map(|v| Box::new(v) as _),
+        _ => return None,
+    };
+    v.ok()
+}
+
+fn key_usable(jwk: &Jwk, alg: &str) -> bool {
+    if jwk.key_use().is_some_and(|u| u != "sig") {
+        return false;
+    }
+    if jwk.algorithm().is_some_and(|a| a != alg) {
+        return false;
+    }
+    let kty = jwk.key_type();
+    match alg {
+        a if a.starts_with("RS") || a.starts_with("PS") => kty == "RSA",
+        a if a.starts_with("ES") => kty == "EC",
+        "EdDSA" => kty == "OKP",
+        _ => false,
+    }
+}
+
+/// Verify `token` against `keys`. `alg` must be in `allowed` (never `none`, never HS*).
+pub fn verify(token: &str, keys: &[Jwk], allowed: &[String]) -> Result<VerifiedJwt, JwtError> {
+    let header = peek_header(token)?;
+    if header.alg == "none" || header.alg.starts_with("HS") || !allowed.contains(&header.alg) {
+        return Err(JwtError::AlgNotAllowed(header.alg));
+    }
+    let candidates: Vec<&Jwk> = keys
+        .iter()
+        .filter(|k| match (&header.kid, k.key_id()) {
+            (Some(want), Some(have)) => want == have,
+            (Some(_), None) => false,
+            (None, _) => true,
+        })
+        .filter(|k| key_usable(k, &header.alg))
+        .collect();
+    if candidates.is_empty() {
+        return Err(JwtError::UnknownKey);
+    }
+    for jwk in candidates {
+        let Some(verifier) = verifier_for(&header.alg, jwk) else {
+            continue;
+        };
+        if let Ok((payload, h)) = josekit::jwt::decode_with_verifier(token, verifier.as_ref()) {
+            return Ok(VerifiedJwt {
+                alg: header.alg,
+                typ: h.token_type().map(String::from),
+                kid: h.key_id().map(String::from),
+                claims: payload.claims_set().clone(),
+            });
+        }
+    }
+    Err(JwtError::BadSignature)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use josekit::jws::{JwsHeader, RS256};
+    use josekit::jwt::JwtPayload;
+
+    fn keypair() -> (josekit::jwk::Jwk, josekit::jwk::Jwk) {
+        let mut private = Jwk::generate_rsa_key(2048).unwrap();
+        private.set_key_id("k1");
+        let mut public = private.to_public_key().unwrap();
+        public.set_key_id("k1");
+        (private, public)
+    }
+
+    fn sign(private: &Jwk, kid: &str) -> String {
+        let mut h = JwsHeader::new();
+        h.set_key_id(kid);
+        let mut p = JwtPayload::new();
+        p.set_subject("alice");
+        josekit::jwt::encode_with_signer(&p, &h, &RS256.signer_from_jwk(private).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn verifies_good_and_rejects_forgeries() {
+        let allowed = vec!["RS256".to_string()];
+        let (private, public) = keypair();
+        let good = sign(&private, "k1");
+        let v = verify(&good, std::slice::from_ref(&public), &allowed).unwrap();
+        assert_eq!(v.str_claim("sub"), Some("alice"));
+
+        let (other, _) = keypair();
+        let forged = sign(&other, "k1");
+        assert_eq!(
+            verify(&forged, std::slice::from_ref(&public), &allowed).unwrap_err(),
+            JwtError::BadSignature
+        );
+        let mut renamed = private.clone();
+        renamed.set_key_id("k2");
+        let unknown = sign(&renamed, "k2");
+        assert_eq!(
+            verify(&unknown, std::slice::from_ref(&public), &allowed).unwrap_err(),
+            JwtError::UnknownKey
+        );
+
+        let parts: Vec<&str> = good.split('.').collect();
+        let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
+        let none = format!("{none_header}.{}.", parts[1]);
+        assert!(matches!(
+            verify(&none, std::slice::from_ref(&public), &allowed),
+            Err(JwtError::AlgNotAllowed(_))
+        ));
+        let hs = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","kid":"k1"}"#);
+        let hs = format!("{hs}.{}.{}", parts[1], parts[2]);
+        assert!(matches!(
+            verify(&hs, std::slice::from_ref(&public), &["HS256".into()]),
+            Err(JwtError::AlgNotAllowed(_))
+        ));
+        assert_eq!(
+            verify("a.b", &[public], &allowed).unwrap_err(),
+            JwtError::Malformed
+        );
+    }
+}

@@ -1,0 +1,602 @@
+//! OpenID Connect client: discovery, JWKS cache, code exchange, refresh, token validation.
+
+pub mod jwt;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use josekit::jwk::Jwk;
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
+};
+use oauth2::{
+    AuthType, AuthorizationCode, EndpointNotSet, EndpointSet, ExtraTokenFields, PkceCodeVerifier,
+    RedirectUrl, RequestTokenError, StandardRevocableToken, StandardTokenResponse, TokenResponse,
+    TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::{Mutex, RwLock};
+use url::Url;
+
+use crate::config::{AuthMethod, OidcSettings};
+use crate::secret::{AccessToken, IdToken, RefreshToken};
+use crate::util::now;
+pub use jwt::{JwtError, VerifiedJwt};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OidcError {
+    /// The OP could not be reached (connect error, timeout).
+    #[error("the identity provider is unreachable: {0}")]
+    Unavailable(String),
+    /// The OP answered something that is not a valid protocol response.
+    #[error("the identity provider sent an invalid response: {0}")]
+    BadResponse(String),
+    /// RFC 6749 §5.2 `invalid_grant`: the code or refresh token is invalid, expired, used or revoked.
+    #[error("the grant was refused by the identity provider: {0}")]
+    InvalidGrant(String),
+    /// Any other OAuth error from the token endpoint (e.g. `invalid_client`: our configuration).
+    #[error("the identity provider refused the request: {0}")]
+    Refused(String),
+}
+
+/// OIDC Discovery 1.0 §3 metadata (the fields we use).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct ProviderMetadata {
+    pub issuer: String,
+    pub authorization_endpoint: Url,
+    pub token_endpoint: Url,
+    pub jwks_uri: Url,
+    #[serde(default)]
+    pub end_session_endpoint: Option<Url>,
+    #[serde(default)]
+    pub revocation_endpoint: Option<Url>,
+    #[serde(default)]
+    pub authorization_response_iss_parameter_supported: bool,
+    #[serde(default)]
+    pub code_challenge_methods_supported: Vec<String>,
+    #[serde(default)]
+    pub id_token_signing_alg_values_supported: Vec<String>,
+}
+
+/// Extra fields of an OIDC token response (OIDC Core §3.1.3.3) and Keycloak's extensions.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct OidcExtra {
+    #[serde(default)]
+    pub id_token: Option<String>,
+    #[serde(default)]
+    pub refresh_expires_in: Option<i64>,
+}
+impl ExtraTokenFields for OidcExtra {}
+
+type OidcTokenResponse = StandardTokenResponse<OidcExtra, BasicTokenType>;
+type OAuthClient = oauth2::Client<
+    BasicErrorResponse,
+    OidcTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// Tokens from a token-endpoint response.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    pub access_token: AccessToken,
+    pub refresh_token: Option<RefreshToken>,
+    pub id_token: Option<IdToken>,
+    pub expires_in: Option<i64>,
+    pub refresh_expires_in: Option<i64>,
+}
+
+/// Claims of a validated ID token that the gateway keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdClaims {
+    pub iss: String,
+    pub sub: String,
+    pub sid: Option<String>,
+    pub exp: i64,
+    pub auth_time: Option<i64>,
+    pub preferred_username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+/// Why an ID token was refused (OIDC Core §3.1.3.7).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdTokenError {
+    #[error("ID token signature: {0}")]
+    Jwt(#[from] JwtError),
+    #[error("ID token issuer does not match the configured issuer")]
+    Issuer,
+    #[error("ID token audience does not contain this client")]
+    Audience,
+    #[error("ID token authorized party (azp) is not this client")]
+    AuthorizedParty,
+    #[error("ID token has expired")]
+    Expired,
+    #[error("ID token was issued in the future")]
+    IssuedInFuture,
+    #[error("ID token nonce does not match this login")]
+    Nonce,
+    #[error("ID token lacks a required claim: {0}")]
+    MissingClaim(&'static str),
+    #[error("the authentication is older than max_age allows")]
+    AuthTooOld,
+    #[error("the token response carried no ID token")]
+    NoIdToken,
+}
+
+struct JwksState {
+    keys: Arc<Vec<Jwk>>,
+    fetched_at: Option<Instant>,
+}
+
+struct Discovered {
+    meta: Arc<ProviderMetadata>,
+    fetched_at: Instant,
+}
+
+/// The OIDC relying-party client. Cheap to share behind an `Arc`.
+pub struct OidcClient {
+    settings: OidcSettings,
+    redirect_uri: String,
+    http: reqwest::Client,
+    discovered: RwLock<Option<Discovered>>,
+    discovery_gate: Mutex<()>,
+    jwks: RwLock<JwksState>,
+    jwks_gate: Mutex<()>,
+}
+
+impl std::fmt::Debug for OidcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcClient")
+            .field("issuer", &self.settings.issuer)
+            .field("client_id", &self.settings.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
+
+/// The HTTP client used towards the OP: no redirects (SSRF), bounded timeouts.
+pub fn http_client(timeout_secs: u64) -> Result<reqwest::Client, OidcError> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(timeout_secs))
+        .connect_timeout(Duration::from_secs(timeout_secs.min(5)))
+        .user_agent(concat!("sso-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| OidcError::Unavailable(e.to_string()))
+}
+
+fn net_err(e: reqwest::Error) -> OidcError {
+    if e.is_connect() || e.is_timeout() {
+        OidcError::Unavailable(e.to_string())
+    } else {
+        OidcError::BadResponse(e.to_string())
+    }
+}
+
+impl OidcClient {
+    pub fn new(settings: OidcSettings, redirect_uri: String) -> Result<Self, OidcError> {
+        let http = http_client(settings.http_timeout_secs)?;
+        Ok(Self {
+            settings,
+            redirect_uri,
+            http,
+            discovered: RwLock::new(None),
+            discovery_gate: Mutex::new(()),
+            jwks: RwLock::new(JwksState {
+                keys: Arc::new(Vec::new()),
+                fetched_at: None,
+            }),
+            jwks_gate: Mutex::new(()),
+        })
+    }
+
+    pub fn settings(&self) -> &OidcSettings {
+        &self.settings
+    }
+
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Provider metadata, discovered on first use and cached for an hour.
+    pub async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
+        if let Some(d) = self.discovered.read().await.as_ref() {
+            if d.fetched_at.elapsed() < DISCOVERY_TTL {
+                return Ok(d.meta.clone());
+            }
+        }
+        let _gate = self.discovery_gate.lock().await;
+        if let Some(d) = self.discovered.read().await.as_ref() {
+            if d.fetched_at.elapsed() < DISCOVERY_TTL {
+                return Ok(d.meta.clone());
+            }
+        }
+        let fresh = self.discover().await;
+        match fresh {
+            Ok(meta) => {
+                let meta = Arc::new(meta);
+                *self.discovered.write().await = Some(Discovered {
+                    meta: meta.clone(),
+                    fetched_at: Instant::now(),
+                });
+                Ok(meta)
+            }
+            Err(e) => {
+                // Keep serving stale metadata if the OP is briefly away.
+                if let Some(d) = self.discovered.read().await.as_ref() {
+                    tracing::warn!(error = %e, "rediscovery failed, keeping cached metadata");
+                    return Ok(d.meta.clone());
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn discover(&self) -> Result<ProviderMetadata, OidcError> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.settings.issuer.trim_end_matches('/')
+        );
+        let resp = self.http.get(&url).send().await.map_err(net_err)?;
+        if !resp.status().is_success() {
+            return Err(OidcError::BadResponse(format!(
+                "discovery at {url} answered {}",
+                resp.status()
+            )));
+        }
+        let meta: ProviderMetadata = resp
+            .json()
+            .await
+            .map_err(|e| OidcError::BadResponse(format!("discovery document: {e}")))?;
+        // OIDC Discovery 1.0 §4.3: the issuer in the document MUST equal the configured one.
+        if meta.issuer != self.settings.issuer {
+            return Err(OidcError::BadResponse(format!(
+                "discovery issuer {:?} differs from oidc.issuer {:?}",
+                meta.issuer, self.settings.issuer
+            )));
+        }
+        Ok(meta)
+    }
+
+    async fn fetch_jwks(&self) -> Result<(), OidcError> {
+        let meta = self.metadata().await?;
+        let resp = self
+            .http
+            .get(meta.jwks_uri.clone())
+            .send()
+            .await
+            .map_err(net_err)?;
+        if !resp.status().is_success() {
+            return Err(OidcError::BadResponse(format!(
+                "JWKS answered {}",
+                resp.status()
+            )));
+        }
+        let body = resp.bytes().await.map_err(net_err)?;
+        let set = josekit::jwk::JwkSet::from_bytes(&body)
+            .map_err(|e| OidcError::BadResponse(format!("JWKS: {e}")))?;
+        let keys: Vec<Jwk> = set.keys().into_iter().cloned().collect();
+        let mut st = self.jwks.write().await;
+        st.keys = Arc::new(keys);
+        st.fetched_at = Some(Instant::now());
+        Ok(())
+    }
+
+    /// Verify a JWS signed by the OP. An unknown `kid` triggers one JWKS refetch, at most
+    /// once per `jwks_min_refetch_secs` (key rotation without a thundering herd).
+    pub async fn verify_jwt(&self, token: &str) -> Result<VerifiedJwt, JwtOrOidc> {
+        let (keys, fetched) = {
+            let st = self.jwks.read().await;
+            (st.keys.clone(), st.fetched_at)
+        };
+        if fetched.is_some() {
+            match jwt::verify(token, &keys, &self.settings.allowed_algs) {
+                Err(JwtError::UnknownKey) => {}
+                other => return other.map_err(JwtOrOidc::Jwt),
+            }
+        }
+        // Unknown kid (or no keys yet): refetch, rate-limited.
+        {
+            let _gate = self.jwks_gate.lock().await;
+            let (fetched_at, same) = {
+                let st = self.jwks.read().await;
+                (st.fetched_at, Arc::ptr_eq(&st.keys, &keys))
+            };
+            let min = Duration::from_secs(self.settings.jwks_min_refetch_secs);
+            let due = match fetched_at {
+                None => true,
+                Some(t) => same && t.elapsed() >= min,
+            };
+            if due {
+                self.fetch_jwks().await.map_err(JwtOrOidc::Oidc)?;
+            }
+        }
+        let keys = self.jwks.read().await.keys.clone();
+        jwt::verify(token, &keys, &self.settings.allowed_algs).map_err(JwtOrOidc::Jwt)
+    }
+
+    fn oauth_client(&self, token_endpoint: &Url) -> Result<OAuthClient, OidcError> {
+        let token_url = TokenUrl::new(token_endpoint.to_string())
+            .map_err(|e| OidcError::BadResponse(e.to_string()))?;
+        let redirect = RedirectUrl::new(self.redirect_uri.clone())
+            .map_err(|e| OidcError::BadResponse(e.to_string()))?;
+        Ok(
+            oauth2::Client::new(oauth2::ClientId::new(self.settings.client_id.clone()))
+                .set_client_secret(oauth2::ClientSecret::new(
+                    self.settings.client_secret.secret().to_string(),
+                ))
+                .set_auth_type(match self.settings.auth_method {
+                    AuthMethod::ClientSecretBasic => AuthType::BasicAuth,
+                    AuthMethod::ClientSecretPost => AuthType::RequestBody,
+                })
+                .set_token_uri(token_url)
+                .set_redirect_uri(redirect),
+        )
+    }
+
+    /// RFC 6749 §4.1.3 with RFC 7636 §4.5 `code_verifier`.
+    pub async fn exchange_code(&self, code: &str, verifier: &str) -> Result<TokenSet, OidcError> {
+        let meta = self.metadata().await?;
+        let client = self.oauth_client(&meta.token_endpoint)?;
+        let resp = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
+            .request_async(&self.http)
+            .await
+            .map_err(map_token_error)?;
+        Ok(token_set(resp))
+    }
+
+    /// RFC 6749 §6.
+    pub async fn refresh(&self, rt: &RefreshToken) -> Result<TokenSet, OidcError> {
+        let meta = self.metadata().await?;
+        let client = self.oauth_client(&meta.token_endpoint)?;
+        let rt = oauth2::RefreshToken::new(rt.secret().to_string());
+        let resp = client
+            .exchange_refresh_token(&rt)
+            .request_async(&self.http)
+            .await
+            .map_err(map_token_error)?;
+        Ok(token_set(resp))
+    }
+
+    /// Validate ID token claims (OIDC Core §3.1.3.7) after the signature verified.
+    pub fn check_id_token(
+        &self,
+        jwt: &VerifiedJwt,
+        expected_nonce: Option<&str>,
+        max_age: Option<i64>,
+        now: i64,
+    ) -> Result<IdClaims, IdTokenError> {
+        let leeway = self.settings.clock_leeway_secs;
+        // §3.1.3.7 step 2: iss MUST exactly match.
+        if jwt.str_claim("iss") != Some(self.settings.issuer.as_str()) {
+            return Err(IdTokenError::Issuer);
+        }
+        // step 3: aud MUST contain our client_id.
+        let aud = jwt.audiences();
+        if !aud.contains(&self.settings.client_id.as_str()) {
+            return Err(IdTokenError::Audience);
+        }
+        // steps 4-5: several audiences need azp; if azp is present it MUST be our client_id.
+        match jwt.str_claim("azp") {
+            Some(azp) if azp != self.settings.client_id => {
+                return Err(IdTokenError::AuthorizedParty)
+            }
+            None if aud.len() > 1 => return Err(IdTokenError::AuthorizedParty),
+            _ => {}
+        }
+        // step 9: exp.
+        let exp = jwt
+            .int_claim("exp")
+            .ok_or(IdTokenError::MissingClaim("exp"))?;
+        if exp + leeway < now {
+            return Err(IdTokenError::Expired);
+        }
+        // step 10: iat within an acceptable range.
+        let iat = jwt
+            .int_claim("iat")
+            .ok_or(IdTokenError::MissingClaim("iat"))?;
+        if iat > now + leeway {
+            return Err(IdTokenError::IssuedInFuture);
+        }
+        // step 11: nonce MUST match the one sent.
+        if let Some(expected) = expected_nonce {
+            match jwt.str_claim("nonce") {
+                Some(n) if crate::util::ct_eq(n, expected) => {}
+                _ => return Err(IdTokenError::Nonce),
+            }
+        }
+        // step 13: max_age requested → auth_time required and recent enough.
+        let auth_time = jwt.int_claim("auth_time");
+        if let Some(max_age) = max_age {
+            let at = auth_time.ok_or(IdTokenError::MissingClaim("auth_time"))?;
+            if at + max_age + leeway < now {
+                return Err(IdTokenError::AuthTooOld);
+            }
+        }
+        let sub = jwt
+            .str_claim("sub")
+            .filter(|s| !s.is_empty())
+            .ok_or(IdTokenError::MissingClaim("sub"))?;
+        Ok(IdClaims {
+            iss: self.settings.issuer.clone(),
+            sub: sub.to_string(),
+            sid: jwt.str_claim("sid").map(String::from),
+            exp,
+            auth_time,
+            preferred_username: jwt.str_claim("preferred_username").map(String::from),
+            email: jwt.str_claim("email").map(String::from),
+            name: jwt.str_claim("name").map(String::from),
+        })
+    }
+
+    /// Validate an access token JWT for the hot path: signature, `iss`, `exp`, `nbf`.
+    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, AccessTokenError> {
+        let jwt = self.verify_jwt(token).await.map_err(|e| match e {
+            JwtOrOidc::Jwt(j) => AccessTokenError::Invalid(j.to_string()),
+            JwtOrOidc::Oidc(o) => AccessTokenError::Provider(o),
+        })?;
+        self.check_access_claims(&jwt, now())
+    }
+
+    pub fn check_access_claims(
+        &self,
+        jwt: &VerifiedJwt,
+        now: i64,
+    ) -> Result<AccessClaims, AccessTokenError> {
+        if jwt.str_claim("iss") != Some(self.settings.issuer.as_str()) {
+            return Err(AccessTokenError::Invalid("issuer".into()));
+        }
+        // RFC 9068 §4: an ID token or logout token must not be usable as an access token.
+        if let Some(typ) = &jwt.typ {
+            let t = typ.to_ascii_lowercase();
+            if t != "jwt" && t != "at+jwt" && t != "application/at+jwt" {
+                return Err(AccessTokenError::Invalid("typ".into()));
+            }
+        }
+        if jwt.claims.contains_key("nonce") || jwt.claims.contains_key("events") {
+            return Err(AccessTokenError::Invalid("not an access token".into()));
+        }
+        let exp = jwt
+            .int_claim("exp")
+            .ok_or(AccessTokenError::Invalid("exp".into()))?;
+        if exp <= now {
+            return Err(AccessTokenError::Expired);
+        }
+        if jwt
+            .int_claim("nbf")
+            .is_some_and(|nbf| nbf > now + self.settings.clock_leeway_secs)
+        {
+            return Err(AccessTokenError::Invalid("nbf".into()));
+        }
+        let sub = jwt
+            .str_claim("sub")
+            .ok_or(AccessTokenError::Invalid("sub".into()))?
+            .to_string();
+        let mut groups: Vec<String> = Vec::new();
+        if let Some(roles) = jwt
+            .claims
+            .get("realm_access")
+            .and_then(|r| r.get("roles"))
+            .and_then(Value::as_array)
+        {
+            groups.extend(roles.iter().filter_map(Value::as_str).map(String::from));
+        }
+        if let Some(Value::Object(clients)) = jwt.claims.get("resource_access") {
+            for (client, v) in clients {
+                if let Some(roles) = v.get("roles").and_then(Value::as_array) {
+                    groups.extend(
+                        roles
+                            .iter()
+                            .filter_map(Value::as_str)
+                            .map(|r| format!("{client}:{r}")),
+                    );
+                }
+            }
+        }
+        Ok(AccessClaims {
+            sub,
+            sid: jwt.str_claim("sid").map(String::from),
+            exp,
+            iat: jwt.int_claim("iat").unwrap_or(0),
+            azp: jwt.str_claim("azp").map(String::from),
+            preferred_username: jwt.str_claim("preferred_username").map(String::from),
+            email: jwt.str_claim("email").map(String::from),
+            name: jwt.str_claim("name").map(String::from),
+            groups,
+        })
+    }
+}
+
+/// What the hot path needs from an access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub sid: Option<String>,
+    pub exp: i64,
+    pub iat: i64,
+    pub azp: Option<String>,
+    pub preferred_username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccessTokenError {
+    #[error("access token expired")]
+    Expired,
+    #[error("access token invalid: {0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Provider(OidcError),
+}
+
+/// A JWT problem (the token's fault) or an OP problem (fetching keys failed).
+#[derive(Debug, thiserror::Error)]
+pub enum JwtOrOidc {
+    #[error(transparent)]
+    Jwt(JwtError),
+    #[error(transparent)]
+    Oidc(OidcError),
+}
+
+fn token_set(resp: OidcTokenResponse) -> TokenSet {
+    TokenSet {
+        access_token: AccessToken::new(resp.access_token().secret().clone()),
+        refresh_token: resp
+            .refresh_token()
+            .map(|r| RefreshToken::new(r.secret().clone())),
+        id_token: resp.extra_fields().id_token.clone().map(IdToken::new),
+        expires_in: resp.expires_in().map(|d| d.as_secs() as i64),
+        refresh_expires_in: resp.extra_fields().refresh_expires_in,
+    }
+}
+
+fn map_token_error<RE: std::error::Error + 'static>(
+    e: RequestTokenError<RE, BasicErrorResponse>,
+) -> OidcError {
+    use oauth2::basic::BasicErrorResponseType as T;
+    match e {
+        RequestTokenError::ServerResponse(r) => {
+            let desc = r.error_description().cloned().unwrap_or_default();
+            match r.error() {
+                T::InvalidGrant => OidcError::InvalidGrant(desc),
+                other => OidcError::Refused(format!("{other}: {desc}")),
+            }
+        }
+        RequestTokenError::Request(e) => {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            OidcError::Unavailable(msg)
+        }
+        RequestTokenError::Parse(e, _) => OidcError::BadResponse(format!("token response: {e}")),
+        RequestTokenError::Other(e) => OidcError::BadResponse(e),
+    }
+}
+
+/// PKCE (RFC 7636 §4.1-4.2): a 43+ char verifier and its S256 challenge.
+pub fn pkce_pair() -> (String, String) {
+    let verifier = crate::util::random_token(32);
+    let challenge = crate::util::sha256_b64(verifier.as_bytes());
+    (verifier, challenge)
+}

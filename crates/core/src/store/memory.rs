@@ -1,0 +1,233 @@
+//! In-memory store for `make demo` and unit tests. Single process only.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use tokio::sync::broadcast;
+
+use super::{keys, BusEvent, Index, Revocation, SessionRecord, SessionStore, StoreError};
+use crate::secret::SessionId;
+
+#[derive(Default)]
+struct Inner {
+    sessions: HashMap<String, (SessionRecord, Instant)>,
+    sets: HashMap<String, HashSet<String>>,
+    marks: HashMap<String, (String, Instant)>,
+    tombstones: HashMap<Revocation, Instant>,
+}
+
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+    bus: broadcast::Sender<Revocation>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryStore")
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn deadline(ttl_secs: i64) -> Instant {
+    Instant::now() + Duration::from_secs(ttl_secs.max(0) as u64)
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self {
+            inner: Mutex::new(Inner::default()),
+            bus: broadcast::channel(1024).0,
+        }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> Result<R, StoreError> {
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| StoreError::Unavailable("memory store poisoned".into()))?;
+        let now = Instant::now();
+        g.sessions.retain(|_, (_, d)| *d > now);
+        g.marks.retain(|_, (_, d)| *d > now);
+        g.tombstones.retain(|_, d| *d > now);
+        Ok(f(&mut g))
+    }
+}
+
+fn index_keys(s: &SessionRecord) -> Vec<String> {
+    let mut v = vec![keys::index(Index::Sub, &s.iss, &s.sub)];
+    if let Some(sid) = &s.sid {
+        v.push(keys::index(Index::Sid, &s.iss, sid));
+    }
+    v
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    async fn put_session(&self, s: &SessionRecord, ttl: i64) -> Result<(), StoreError> {
+        self.with(|g| {
+            for k in index_keys(s) {
+                g.sets
+                    .entry(k)
+                    .or_default()
+                    .insert(s.id.secret().to_string());
+            }
+            g.sessions
+                .insert(s.id.secret().to_string(), (s.clone(), deadline(ttl)));
+        })
+    }
+
+    async fn get_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.with(|g| g.sessions.get(id.secret()).map(|(s, _)| s.clone()))
+    }
+
+    async fn update_session(
+        &self,
+        s: &SessionRecord,
+        expected_version: u64,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        self.with(|g| match g.sessions.get_mut(s.id.secret()) {
+            Some((cur, d)) if cur.version == expected_version => {
+                *cur = s.clone();
+                *d = deadline(ttl);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn delete_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        self.with(|g| {
+            let gone = g.sessions.remove(id.secret()).map(|(s, _)| s);
+            if let Some(s) = &gone {
+                for k in index_keys(s) {
+                    if let Some(set) = g.sets.get_mut(&k) {
+                        set.remove(id.secret());
+                    }
+                }
+            }
+            gone
+        })
+    }
+
+    async fn lookup(
+        &self,
+        index: Index,
+        iss: &str,
+        value: &str,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let key = keys::index(index, iss, value);
+        self.with(|g| {
+            let live: Vec<SessionId> = g
+                .sets
+                .get(&key)
+                .map(|s| {
+                    s.iter()
+                        .filter(|id| g.sessions.contains_key(*id))
+                        .map(|id| SessionId::new(id.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            live
+        })
+    }
+
+    async fn mark_once(&self, key: &str, ttl: i64) -> Result<bool, StoreError> {
+        self.with(|g| {
+            if g.marks.contains_key(key) {
+                false
+            } else {
+                g.marks
+                    .insert(key.to_string(), (String::new(), deadline(ttl)));
+                true
+            }
+        })
+    }
+
+    async fn lock_acquire(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        self.with(|g| {
+            if g.marks.contains_key(key) {
+                false
+            } else {
+                let d = Instant::now() + Duration::from_millis(ttl_ms);
+                g.marks.insert(key.to_string(), (token.to_string(), d));
+                true
+            }
+        })
+    }
+
+    async fn lock_renew(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        self.with(|g| match g.marks.get_mut(key) {
+            Some((t, d)) if t == token => {
+                *d = Instant::now() + Duration::from_millis(ttl_ms);
+                true
+            }
+            _ => false,
+        })
+    }
+
+    async fn lock_release(&self, key: &str, token: &str) -> Result<(), StoreError> {
+        self.with(|g| {
+            if g.marks.get(key).is_some_and(|(t, _)| t == token) {
+                g.marks.remove(key);
+            }
+        })
+    }
+
+    async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError> {
+        self.with(|g| {
+            g.tombstones.insert(r.clone(), deadline(ttl));
+        })?;
+        let _ = self.bus.send(r.clone()); // no subscribers is fine
+        Ok(())
+    }
+
+    async fn tombstones(&self) -> Result<Vec<Revocation>, StoreError> {
+        self.with(|g| g.tombstones.keys().cloned().collect())
+    }
+
+    async fn subscribe(&self) -> Result<BoxStream<'static, BusEvent>, StoreError> {
+        let rx = self.bus.subscribe();
+        let events = tokio_stream_from(rx);
+        Ok(futures_util::stream::once(async { BusEvent::Subscribed })
+            .chain(events)
+            .boxed())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+fn tokio_stream_from(rx: broadcast::Receiver<Revocation>) -> BoxStream<'static, BusEvent> {
+    futures_util::stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(r) => return Some((BusEvent::Revoked(r), rx)),
+                // Lagged: tell the listener to rebuild, like a resubscribe.
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    return Some((BusEvent::Subscribed, rx))
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    })
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn memory_store_passes_acceptance_suite() {
+        super::super::acceptance::run(&super::MemoryStore::new()).await;
+    }
+}

@@ -1,0 +1,329 @@
+//! Session state (DESIGN §5). One trait, a Redis implementation for production and an
+//! in-memory one for the demo and unit tests, both held to the same [`acceptance`] suite.
+
+pub mod memory;
+pub mod redis;
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::secret::{AccessToken, IdToken, RefreshToken, SessionId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    #[error("session store returned corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// A server-side session (the hash `sso:sess:{id}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub iss: String,
+    pub sub: String,
+    pub sid: Option<String>,
+    pub access_token: AccessToken,
+    pub refresh_token: Option<RefreshToken>,
+    pub id_token: Option<IdToken>,
+    pub access_expires_at: i64,
+    pub refresh_expires_at: Option<i64>,
+    pub created_at: i64,
+    /// Absolute end of the session (session max lifetime).
+    pub expires_at: i64,
+    /// Refresh generation; the `sso_rt` handle carries it.
+    pub version: u64,
+    /// When the current generation was made (start of the grace window for the previous one).
+    pub refreshed_at: i64,
+    pub preferred_username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+}
+
+/// The secondary indexes of DESIGN §5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Index {
+    Sid,
+    Sub,
+}
+
+/// An entry of the revocation cache: every access token matching it is refused.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Revocation {
+    /// An OP session (the `sid` claim the tokens carry).
+    Sid { sid: String },
+    /// Every token of a subject issued at or before `before` (logout without `sid`).
+    Sub { sub: String, before: i64 },
+}
+
+impl Revocation {
+    /// The tombstone key name part inside the hash tag.
+    pub fn tombstone_id(&self) -> String {
+        match self {
+            Revocation::Sid { sid } => sid.clone(),
+            Revocation::Sub { sub, .. } => format!("sub:{sub}"),
+        }
+    }
+}
+
+/// What a revocation subscription yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusEvent {
+    /// (Re)subscribed: the listener must rebuild from [`SessionStore::tombstones`].
+    Subscribed,
+    Revoked(Revocation),
+}
+
+#[async_trait]
+pub trait SessionStore: Send + Sync + std::fmt::Debug {
+    /// Create a session and its sid/sub indexes; `ttl` seconds.
+    async fn put_session(&self, s: &SessionRecord, ttl: i64) -> Result<(), StoreError>;
+    async fn get_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError>;
+    /// Replace a session only if its stored `version` is still `expected_version`.
+    async fn update_session(
+        &self,
+        s: &SessionRecord,
+        expected_version: u64,
+        ttl: i64,
+    ) -> Result<bool, StoreError>;
+    /// Delete a session and remove it from its indexes; returns what was deleted.
+    async fn delete_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError>;
+    async fn lookup(
+        &self,
+        index: Index,
+        iss: &str,
+        value: &str,
+    ) -> Result<Vec<SessionId>, StoreError>;
+    /// Every session id (operator listing); may be slow.
+    async fn mark_once(&self, key: &str, ttl: i64) -> Result<bool, StoreError>;
+    async fn lock_acquire(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError>;
+    async fn lock_renew(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError>;
+    async fn lock_release(&self, key: &str, token: &str) -> Result<(), StoreError>;
+    /// Write the tombstone (`ttl` seconds) and publish on `sso:revocations`.
+    async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError>;
+    /// Live tombstones, for rebuilding a revocation cache.
+    async fn tombstones(&self) -> Result<Vec<Revocation>, StoreError>;
+    /// Subscribe to `sso:revocations`; yields `Subscribed` after every (re)subscribe.
+    async fn subscribe(&self) -> Result<BoxStream<'static, BusEvent>, StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Redis key names (DESIGN §5). Hash tags keep one session's keys in one Cluster slot.
+pub mod keys {
+    pub fn session(id: &str) -> String {
+        format!("sso:sess:{{{id}}}")
+    }
+    pub fn index(kind: super::Index, iss: &str, value: &str) -> String {
+        let ih = crate::util::iss_hash(iss);
+        match kind {
+            super::Index::Sid => format!("sso:sid:{{{ih}:{value}}}"),
+            super::Index::Sub => format!("sso:sub:{{{ih}:{value}}}"),
+        }
+    }
+    pub fn revoked(id: &str) -> String {
+        format!("sso:revoked:{{{id}}}")
+    }
+    pub const REVOKED_INDEX: &str = "sso:revoked:index";
+    pub const CHANNEL: &str = "sso:revocations";
+    pub fn jti(jti: &str) -> String {
+        format!("sso:jti:{{{jti}}}")
+    }
+    pub fn state(state_hash: &str) -> String {
+        format!("sso:state:{{{state_hash}}}")
+    }
+    pub fn refresh_lock(id: &str) -> String {
+        format!("sso:lock:refresh:{{{id}}}")
+    }
+}
+
+/// The acceptance suite every [`SessionStore`] must pass.
+pub mod acceptance {
+    use super::*;
+    use futures_util::StreamExt;
+
+    fn record(id: &str, sid: &str, sub: &str) -> SessionRecord {
+        let now = crate::util::now();
+        SessionRecord {
+            id: SessionId::new(id),
+            iss: "https://op.example/realms/x".into(),
+            sub: sub.into(),
+            sid: Some(sid.into()),
+            access_token: AccessToken::new("at"),
+            refresh_token: Some(RefreshToken::new("rt")),
+            id_token: Some(IdToken::new("idt")),
+            access_expires_at: now + 300,
+            refresh_expires_at: Some(now + 1800),
+            created_at: now,
+            expires_at: now + 3600,
+            version: 0,
+            refreshed_at: now,
+            preferred_username: Some("alice".into()),
+            email: None,
+            name: Some("Alice".into()),
+        }
+    }
+
+    /// Run every check; panics (test context) on the first failure with a message.
+    #[allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+    pub async fn run(store: &dyn SessionStore) {
+        let uniq = crate::util::random_token(6);
+        let id1 = format!("s1-{uniq}");
+        let id2 = format!("s2-{uniq}");
+        let sid = format!("sid-{uniq}");
+        let sub = format!("sub-{uniq}");
+        let a = record(&id1, &sid, &sub);
+        let b = record(&id2, &format!("other-{sid}"), &sub);
+        store.put_session(&a, 60).await.unwrap();
+        store.put_session(&b, 60).await.unwrap();
+
+        // round trip
+        assert_eq!(
+            store.get_session(&a.id).await.unwrap().as_ref(),
+            Some(&a),
+            "round trip"
+        );
+        assert_eq!(
+            store.get_session(&SessionId::new("nope")).await.unwrap(),
+            None
+        );
+
+        // indexes
+        let by_sid = store.lookup(Index::Sid, &a.iss, &sid).await.unwrap();
+        assert_eq!(by_sid, vec![a.id.clone()], "sid index");
+        let mut by_sub = store.lookup(Index::Sub, &a.iss, &sub).await.unwrap();
+        by_sub.sort_by(|x, y| x.secret().cmp(y.secret()));
+        assert_eq!(by_sub, vec![a.id.clone(), b.id.clone()], "sub index");
+        assert!(
+            store
+                .lookup(Index::Sid, "https://other", &sid)
+                .await
+                .unwrap()
+                .is_empty(),
+            "index is per issuer"
+        );
+
+        // compare-and-set update
+        let mut a2 = a.clone();
+        a2.version = 1;
+        a2.access_token = AccessToken::new("at2");
+        assert!(
+            store.update_session(&a2, 0, 60).await.unwrap(),
+            "CAS with right version"
+        );
+        assert!(
+            !store.update_session(&a2, 0, 60).await.unwrap(),
+            "CAS with stale version"
+        );
+        assert_eq!(
+            store
+                .get_session(&a.id)
+                .await
+                .unwrap()
+                .unwrap()
+                .access_token
+                .secret(),
+            "at2"
+        );
+        let ghost = record(&format!("ghost-{uniq}"), "x", "y");
+        assert!(
+            !store.update_session(&ghost, 0, 60).await.unwrap(),
+            "CAS on missing session"
+        );
+        assert_eq!(
+            store.get_session(&ghost.id).await.unwrap(),
+            None,
+            "CAS must not create"
+        );
+
+        // delete removes from indexes
+        let gone = store.delete_session(&a.id).await.unwrap();
+        assert_eq!(gone.map(|g| g.version), Some(1));
+        assert_eq!(store.get_session(&a.id).await.unwrap(), None);
+        assert!(
+            store
+                .lookup(Index::Sid, &a.iss, &sid)
+                .await
+                .unwrap()
+                .is_empty(),
+            "sid index cleaned"
+        );
+        assert_eq!(
+            store.lookup(Index::Sub, &a.iss, &sub).await.unwrap(),
+            vec![b.id.clone()]
+        );
+        assert_eq!(
+            store.delete_session(&a.id).await.unwrap(),
+            None,
+            "delete twice"
+        );
+
+        // single use marks
+        let k = format!("sso:state:{{{uniq}}}");
+        assert!(store.mark_once(&k, 60).await.unwrap());
+        assert!(
+            !store.mark_once(&k, 60).await.unwrap(),
+            "second use refused"
+        );
+
+        // locks
+        let lk = keys::refresh_lock(&uniq);
+        assert!(store.lock_acquire(&lk, "t1", 5_000).await.unwrap());
+        assert!(
+            !store.lock_acquire(&lk, "t2", 5_000).await.unwrap(),
+            "lock is exclusive"
+        );
+        assert!(
+            !store.lock_renew(&lk, "t2", 5_000).await.unwrap(),
+            "only the holder renews"
+        );
+        assert!(store.lock_renew(&lk, "t1", 5_000).await.unwrap());
+        store.lock_release(&lk, "t2").await.unwrap();
+        assert!(
+            !store.lock_acquire(&lk, "t3", 5_000).await.unwrap(),
+            "non-holder cannot release"
+        );
+        store.lock_release(&lk, "t1").await.unwrap();
+        assert!(
+            store.lock_acquire(&lk, "t3", 100).await.unwrap(),
+            "released lock is free"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        assert!(
+            store.lock_acquire(&lk, "t4", 100).await.unwrap(),
+            "lease expires"
+        );
+
+        // revocation: tombstone + publish
+        let mut sub_stream = store.subscribe().await.unwrap();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(5), sub_stream.next())
+            .await
+            .expect("subscribe event");
+        assert_eq!(first, Some(BusEvent::Subscribed));
+        let rev = Revocation::Sid { sid: sid.clone() };
+        store.revoke(&rev, 60).await.unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), sub_stream.next())
+            .await
+            .expect("published revocation");
+        assert_eq!(got, Some(BusEvent::Revoked(rev.clone())));
+        assert!(
+            store.tombstones().await.unwrap().contains(&rev),
+            "tombstone listed"
+        );
+        let short = Revocation::Sub {
+            sub: sub.clone(),
+            before: 5,
+        };
+        store.revoke(&short, 1).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        assert!(
+            !store.tombstones().await.unwrap().contains(&short),
+            "tombstones expire"
+        );
+
+        store.ping().await.unwrap();
+        store.delete_session(&b.id).await.unwrap();
+    }
+}

@@ -1,0 +1,353 @@
+//! Redis implementation of [`SessionStore`]: standalone (the redis crate's
+//! `ConnectionManager`, which reconnects by itself) or Cluster. Every session's keys carry
+//! a hash tag so one session lives in one Cluster slot.
+
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Value};
+
+use super::{keys, BusEvent, Index, Revocation, SessionRecord, SessionStore, StoreError};
+use crate::secret::SessionId;
+
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+pub struct RedisStore {
+    conn: Conn,
+    /// Where to subscribe for pub/sub (PUBLISH reaches every node of a cluster).
+    pubsub_client: redis::Client,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RedisStore")
+    }
+}
+
+fn err(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+const CAS_SCRIPT: &str = r"
+local v = redis.call('HGET', KEYS[1], 'version')
+if v == ARGV[1] then
+  redis.call('HSET', KEYS[1], 'data', ARGV[2], 'version', ARGV[3])
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  return 1
+end
+return 0";
+
+const RENEW_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0";
+
+const RELEASE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0";
+
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(std::time::Duration::from_secs(2))
+        .set_response_timeout(std::time::Duration::from_secs(2))
+        .set_number_of_retries(2)
+        .set_max_delay(1000)
+}
+
+impl RedisStore {
+    /// Standalone Redis. Fails if Redis cannot be reached now.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(err)?;
+        let conn = client
+            .get_connection_manager_with_config(manager_config())
+            .await
+            .map_err(err)?;
+        Ok(Self {
+            conn: Conn::Single(conn),
+            pubsub_client: client,
+        })
+    }
+
+    /// Redis Cluster from seed node URLs.
+    pub async fn connect_cluster(urls: &[String]) -> Result<Self, StoreError> {
+        let client = redis::cluster::ClusterClient::new(urls.to_vec()).map_err(err)?;
+        let conn = client.get_async_connection().await.map_err(err)?;
+        let first = urls
+            .first()
+            .ok_or_else(|| StoreError::Unavailable("no cluster seed".into()))?;
+        Ok(Self {
+            conn: Conn::Cluster(conn),
+            pubsub_client: redis::Client::open(first.as_str()).map_err(err)?,
+        })
+    }
+
+    fn conn(&self) -> Conn {
+        self.conn.clone()
+    }
+
+    fn is_cluster(&self) -> bool {
+        matches!(self.conn, Conn::Cluster(_))
+    }
+}
+
+fn index_keys(s: &SessionRecord) -> Vec<String> {
+    let mut v = vec![keys::index(Index::Sub, &s.iss, &s.sub)];
+    if let Some(sid) = &s.sid {
+        v.push(keys::index(Index::Sid, &s.iss, sid));
+    }
+    v
+}
+
+fn encode(s: &SessionRecord) -> Result<String, StoreError> {
+    serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn put_session(&self, s: &SessionRecord, ttl: i64) -> Result<(), StoreError> {
+        let key = keys::session(s.id.secret());
+        let mut pipe = redis::pipe();
+        if !self.is_cluster() {
+            pipe.atomic();
+        }
+        pipe.hset_multiple(
+            &key,
+            &[
+                ("data", encode(s)?),
+                ("version", s.version.to_string()),
+                ("sub", s.sub.clone()),
+                ("sid", s.sid.clone().unwrap_or_default()),
+                ("iss", s.iss.clone()),
+                ("created", s.created_at.to_string()),
+                ("expires", s.expires_at.to_string()),
+            ],
+        )
+        .ignore()
+        .expire(&key, ttl)
+        .ignore();
+        for k in index_keys(s) {
+            pipe.sadd(&k, s.id.secret()).ignore();
+            // Index lives as long as its longest session: NX sets a first TTL, GT extends it.
+            pipe.cmd("EXPIRE").arg(&k).arg(ttl).arg("NX").ignore();
+            pipe.cmd("EXPIRE").arg(&k).arg(ttl).arg("GT").ignore();
+        }
+        let mut c = self.conn();
+        pipe.query_async::<()>(&mut c).await.map_err(err)
+    }
+
+    async fn get_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let mut c = self.conn();
+        let data: Option<String> = c
+            .hget(keys::session(id.secret()), "data")
+            .await
+            .map_err(err)?;
+        match data {
+            None => Ok(None),
+            Some(d) => serde_json::from_str(&d)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(e.to_string())),
+        }
+    }
+
+    async fn update_session(
+        &self,
+        s: &SessionRecord,
+        expected_version: u64,
+        ttl: i64,
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn();
+        let n: i64 = redis::Script::new(CAS_SCRIPT)
+            .key(keys::session(s.id.secret()))
+            .arg(expected_version.to_string())
+            .arg(encode(s)?)
+            .arg(s.version.to_string())
+            .arg(ttl)
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        if n == 1 {
+            for k in index_keys(s) {
+                let _: () = redis::cmd("EXPIRE")
+                    .arg(&k)
+                    .arg(ttl)
+                    .arg("GT")
+                    .query_async(&mut c)
+                    .await
+                    .map_err(err)?;
+            }
+        }
+        Ok(n == 1)
+    }
+
+    async fn delete_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let Some(s) = self.get_session(id).await? else {
+            return Ok(None);
+        };
+        let mut c = self.conn();
+        let removed: i64 = c.del(keys::session(id.secret())).await.map_err(err)?;
+        for k in index_keys(&s) {
+            let _: i64 = c.srem(&k, id.secret()).await.map_err(err)?;
+        }
+        Ok((removed > 0).then_some(s))
+    }
+
+    async fn lookup(
+        &self,
+        index: Index,
+        iss: &str,
+        value: &str,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let mut c = self.conn();
+        let ids: Vec<String> = c
+            .smembers(keys::index(index, iss, value))
+            .await
+            .map_err(err)?;
+        Ok(ids.into_iter().map(SessionId::new).collect())
+    }
+
+    async fn mark_once(&self, key: &str, ttl: i64) -> Result<bool, StoreError> {
+        let mut c = self.conn();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg("1")
+            .arg("NX")
+            .arg("EX")
+            .arg(ttl.max(1))
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(set.is_some())
+    }
+
+    async fn lock_acquire(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        let mut c = self.conn();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(key)
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms.max(1))
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(set.is_some())
+    }
+
+    async fn lock_renew(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
+        let mut c = self.conn();
+        let n: i64 = redis::Script::new(RENEW_SCRIPT)
+            .key(key)
+            .arg(token)
+            .arg(ttl_ms)
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(n == 1)
+    }
+
+    async fn lock_release(&self, key: &str, token: &str) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        let _: i64 = redis::Script::new(RELEASE_SCRIPT)
+            .key(key)
+            .arg(token)
+            .invoke_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok(())
+    }
+
+    async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError> {
+        let json = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let until = crate::util::now() + ttl;
+        let mut c = self.conn();
+        let _: () = redis::cmd("SET")
+            .arg(keys::revoked(&r.tombstone_id()))
+            .arg(&json)
+            .arg("EX")
+            .arg(ttl.max(1))
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        let _: i64 = c
+            .zadd(keys::REVOKED_INDEX, &json, until)
+            .await
+            .map_err(err)?;
+        let _: i64 = c.publish(keys::CHANNEL, &json).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn tombstones(&self) -> Result<Vec<Revocation>, StoreError> {
+        let now = crate::util::now();
+        let mut c = self.conn();
+        let _: i64 = c
+            .zrembyscore(keys::REVOKED_INDEX, "-inf", now)
+            .await
+            .map_err(err)?;
+        let live: Vec<String> = c
+            .zrangebyscore(keys::REVOKED_INDEX, format!("({now}"), "+inf")
+            .await
+            .map_err(err)?;
+        Ok(live
+            .iter()
+            .filter_map(|j| serde_json::from_str(j).ok())
+            .collect())
+    }
+
+    async fn subscribe(&self) -> Result<BoxStream<'static, BusEvent>, StoreError> {
+        let mut ps = self.pubsub_client.get_async_pubsub().await.map_err(err)?;
+        ps.subscribe(keys::CHANNEL).await.map_err(err)?;
+        let msgs = ps.into_on_message().filter_map(|m| async move {
+            let payload: String = m.get_payload().ok()?;
+            serde_json::from_str::<Revocation>(&payload)
+                .ok()
+                .map(BusEvent::Revoked)
+        });
+        Ok(futures_util::stream::once(async { BusEvent::Subscribed })
+            .chain(msgs)
+            .boxed())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        redis::cmd("PING")
+            .query_async::<String>(&mut c)
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+}
