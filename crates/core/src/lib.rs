@@ -4,8 +4,18 @@
 
 pub mod config;
 pub mod cookies;
+pub mod error;
+pub mod gateway;
+pub mod login;
+pub mod metrics;
 pub mod oidc;
 pub mod redirect;
+pub mod resource;
+pub mod revocation;
 pub mod secret;
+pub mod session;
 pub mod store;
 pub mod util;
+
+pub use error::Error;
+pub use gateway::Gateway;

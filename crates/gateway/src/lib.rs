@@ -1,1 +1,54 @@
-pub fn _x() {}
+//! sso-gateway: the HTTP layer over `sso-core`.
+
+pub mod error;
+pub mod routes;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::{web, App, HttpServer};
+use sso_core::Gateway;
+
+/// The app factory shared by `HttpServer` and tests.
+pub fn app(
+    gw: Arc<Gateway>,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let prefix = gw.settings.server.prefix.clone();
+    App::new()
+        .app_data(web::Data::new(gw))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            crate::error::HttpError::html(sso_core::Error::BadRequest(e.to_string())).into()
+        }))
+        .wrap(
+            DefaultHeaders::new()
+                .add(("X-Content-Type-Options", "nosniff"))
+                .add(("Referrer-Policy", "no-referrer"))
+                .add(("X-Frame-Options", "DENY")),
+        )
+        .wrap(from_fn(telemetry::access_log))
+        .configure(|cfg| routes::configure(cfg, &prefix))
+}
+
+/// Serve on an already bound listener until the server is stopped.
+pub fn server(
+    gw: Arc<Gateway>,
+    listener: std::net::TcpListener,
+    workers: usize,
+) -> std::io::Result<actix_web::dev::Server> {
+    gw.spawn_background();
+    Ok(HttpServer::new(move || app(gw.clone()))
+        .workers(workers)
+        .disable_signals()
+        .shutdown_timeout(2)
+        .listen(listener)?
+        .run())
+}

@@ -1,1 +1,94 @@
-fn main() {}
+//! sso-gateway binary: parse the CLI, load config, init tracing, run.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use sso_core::config::Settings;
+
+#[derive(Parser)]
+#[command(
+    name = "sso-gateway",
+    version,
+    about = "OIDC SSO gateway for several root domains"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Option<Cmd>,
+    /// TOML configuration file (env SSO__SECTION__KEY overrides it).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve (the default).
+    Run,
+    /// Validate the configuration, print the problems, exit non-zero if any.
+    CheckConfig,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    match cli.cmd.unwrap_or(Cmd::Run) {
+        Cmd::CheckConfig => {
+            println!(
+                "configuration OK: {} for cookie domain {} (client {} at {})",
+                settings.server.public_url,
+                settings.cookie.domain,
+                settings.oidc.client_id,
+                settings.oidc.issuer
+            );
+            std::process::ExitCode::SUCCESS
+        }
+        Cmd::Run => match run(settings) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sso-gateway: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+fn run(settings: Settings) -> anyhow::Result<()> {
+    sso_gateway::telemetry::init(settings.log_format, &settings.log_filter);
+    actix_web::rt::System::new().block_on(async move {
+        let listen = settings.server.listen;
+        let gw = sso_core::Gateway::build(settings)
+            .await
+            .context("starting the gateway")?;
+        if let Err(e) = gw.oidc.metadata().await {
+            tracing::warn!(error = %e, "OP discovery failed at start; will retry on demand");
+        }
+        let listener =
+            std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
+        tracing::info!(%listen, "sso-gateway listening");
+        let server = sso_gateway::server(gw, listener, 2)?;
+        let handle = server.handle();
+        actix_web::rt::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            handle.stop(true).await;
+        });
+        #[cfg(unix)]
+        {
+            let handle = server.handle();
+            actix_web::rt::spawn(async move {
+                if let Ok(mut s) =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                {
+                    s.recv().await;
+                    handle.stop(true).await;
+                }
+            });
+        }
+        server.await.context("server")
+    })
+}

@@ -1,0 +1,60 @@
+//! The gateway service: the state every flow needs, built once at start.
+
+use std::sync::Arc;
+
+use crate::config::{Settings, StoreSettings};
+use crate::cookies::CookieCodec;
+use crate::error::Result;
+use crate::metrics::Metrics;
+use crate::oidc::OidcClient;
+use crate::revocation::RevocationCache;
+use crate::store::memory::MemoryStore;
+use crate::store::redis::RedisStore;
+use crate::store::{SessionStore, StoreError};
+
+#[derive(Debug)]
+pub struct Gateway {
+    pub settings: Arc<Settings>,
+    pub oidc: OidcClient,
+    pub store: Arc<dyn SessionStore>,
+    pub cookies: CookieCodec,
+    pub revocations: RevocationCache,
+    pub metrics: Metrics,
+}
+
+impl Gateway {
+    /// Connect the configured store and build the service. The OP is contacted lazily
+    /// (discovery on first use), so a gateway can start while the OP is briefly down.
+    pub async fn build(settings: Settings) -> Result<Arc<Self>> {
+        let store: Arc<dyn SessionStore> = match &settings.store {
+            StoreSettings::Memory => Arc::new(MemoryStore::new()),
+            StoreSettings::Redis { url } => Arc::new(RedisStore::connect(url).await?),
+            StoreSettings::Cluster { urls } => Arc::new(RedisStore::connect_cluster(urls).await?),
+            StoreSettings::Sentinel { .. } => return Err(StoreError::Unavailable(
+                "store.kind = \"sentinel\" is not implemented yet; use \"redis\" or \"cluster\""
+                    .into(),
+            )
+            .into()),
+        };
+        Self::with_store(settings, store)
+    }
+
+    pub fn with_store(settings: Settings, store: Arc<dyn SessionStore>) -> Result<Arc<Self>> {
+        let oidc = OidcClient::new(settings.oidc.clone(), settings.public_route("/callback"))?;
+        let cookies = CookieCodec::new(&settings.cookie, &settings.server.prefix);
+        Ok(Arc::new(Self {
+            settings: Arc::new(settings),
+            oidc,
+            store,
+            cookies,
+            revocations: RevocationCache::default(),
+            metrics: Metrics::default(),
+        }))
+    }
+
+    /// Keep the revocation cache fed from `sso:revocations` (rebuilt on every resubscribe).
+    pub fn spawn_background(self: &Arc<Self>) {
+        let me = self.clone();
+        tokio::spawn(async move { crate::revocation::run_listener(me).await });
+    }
+}

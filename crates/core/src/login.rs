@@ -1,0 +1,303 @@
+//! Login: the authorization-code flow with PKCE, `state`, `nonce` and RFC 9207 `iss`.
+
+use std::collections::HashMap;
+
+use cookie::Cookie;
+use url::Url;
+
+use crate::cookies::{LoginTransaction, RefreshHandle, LOGIN_TTL_SECS};
+use crate::error::{Error, Result, StateProblem};
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::oidc::{pkce_pair, IdTokenError, JwtOrOidc, OidcError};
+use crate::secret::SessionId;
+use crate::store::{keys, SessionRecord};
+use crate::util::{now, random_token, sha256_b64};
+
+/// A redirect plus the cookies to set with it.
+#[derive(Debug)]
+pub struct Redirect {
+    pub location: String,
+    pub cookies: Vec<Cookie<'static>>,
+}
+
+/// Query of `GET /sso/callback` (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207 §2).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// Pending logins kept in one `sso_login` cookie (several tabs may log in at once).
+const MAX_PENDING: usize = 4;
+const MAX_PARAM_LEN: usize = 512;
+
+impl Gateway {
+    /// The `rd` to use: validated against `redirect.allowed`, or the gateway's session page.
+    pub fn checked_rd(&self, rd: Option<&str>) -> Result<Url> {
+        match rd {
+            Some(rd) if !rd.is_empty() => Ok(self.settings.redirect.check(rd)?),
+            _ => Url::parse(&self.settings.public_route("/session"))
+                .map_err(|e| Error::BadRequest(e.to_string())),
+        }
+    }
+
+    /// `GET /sso/login`: remember the transaction in `sso_login` and send the browser to the OP.
+    pub async fn start_login(
+        &self,
+        query: &HashMap<String, String>,
+        login_cookie: Option<&str>,
+    ) -> Result<Redirect> {
+        let rd = self.checked_rd(query.get("rd").map(String::as_str))?;
+        let extra = self.pass_through_params(query)?;
+        let max_age = match extra.iter().find(|(k, _)| k == "max_age") {
+            Some((_, v)) => Some(v.parse::<i64>().map_err(|_| {
+                Error::BadRequest("max_age must be a non-negative number of seconds".into())
+            })?),
+            None => None,
+        };
+        let meta = self.oidc.metadata().await?;
+        let (verifier, challenge) = pkce_pair();
+        let tx = LoginTransaction {
+            state: random_token(24),
+            verifier,
+            nonce: random_token(24),
+            rd: rd.to_string(),
+            created_at: now(),
+            max_age,
+        };
+        let mut url = meta.authorization_endpoint.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("response_type", "code")
+                .append_pair("client_id", &self.settings.oidc.client_id)
+                .append_pair("redirect_uri", self.oidc.redirect_uri())
+                .append_pair("scope", &self.settings.oidc.scopes.join(" "))
+                .append_pair("state", &tx.state)
+                .append_pair("nonce", &tx.nonce)
+                .append_pair("code_challenge", &challenge)
+                .append_pair("code_challenge_method", "S256"); // RFC 7636 §4.3, never plain
+            for (k, v) in &extra {
+                q.append_pair(k, v);
+            }
+        }
+        let mut pending: Vec<LoginTransaction> = login_cookie
+            .map(|c| self.cookies.read_login(c))
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|t| t.created_at + LOGIN_TTL_SECS > now())
+            .collect();
+        pending.insert(0, tx);
+        pending.truncate(MAX_PENDING);
+        Ok(Redirect {
+            location: url.to_string(),
+            cookies: vec![self.cookies.login_cookie(&pending)],
+        })
+    }
+
+    fn pass_through_params(
+        &self,
+        query: &HashMap<String, String>,
+    ) -> Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        for name in &self.settings.oidc.pass_params {
+            let Some(v) = query.get(name) else { continue };
+            if v.len() > MAX_PARAM_LEN || v.chars().any(char::is_control) {
+                return Err(Error::BadRequest(format!(
+                    "parameter {name} is too long or has control characters"
+                )));
+            }
+            let ok = match name.as_str() {
+                // OIDC Core §3.1.2.1 prompt values
+                "prompt" => v
+                    .split(' ')
+                    .all(|p| matches!(p, "none" | "login" | "consent" | "select_account")),
+                "max_age" => v.parse::<u32>().is_ok(),
+                _ => !v.is_empty(),
+            };
+            if !ok {
+                return Err(Error::BadRequest(format!(
+                    "parameter {name} has an invalid value"
+                )));
+            }
+            out.push((name.clone(), v.clone()));
+        }
+        Ok(out)
+    }
+
+    /// `GET /sso/callback`: check state and iss, exchange the code, validate the ID token,
+    /// store the session and set the cookies. On error nothing is stored and no session
+    /// cookie is set (the caller clears `sso_login`).
+    pub async fn finish_login(
+        &self,
+        p: &CallbackParams,
+        login_cookie: Option<&str>,
+    ) -> Result<Redirect> {
+        let r = self.finish_login_inner(p, login_cookie).await;
+        Metrics::inc(if r.is_ok() {
+            &self.metrics.logins
+        } else {
+            &self.metrics.login_failures
+        });
+        r
+    }
+
+    async fn finish_login_inner(
+        &self,
+        p: &CallbackParams,
+        login_cookie: Option<&str>,
+    ) -> Result<Redirect> {
+        let state = p
+            .state
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .ok_or(Error::LoginState(StateProblem::Missing))?;
+        let mut pending = login_cookie
+            .map(|c| self.cookies.read_login(c))
+            .unwrap_or_default();
+        // RFC 6749 §10.12: the state must match one this browser started.
+        let pos = pending
+            .iter()
+            .position(|t| crate::util::ct_eq(&t.state, state))
+            .ok_or(Error::LoginState(StateProblem::Unknown))?;
+        let tx = pending.remove(pos);
+        if tx.created_at + LOGIN_TTL_SECS < now() {
+            return Err(Error::LoginState(StateProblem::Expired));
+        }
+        // Single use, across replicas: a replayed response fails even with the cookie.
+        if !self
+            .store
+            .mark_once(&keys::state(&sha256_b64(state.as_bytes())), LOGIN_TTL_SECS)
+            .await?
+        {
+            return Err(Error::LoginState(StateProblem::Replayed));
+        }
+        let meta = self.oidc.metadata().await?;
+        // RFC 9207 §2.4: compare iss when present; require it when the OP advertises it.
+        match p.iss.as_deref() {
+            Some(iss) if iss != meta.issuer => return Err(Error::IssuerMismatch),
+            None if meta.authorization_response_iss_parameter_supported => {
+                return Err(Error::IssuerMismatch)
+            }
+            _ => {}
+        }
+        if let Some(error) = &p.error {
+            return Err(Error::OpCallbackError {
+                error: error.chars().take(100).collect(),
+                description: p
+                    .error_description
+                    .as_ref()
+                    .map(|d| d.chars().take(300).collect()),
+            });
+        }
+        let code = p
+            .code
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Error::BadRequest("the login response has no code".into()))?;
+        let tokens = self
+            .oidc
+            .exchange_code(code, &tx.verifier)
+            .await
+            .map_err(|e| match e {
+                OidcError::InvalidGrant(_) => Error::CodeRejected,
+                other => Error::Provider(other),
+            })?;
+        let id_token = tokens.id_token.clone().ok_or(IdTokenError::NoIdToken)?;
+        let jwt = self
+            .oidc
+            .verify_jwt(id_token.secret())
+            .await
+            .map_err(|e| match e {
+                JwtOrOidc::Jwt(j) => Error::IdToken(IdTokenError::Jwt(j)),
+                JwtOrOidc::Oidc(o) => Error::Provider(o),
+            })?;
+        let now = now();
+        let claims = self
+            .oidc
+            .check_id_token(&jwt, Some(&tx.nonce), tx.max_age, now)?;
+        // The access token must be a JWT from the same OP for the same user: the hot path
+        // and sibling resource servers verify it locally.
+        let at = self
+            .oidc
+            .verify_access_token(tokens.access_token.secret())
+            .await
+            .map_err(|e| {
+                Error::Provider(OidcError::BadResponse(format!(
+                    "the access token is not a verifiable JWT ({e}); configure the OP to issue JWT access tokens"
+                )))
+            })?;
+        if at.sub != claims.sub {
+            return Err(Error::Provider(OidcError::BadResponse(
+                "access token subject differs from the ID token".into(),
+            )));
+        }
+        let s = &self.settings.session;
+        let expires_at = now + s.max_lifetime_secs;
+        let record = SessionRecord {
+            id: SessionId::generate(),
+            iss: claims.iss.clone(),
+            sub: claims.sub.clone(),
+            sid: claims.sid.clone().or(at.sid.clone()),
+            access_token: tokens.access_token.clone(),
+            refresh_token: tokens.refresh_token.clone(),
+            id_token: Some(id_token),
+            access_expires_at: at.exp,
+            refresh_expires_at: tokens.refresh_expires_in.map(|r| now + r),
+            created_at: now,
+            expires_at,
+            version: 0,
+            refreshed_at: now,
+            preferred_username: claims.preferred_username.clone(),
+            email: claims.email.clone(),
+            name: claims.name.clone(),
+        };
+        self.store
+            .put_session(&record, self.session_ttl(&record, now))
+            .await?;
+        let mut cookies = self.session_cookies(&record, 0, now);
+        cookies.push(if pending.is_empty() {
+            self.cookies.clear_login()
+        } else {
+            self.cookies.login_cookie(&pending)
+        });
+        tracing::info!(sub = %record.sub, "login completed");
+        Ok(Redirect {
+            location: tx.rd,
+            cookies,
+        })
+    }
+
+    /// Redis TTL of a session: idle timeout, capped by the absolute end.
+    pub fn session_ttl(&self, s: &SessionRecord, now: i64) -> i64 {
+        let idle = self.settings.session.idle_timeout_secs;
+        let mut ttl = (s.expires_at - now).min(idle);
+        if let Some(r) = s.refresh_expires_at {
+            ttl = ttl.min((r - now).max(1));
+        }
+        ttl.max(1)
+    }
+
+    /// `sso_at` (chunked) and `sso_rt` for a session.
+    pub fn session_cookies(
+        &self,
+        s: &SessionRecord,
+        previous_chunks: usize,
+        now: i64,
+    ) -> Vec<Cookie<'static>> {
+        let mut v = self.cookies.access_cookies(
+            &s.access_token,
+            s.access_expires_at - now,
+            previous_chunks,
+        );
+        let handle = RefreshHandle {
+            session: s.id.clone(),
+            generation: s.version,
+        };
+        v.push(self.cookies.refresh_cookie(&handle, s.expires_at - now));
+        v
+    }
+}

@@ -1,0 +1,110 @@
+//! Reading the caller's session from its cookies or bearer token.
+
+use serde::Serialize;
+
+use crate::cookies::ACCESS;
+use crate::error::Result;
+use crate::gateway::Gateway;
+use crate::oidc::{AccessClaims, AccessTokenError};
+use crate::secret::AccessToken;
+
+/// `GET /sso/session` body (DESIGN §3).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct SessionView {
+    pub authenticated: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+impl SessionView {
+    pub fn anonymous() -> Self {
+        Self {
+            authenticated: false,
+            sub: None,
+            name: None,
+            email: None,
+            preferred_username: None,
+            expires_at: None,
+        }
+    }
+    pub fn from_claims(c: &AccessClaims) -> Self {
+        Self {
+            authenticated: true,
+            sub: Some(c.sub.clone()),
+            name: c.name.clone(),
+            email: c.email.clone(),
+            preferred_username: c.preferred_username.clone(),
+            expires_at: Some(c.exp),
+        }
+    }
+}
+
+/// Why an access token was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TokenVerdict {
+    Valid(AccessClaims),
+    Expired,
+    Invalid,
+    Revoked,
+}
+
+impl Gateway {
+    /// Verify an access token locally: signature with cached JWKS, claims, and the
+    /// in-memory revocation cache. No store round trip.
+    pub async fn check_access_token(&self, token: &AccessToken) -> Result<TokenVerdict> {
+        match self.oidc.verify_access_token(token.secret()).await {
+            Ok(c) => {
+                if self.revocations.is_revoked(c.sid.as_deref(), &c.sub, c.iat) {
+                    Ok(TokenVerdict::Revoked)
+                } else {
+                    Ok(TokenVerdict::Valid(c))
+                }
+            }
+            Err(AccessTokenError::Expired) => Ok(TokenVerdict::Expired),
+            Err(AccessTokenError::Invalid(_)) => Ok(TokenVerdict::Invalid),
+            Err(AccessTokenError::Provider(e)) => Err(e.into()),
+        }
+    }
+
+    /// `GET /sso/session` without refresh: who the cookies say is signed in.
+    pub async fn session_view(
+        &self,
+        cookie: impl Fn(&str) -> Option<String>,
+    ) -> Result<SessionView> {
+        let chunks: Vec<Option<String>> = (0..crate::cookies::MAX_CHUNKS)
+            .map(|i| {
+                cookie(&if i == 0 {
+                    ACCESS.to_string()
+                } else {
+                    format!("{ACCESS}.{i}")
+                })
+            })
+            .collect();
+        let (token, _) = self.cookies.read_access(|name| {
+            let i = if name == ACCESS {
+                0
+            } else {
+                name.rsplit('.')
+                    .next()
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .unwrap_or(usize::MAX)
+            };
+            chunks.get(i).and_then(|c| c.as_deref())
+        });
+        let Some(token) = token else {
+            return Ok(SessionView::anonymous());
+        };
+        Ok(match self.check_access_token(&token).await? {
+            TokenVerdict::Valid(c) => SessionView::from_claims(&c),
+            _ => SessionView::anonymous(),
+        })
+    }
+}

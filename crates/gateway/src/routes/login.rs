@@ -1,0 +1,81 @@
+use std::collections::HashMap;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use sso_core::cookies::LOGIN;
+use sso_core::login::{CallbackParams, Redirect};
+
+use super::Gw;
+use crate::error::HttpError;
+
+pub fn redirect(r: Redirect) -> HttpResponse {
+    let mut resp = HttpResponse::Found()
+        .insert_header((header::LOCATION, r.location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish();
+    for c in &r.cookies {
+        let _ = resp.add_cookie(c);
+    }
+    resp
+}
+
+fn query_map(req: &HttpRequest) -> Result<HashMap<String, String>, HttpError> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).map_err(|_| {
+            HttpError::html(sso_core::Error::BadRequest(
+                "the query string is malformed".into(),
+            ))
+        })?;
+    let mut map = HashMap::new();
+    for (k, v) in pairs {
+        // A repeated parameter is ambiguous (and a classic parser-differential trick).
+        if map.insert(k.clone(), v).is_some() {
+            return Err(HttpError::html(sso_core::Error::BadRequest(format!(
+                "parameter {k} is repeated"
+            ))));
+        }
+    }
+    Ok(map)
+}
+
+pub async fn login(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    let q = query_map(&req)?;
+    let cookie = req.cookie(LOGIN);
+    let r = gw
+        .start_login(&q, cookie.as_ref().map(|c| c.value()))
+        .await
+        .map_err(HttpError::html)?;
+    Ok(redirect(r))
+}
+
+pub async fn callback(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    let clear = vec![gw.cookies.clear_login()];
+    let q = query_map(&req).map_err(|e| e.with_cookies(clear.clone()))?;
+    let params = CallbackParams {
+        code: q.get("code").cloned(),
+        state: q.get("state").cloned(),
+        iss: q.get("iss").cloned(),
+        error: q.get("error").cloned(),
+        error_description: q.get("error_description").cloned(),
+    };
+    let cookie = req.cookie(LOGIN);
+    let r = gw
+        .finish_login(&params, cookie.as_ref().map(|c| c.value()))
+        .await
+        .map_err(|e| HttpError::html(e).with_cookies(clear))?;
+    Ok(redirect(r))
+}
+
+pub async fn session(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    let _ = (
+        &gw,
+        web::Query::<HashMap<String, String>>::from_query(req.query_string()),
+    );
+    let view = gw
+        .session_view(|n| req.cookie(n).map(|c| c.value().to_string()))
+        .await
+        .map_err(HttpError::json)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(view))
+}

@@ -1,0 +1,30 @@
+//! HTTP routes. Handlers extract, delegate to `sso_core::Gateway`, and map errors.
+
+pub mod login;
+pub mod ops;
+
+use actix_web::{web, HttpRequest};
+use sso_core::Gateway;
+
+pub type Gw = web::Data<std::sync::Arc<Gateway>>;
+
+/// Register every route under the configured prefix.
+pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
+    cfg.service(
+        web::scope(prefix)
+            .route("/login", web::get().to(login::login))
+            .route("/callback", web::get().to(login::callback))
+            .route("/session", web::get().to(login::session)),
+    )
+    .route("/healthz", web::get().to(ops::healthz))
+    .route("/readyz", web::get().to(ops::readyz))
+    .route("/metrics", web::get().to(ops::metrics));
+}
+
+/// True when the client asked for JSON.
+pub fn wants_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/json") && !v.contains("text/html"))
+}

@@ -1,0 +1,37 @@
+use actix_web::http::header;
+use actix_web::HttpResponse;
+
+use super::Gw;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+/// Ready when the store answers and the OP metadata is known.
+pub async fn readyz(gw: Gw) -> HttpResponse {
+    let store = gw.store.ping().await;
+    let op = gw.oidc.metadata().await;
+    let ok = store.is_ok() && op.is_ok();
+    let body = serde_json::json!({
+        "status": if ok { "ready" } else { "not_ready" },
+        "store": store.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+        "oidc": op.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+        "revocation_cache": if gw.revocations.is_ready() { "ok" } else { "building" },
+    });
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+pub async fn metrics(gw: Gw) -> HttpResponse {
+    let extra = [(
+        "sso_revocation_cache_entries",
+        "Entries in the in-memory revocation cache",
+        gw.revocations.len() as u64,
+    )];
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
+        .body(gw.metrics.render(&extra))
+}

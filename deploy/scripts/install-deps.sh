@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Install what `make demo` / `make test` need on Debian, or fail loudly saying what is missing.
+set -euo pipefail
+mode="${1:-test}"
+cd "$(dirname "$0")/../.."
+
+need_pkgs=()
+have() { command -v "$1" >/dev/null 2>&1; }
+
+have node || need_pkgs+=(nodejs)
+have npm || need_pkgs+=(npm)
+have pkg-config || need_pkgs+=(pkg-config)
+dpkg -s libssl-dev >/dev/null 2>&1 || need_pkgs+=(libssl-dev)
+if [ "$mode" = test ]; then
+  have redis-server || need_pkgs+=(redis-server)
+  have redis-cli || need_pkgs+=(redis-tools)
+  have nginx || need_pkgs+=(nginx-light)
+  have chromium || need_pkgs+=(chromium)
+  have chromedriver || need_pkgs+=(chromium-driver)
+  have curl || need_pkgs+=(curl)
+fi
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "install-deps: installing ${need_pkgs[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if have sudo; then SUDO="sudo"; else
+      echo "install-deps: ERROR: missing ${need_pkgs[*]} and not root (no sudo). Install them: apt-get install ${need_pkgs[*]}" >&2
+      exit 1
+    fi
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# The test OP's Node packages (lockfile committed).
+if [ ! -d tests/op/node_modules/oidc-provider ]; then
+  echo "install-deps: npm ci for tests/op"
+  (cd tests/op && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# Verify, loudly.
+missing=()
+for b in node npm; do have "$b" || missing+=("$b"); done
+if [ "$mode" = test ]; then
+  for b in redis-server nginx chromium chromedriver curl; do have "$b" || missing+=("$b"); done
+fi
+[ -d tests/op/node_modules/oidc-provider ] || missing+=("tests/op/node_modules (npm ci failed)")
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "install-deps: ERROR: still missing: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: ok ($mode)"

@@ -1,0 +1,273 @@
+//! External processes: redis-server and the test OP. Missing tools fail loudly.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kill the child when this process or thread dies (Linux PR_SET_PDEATHSIG).
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn require(bin: &str, hint: &str) {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {bin}"))
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "`{bin}` is not installed: {hint} (run `make test`, which installs it)"
+    );
+}
+
+/// A private redis-server on a free port.
+pub struct Redis {
+    child: Child,
+    pub port: u16,
+    _dir: tempdir::TempDir,
+}
+
+mod tempdir {
+    pub struct TempDir(pub std::path::PathBuf);
+    impl TempDir {
+        pub fn new(tag: &str) -> Self {
+            static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let p = std::env::temp_dir().join(format!("sso-test-{tag}-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&p).unwrap();
+            Self(p)
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Redis {
+    pub fn start() -> Self {
+        require("redis-server", "apt-get install redis-server");
+        for _ in 0..20 {
+            let port = free_port();
+            let dir = tempdir::TempDir::new("redis");
+            let mut cmd = Command::new("redis-server");
+            cmd.args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .arg("--dir")
+            .arg(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+            die_with_parent(&mut cmd);
+            let mut child = cmd.spawn().expect("spawn redis-server");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                    use std::io::{Read, Write};
+                    let _ = s.write_all(b"PING\r\n");
+                    let mut buf = [0u8; 7];
+                    if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                        return Self {
+                            child,
+                            port,
+                            _dir: dir,
+                        };
+                    }
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // port taken: try another
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+        }
+        panic!("could not start redis-server");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One client registered at the test OP.
+#[derive(Clone, Debug)]
+pub struct OpClient {
+    pub client_id: String,
+    pub client_secret: String,
+    pub gateway_port: u16,
+    pub host: String,
+    pub auth_method: &'static str,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct OpOptions {
+    pub access_token_ttl: Option<u64>,
+    pub refresh_token_ttl: Option<u64>,
+    pub big_roles: Option<usize>,
+    pub refresh_delay_ms: Option<u64>,
+}
+
+/// The test OP (`node tests/op/server.mjs`).
+pub struct Op {
+    child: Child,
+    pub base: String,
+    pub issuer: String,
+    http: reqwest::Client,
+}
+
+impl Op {
+    pub fn start(clients: &[OpClient], opts: &OpOptions) -> Self {
+        require("node", "apt-get install nodejs");
+        let dir = crate::root().join("tests/op");
+        assert!(
+            dir.join("node_modules/oidc-provider").exists(),
+            "tests/op/node_modules is missing: run `npm ci --prefix tests/op` (make test does)"
+        );
+        let clients_json: Vec<serde_json::Value> = clients
+            .iter()
+            .map(|c| {
+                let base = format!("http://{}:{}", c.host, c.gateway_port);
+                serde_json::json!({
+                    "client_id": c.client_id,
+                    "client_secret": c.client_secret,
+                    "redirect_uris": [format!("{base}/sso/callback")],
+                    "post_logout_redirect_uris": [format!("{base}/sso/logged-out")],
+                    "backchannel_logout_uri": format!("http://127.0.0.1:{}/sso/backchannel-logout", c.gateway_port),
+                    "token_endpoint_auth_method": c.auth_method,
+                })
+            })
+            .collect();
+        let mut cmd = Command::new("node");
+        cmd.arg(dir.join("server.mjs"))
+            .env("OP_PORT", "0")
+            .env("OP_CLIENTS", serde_json::to_string(&clients_json).unwrap())
+            .env("OP_EXIT_ON_STDIN_EOF", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var_os("OP_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+        if let Some(v) = opts.access_token_ttl {
+            cmd.env("OP_ACCESS_TOKEN_TTL", v.to_string());
+        }
+        if let Some(v) = opts.refresh_token_ttl {
+            cmd.env("OP_REFRESH_TOKEN_TTL", v.to_string());
+        }
+        if let Some(v) = opts.big_roles {
+            cmd.env("OP_BIG_ROLES", v.to_string());
+        }
+        if let Some(v) = opts.refresh_delay_ms {
+            cmd.env("OP_REFRESH_DELAY_MS", v.to_string());
+        }
+        die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn node tests/op/server.mjs");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {} // keep the pipe drained
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("test OP did not start (set OP_LOG=1 to see its output)"));
+        let base = line
+            .strip_prefix("OP_LISTENING ")
+            .unwrap_or_else(|| panic!("unexpected OP output: {line}"))
+            .trim()
+            .to_string();
+        Self {
+            child,
+            issuer: format!("{base}/realms/demo"),
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn stats(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}/__test/stats", self.base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn refresh_calls(&self) -> u64 {
+        self.stats().await["token"]["refresh_token"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    pub async fn reset_stats(&self) {
+        self.http
+            .post(format!("{}/__test/stats/reset", self.base))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Keycloak's admin "log out user": ends the OP sessions and sends back-channel logouts.
+    pub async fn admin_logout(&self, username: &str) -> serde_json::Value {
+        self.http
+            .post(format!("{}/__test/admin-logout", self.base))
+            .form(&[("username", username)])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Op {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

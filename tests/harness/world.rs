@@ -1,0 +1,245 @@
+//! Gateways in-process on pre-bound listeners, and the usual two-domain setup.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use sso_core::config::Settings;
+use sso_core::Gateway;
+
+use crate::procs::{Op, OpClient, OpOptions, Redis};
+
+pub const COOKIE_KEY: &str =
+    "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdA==";
+
+#[derive(Clone, Debug)]
+pub struct GatewayOptions {
+    /// "a" or "b": cookie domain `<x>.localhost`, public URL `http://auth.<x>.localhost:<port>`.
+    pub domain: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub issuer: String,
+    /// None: in-memory store.
+    pub redis_url: Option<String>,
+    /// Extra TOML appended to the generated config (sections must not repeat generated ones).
+    pub extra: String,
+    pub secure: bool,
+    pub auth_method: &'static str,
+}
+
+impl GatewayOptions {
+    pub fn new(domain: &str, issuer: &str, redis_url: Option<String>) -> Self {
+        Self {
+            domain: domain.into(),
+            client_id: format!("gw-{domain}"),
+            client_secret: format!("gw-{domain}-secret"),
+            issuer: issuer.into(),
+            redis_url,
+            extra: String::new(),
+            secure: true,
+            auth_method: "client_secret_basic",
+        }
+    }
+
+    pub fn toml(&self, port: u16) -> String {
+        let d = &self.domain;
+        let store = match &self.redis_url {
+            Some(u) => format!("kind = \"redis\"\nurl = \"{u}\""),
+            None => "kind = \"memory\"".into(),
+        };
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:{port}"
+public_url = "http://auth.{d}.localhost:{port}"
+[oidc]
+issuer = "{issuer}"
+client_id = "{cid}"
+client_secret = "{secret}"
+auth_method = "{auth_method}"
+http_timeout_secs = 5
+jwks_min_refetch_secs = 1
+[cookie]
+domain = "{d}.localhost"
+secure = {secure}
+keys = ["{COOKIE_KEY}"]
+[redirect]
+allowed = ["{d}.localhost", "*.{d}.localhost"]
+[store]
+{store}
+[log]
+format = "pretty"
+filter = "warn"
+{extra}
+"#,
+            issuer = self.issuer,
+            cid = self.client_id,
+            secret = self.client_secret,
+            secure = self.secure,
+            extra = self.extra,
+            auth_method = self.auth_method,
+        )
+    }
+}
+
+/// A running gateway.
+pub struct GatewayHandle {
+    pub port: u16,
+    pub domain: String,
+    pub gw: Arc<Gateway>,
+    system: Option<actix_rt::System>,
+    thread: Option<JoinHandle<()>>,
+}
+
+pub fn bind() -> (TcpListener, u16) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let p = l.local_addr().unwrap().port();
+    (l, p)
+}
+
+impl GatewayHandle {
+    pub fn start(listener: TcpListener, opts: &GatewayOptions) -> Self {
+        let port = listener.local_addr().unwrap().port();
+        let settings = Settings::from_toml(&opts.toml(port)).unwrap_or_else(|e| panic!("{e}"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let sys = actix_rt::System::new();
+            let started = sys.block_on(async move {
+                let gw = Gateway::build(settings).await.map_err(|e| e.to_string())?;
+                let server =
+                    sso_gateway::server(gw.clone(), listener, 2).map_err(|e| e.to_string())?;
+                actix_rt::spawn(server);
+                Ok::<_, String>((gw, actix_rt::System::current()))
+            });
+            let ok = started.is_ok();
+            let _ = tx.send(started);
+            if ok {
+                let _ = sys.run();
+            }
+        });
+        let (gw, system) = rx
+            .recv()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("gateway start: {e}"));
+        Self {
+            port,
+            domain: opts.domain.clone(),
+            gw,
+            system: Some(system),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://auth.{}.localhost:{}", self.domain, self.port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+
+    /// An app URL on a sibling subdomain (nothing listens there; tests stop before it).
+    pub fn app_url(&self) -> String {
+        let sub = if self.domain == "a" { "app1" } else { "app" };
+        format!("http://{sub}.{}.localhost:9/", self.domain)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(s) = self.system.take() {
+            s.stop();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for GatewayHandle {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Redis, the test OP and gateways for `a.localhost` and `b.localhost`.
+pub struct World {
+    pub a: GatewayHandle,
+    pub b: GatewayHandle,
+    pub op: Op,
+    pub redis: Redis,
+}
+
+impl World {
+    pub fn start(op_opts: OpOptions) -> Self {
+        Self::start_with(op_opts, |_| {})
+    }
+
+    pub fn start_with(op_opts: OpOptions, tweak: impl Fn(&mut GatewayOptions)) -> Self {
+        let redis = Redis::start();
+        let (la, pa) = bind();
+        let (lb, pb) = bind();
+        let op = Op::start(
+            &[
+                OpClient {
+                    client_id: "gw-a".into(),
+                    client_secret: "gw-a-secret".into(),
+                    gateway_port: pa,
+                    host: "auth.a.localhost".into(),
+                    auth_method: "client_secret_basic",
+                },
+                OpClient {
+                    client_id: "gw-b".into(),
+                    client_secret: "gw-b-secret".into(),
+                    gateway_port: pb,
+                    host: "auth.b.localhost".into(),
+                    auth_method: "client_secret_post",
+                },
+            ],
+            &op_opts,
+        );
+        let mut oa = GatewayOptions::new("a", &op.issuer, Some(redis.url()));
+        tweak(&mut oa);
+        let mut ob = GatewayOptions::new("b", &op.issuer, Some(redis.url()));
+        // gw-b is registered with client_secret_post at the OP: the gateway must use it.
+        ob.auth_method = "client_secret_post";
+        tweak(&mut ob);
+        let a = GatewayHandle::start(la, &oa);
+        let b = GatewayHandle::start(lb, &ob);
+        Self { a, b, op, redis }
+    }
+}
+
+/// Log in at gateway `g` through the OP's login form; returns the final redirect target.
+pub async fn login(
+    browser: &crate::Browser,
+    g: &GatewayHandle,
+    user: &str,
+    password: &str,
+) -> url::Url {
+    let rd = g.app_url();
+    let start = format!("{}?rd={}", g.url("/sso/login"), urlencode(&rd));
+    let app_host = url::Url::parse(&rd)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    let stop = |u: &url::Url| u.host_str() == Some(app_host.as_str());
+    let hops = browser.follow(&start, &stop).await;
+    let last = hops.last().unwrap();
+    let hops = if last.status == reqwest::StatusCode::OK && last.body.contains("id=\"login\"") {
+        browser.submit_login(last, user, password, &stop).await
+    } else {
+        hops
+    };
+    let last = hops.last().unwrap();
+    assert!(
+        last.status.is_redirection(),
+        "login did not finish with a redirect: {} {}",
+        last.status,
+        last.body
+    );
+    last.location().unwrap()
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

@@ -1,0 +1,236 @@
+use sso_integration_tests::world::{login, urlencode};
+use sso_integration_tests::Browser;
+
+use crate::{session_keys, world};
+
+#[tokio::test]
+async fn login_at_a_then_sso_at_b_without_password() {
+    let w = world();
+    let browser = Browser::new();
+
+    let landed = login(&browser, &w.a, "alice", "alice-password").await;
+    assert_eq!(landed.as_str(), w.a.app_url(), "sent back to rd");
+
+    // The app on a sibling subdomain now carries the domain cookies.
+    let app_cookies = browser.jar.cookies_for(&w.a.app_url());
+    assert!(app_cookies.contains_key("sso_at"), "{app_cookies:?}");
+    assert!(app_cookies.contains_key("sso_rt"));
+    assert!(
+        !app_cookies.contains_key("sso_login"),
+        "login cookie is host-only"
+    );
+
+    let s = browser
+        .get_with(&w.a.url("/sso/session"), &[("Accept", "application/json")])
+        .await;
+    let j = s.json();
+    assert_eq!(j["authenticated"], true, "{j}");
+    assert_eq!(j["preferred_username"], "alice");
+    assert_eq!(j["email"], "alice@example.com");
+    assert_eq!(session_keys(&w.redis.url()).await.len(), 1);
+
+    // B: the OP session answers without a login page.
+    let start = format!("{}?rd={}", w.b.url("/sso/login"), urlencode(&w.b.app_url()));
+    let hops = browser
+        .follow(&start, |u| u.host_str() == Some("app.b.localhost"))
+        .await;
+    assert!(
+        hops.iter().all(|h| !h.body.contains("id=\"login\"")),
+        "no password prompt at B"
+    );
+    assert_eq!(
+        hops.last().unwrap().location().unwrap().as_str(),
+        w.b.app_url()
+    );
+    let b = browser.jar.cookies_for(&w.b.app_url());
+    assert!(b.contains_key("sso_at") && b.contains_key("sso_rt"));
+
+    // Each domain's cookies carry only that domain.
+    for c in browser
+        .jar
+        .all()
+        .iter()
+        .filter(|c| c.name.starts_with("sso_at") || c.name == "sso_rt")
+    {
+        assert!(
+            c.domain == "a.localhost" || c.domain == "b.localhost",
+            "{c:?}"
+        );
+    }
+    let a_at = browser.jar.cookies_for(&w.a.app_url())["sso_at"].clone();
+    assert_ne!(a_at, b["sso_at"], "separate tokens per domain");
+    let j = browser
+        .get_with(&w.b.url("/sso/session"), &[("Accept", "application/json")])
+        .await
+        .json();
+    assert_eq!(j["preferred_username"], "alice");
+    assert_eq!(session_keys(&w.redis.url()).await.len(), 2);
+}
+
+#[tokio::test]
+async fn cookie_attributes_are_exact() {
+    let w = world();
+    let browser = Browser::new();
+    let start = format!("{}?rd={}", w.a.url("/sso/login"), urlencode(&w.a.app_url()));
+    let first = browser.get(&start).await;
+    assert_eq!(first.status, 302);
+    let login_cookie = first.set_cookie("sso_login").unwrap();
+    for part in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/sso",
+        "Max-Age=600",
+    ] {
+        assert!(login_cookie.contains(part), "{login_cookie}");
+    }
+    assert!(
+        !login_cookie.contains("Domain"),
+        "sso_login is host-only: {login_cookie}"
+    );
+
+    // The OP authorization request carries PKCE S256, state, nonce.
+    let op_url = first.location().unwrap();
+    let q: std::collections::HashMap<_, _> = op_url.query_pairs().into_owned().collect();
+    assert_eq!(q["code_challenge_method"], "S256");
+    assert_eq!(q["response_type"], "code");
+    assert!(q["scope"].split(' ').any(|s| s == "openid"));
+    assert!(q["state"].len() >= 32 && q["nonce"].len() >= 32);
+
+    let hops = browser
+        .follow(op_url.as_str(), |u| u.path() == "/sso/callback")
+        .await;
+    let page = hops.last().unwrap();
+    let hops = browser
+        .submit_login(page, "alice", "alice-password", |u| {
+            u.path() == "/sso/callback"
+        })
+        .await;
+    let cb = hops.last().unwrap().location().unwrap();
+    let r = browser.get(cb.as_str()).await;
+    assert_eq!(r.status, 302);
+    for name in ["sso_at", "sso_rt"] {
+        let c = r
+            .set_cookie(name)
+            .unwrap_or_else(|| panic!("{name} not set: {:?}", r.set_cookies()));
+        for part in [
+            "Domain=a.localhost",
+            "Path=/",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Lax",
+            "Max-Age=",
+        ] {
+            assert!(c.contains(part), "{name}: {c}");
+        }
+    }
+    // the refresh token itself never reaches the browser: sso_rt is an opaque sealed handle
+    let rt = r.set_cookie("sso_rt").unwrap();
+    assert!(!rt.contains('.') || rt.split(';').next().unwrap().len() < 400);
+    let cleared = r.set_cookie("sso_login").unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+}
+
+#[tokio::test]
+async fn wrong_password_shows_form_again_and_creates_nothing() {
+    let w = world();
+    let browser = Browser::new();
+    let start = format!("{}?rd={}", w.a.url("/sso/login"), urlencode(&w.a.app_url()));
+    let hops = browser.follow(&start, |_| false).await;
+    let page = hops.last().unwrap();
+    let hops = browser.submit_login(page, "alice", "nope", |_| false).await;
+    assert!(hops.last().unwrap().body.contains("id=\"login\""));
+    assert!(session_keys(&w.redis.url()).await.is_empty());
+}
+
+#[tokio::test]
+async fn pass_through_params_and_max_age() {
+    let w = world();
+    let browser = Browser::new();
+    let url = format!(
+        "{}?rd={}&prompt=login&max_age=300&ui_locales=ko&login_hint=alice&kc_idp_hint=github",
+        w.a.url("/sso/login"),
+        urlencode(&w.a.app_url())
+    );
+    let r = browser.get(&url).await;
+    assert_eq!(r.status, 302);
+    let q: std::collections::HashMap<_, _> =
+        r.location().unwrap().query_pairs().into_owned().collect();
+    assert_eq!(q["prompt"], "login");
+    assert_eq!(q["max_age"], "300");
+    assert_eq!(q["ui_locales"], "ko");
+    assert_eq!(q["login_hint"], "alice");
+    assert_eq!(q["kc_idp_hint"], "github");
+    // invalid values are refused with a clear message
+    let bad = browser
+        .get(&format!("{}?prompt=evil", w.a.url("/sso/login")))
+        .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("prompt"), "{}", bad.body);
+    let bad = browser
+        .get(&format!("{}?max_age=-1", w.a.url("/sso/login")))
+        .await;
+    assert_eq!(bad.status, 400);
+}
+
+#[tokio::test]
+async fn op_error_on_callback_is_a_clear_page() {
+    let w = world();
+    let browser = Browser::new();
+    let r = browser
+        .get(&format!(
+            "{}?rd={}",
+            w.a.url("/sso/login"),
+            urlencode(&w.a.app_url())
+        ))
+        .await;
+    let state: String = r
+        .location()
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .into_owned();
+    let cb = format!(
+        "{}?error=access_denied&error_description=User%20cancelled&state={state}&iss={}",
+        w.a.url("/sso/callback"),
+        urlencode(&w.op.issuer)
+    );
+    let r = browser.get(&cb).await;
+    assert_eq!(r.status, 403);
+    assert!(
+        r.body.contains("access_denied") && r.body.contains("User cancelled"),
+        "{}",
+        r.body
+    );
+    assert!(r.set_cookie("sso_at").is_none());
+    assert!(session_keys(&w.redis.url()).await.is_empty());
+    // markup from the OP's error_description is escaped, never rendered
+    let r = browser
+        .get(&format!(
+            "{}?error=x&error_description=%3Cscript%3E&state=zz",
+            w.a.url("/sso/callback")
+        ))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(!r.body.contains("<script>"));
+}
+
+#[tokio::test]
+async fn op_down_is_503_not_500() {
+    let mut w = world();
+    w.op.stop();
+    let browser = Browser::new();
+    let r = browser
+        .get(&format!(
+            "{}?rd={}",
+            w.a.url("/sso/login"),
+            urlencode(&w.a.app_url())
+        ))
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    let r = browser.get(&w.a.url("/readyz")).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(browser.get(&w.a.url("/healthz")).await.status, 200);
+}

@@ -1,0 +1,115 @@
+//! Forged ID tokens from a hostile OP: every one refused, the valid control accepted.
+
+use sso_integration_tests::hostile_op::{Forge, HostileOp};
+use sso_integration_tests::world::{bind, urlencode, GatewayHandle, GatewayOptions};
+use sso_integration_tests::{Browser, Redis};
+
+use crate::session_keys;
+
+struct Evil {
+    op: HostileOp,
+    gw: GatewayHandle,
+    redis: Redis,
+}
+
+fn evil() -> Evil {
+    evil_with(|_| {})
+}
+
+/// `setup` runs before the gateway starts (it caches discovery).
+fn evil_with(setup: impl Fn(&HostileOp)) -> Evil {
+    let redis = Redis::start();
+    let op = HostileOp::start("gw-a");
+    setup(&op);
+    let (l, _) = bind();
+    let gw = GatewayHandle::start(
+        l,
+        &GatewayOptions::new("a", &op.issuer(), Some(redis.url())),
+    );
+    Evil { op, gw, redis }
+}
+
+async fn attempt(e: &Evil) -> sso_integration_tests::browser::Resp {
+    let b = Browser::new();
+    let start = format!(
+        "{}?rd={}",
+        e.gw.url("/sso/login"),
+        urlencode(&e.gw.app_url())
+    );
+    let hops = b
+        .follow(&start, |u| u.host_str() == Some("app1.a.localhost"))
+        .await;
+    hops.into_iter().last().unwrap()
+}
+
+#[tokio::test]
+async fn every_forged_id_token_is_refused() {
+    let e = evil();
+    let r = attempt(&e).await;
+    assert_eq!(r.status, 302, "control case must pass: {}", r.body);
+    assert_eq!(session_keys(&e.redis.url()).await.len(), 1);
+    let cases = [
+        (Forge::WrongKey, "signature"),
+        (Forge::UnknownKid, "key"),
+        (Forge::AlgNone, "algorithm"),
+        (Forge::HsWithPublicKey, "algorithm"),
+        (Forge::WrongAud, "audience"),
+        (Forge::MultiAudNoAzp, "authorized party"),
+        (Forge::WrongAzp, "authorized party"),
+        (Forge::WrongIss, "issuer"),
+        (Forge::WrongNonce, "nonce"),
+        (Forge::MissingNonce, "nonce"),
+        (Forge::Expired, "expired"),
+        (Forge::IatFuture, "future"),
+    ];
+    for (forge, needle) in cases {
+        e.op.set_forge(forge);
+        let r = attempt(&e).await;
+        assert_eq!(r.status, 400, "{forge:?}: {}", r.body);
+        assert!(
+            r.body.to_lowercase().contains(needle),
+            "{forge:?} page should say {needle:?}: {}",
+            r.body
+        );
+        assert!(
+            r.set_cookie("sso_at").is_none() && r.set_cookie("sso_rt").is_none(),
+            "{forge:?}"
+        );
+        assert_eq!(
+            session_keys(&e.redis.url()).await.len(),
+            1,
+            "{forge:?} created a session"
+        );
+    }
+    for (forge, status) in [
+        (Forge::NoIdToken, 502),
+        (Forge::TokenEndpoint500, 502),
+        (Forge::TokenEndpointError, 400),
+    ] {
+        e.op.set_forge(forge);
+        let r = attempt(&e).await;
+        assert_eq!(r.status, status, "{forge:?}: {}", r.body);
+        assert_eq!(session_keys(&e.redis.url()).await.len(), 1, "{forge:?}");
+    }
+}
+
+#[tokio::test]
+async fn iss_parameter_rules() {
+    let e = evil();
+    // advertised but omitted → refused
+    e.op.set_iss_param(None);
+    let r = attempt(&e).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    // not advertised and omitted → accepted (older Keycloak)
+    let e = evil_with(|op| {
+        op.set_advertise_iss(false);
+        op.set_iss_param(None);
+    });
+    let r = attempt(&e).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    // not advertised but present and wrong → refused
+    e.op.set_iss_param(Some("http://127.0.0.1:1/realms/x".into()));
+    let r = attempt(&e).await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("issuer"));
+}

@@ -1,0 +1,27 @@
+//! The store acceptance suite against a real redis-server.
+
+use sso_core::store::redis::RedisStore;
+use sso_core::store::SessionStore;
+use sso_integration_tests::Redis;
+
+#[tokio::test]
+async fn redis_store_passes_acceptance_suite() {
+    let redis = Redis::start();
+    let store = RedisStore::connect(&redis.url()).await.unwrap();
+    sso_core::store::acceptance::run(&store).await;
+}
+
+#[tokio::test]
+async fn redis_down_is_an_error_not_a_panic() {
+    let mut redis = Redis::start();
+    let url = redis.url();
+    let store = RedisStore::connect(&url).await.unwrap();
+    drop(std::mem::replace(&mut redis, Redis::start()));
+    let r = store
+        .get_session(&sso_core::secret::SessionId::new("x"))
+        .await;
+    assert!(
+        matches!(r, Err(sso_core::store::StoreError::Unavailable(_))),
+        "{r:?}"
+    );
+}
