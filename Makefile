@@ -7,7 +7,7 @@ export CARGO_TERM_COLOR ?= never
 
 ## Start the test OP, gateways for a.localhost and b.localhost, and the demo app.
 demo: deps-demo
-	$(CARGO) build --bin sso-gateway --bin sso-demo-app
+	$(CARGO) build -p sso-gateway -p sso-demo-app
 	bash deploy/demo/run.sh
 
 ## Install what is missing, then run every test (lint included).
