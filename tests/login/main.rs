@@ -5,6 +5,7 @@
 
 mod flow;
 mod forgery;
+mod logs;
 mod redirects;
 mod replay;
 mod store;

@@ -8,10 +8,18 @@ use sso_core::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 pub fn init(format: LogFormat, filter: &str) {
+    init_with_writer(format, filter, std::io::stderr);
+}
+
+/// Install the global subscriber writing to `writer` (tests capture logs this way).
+pub fn init_with_writer<W>(format: LogFormat, filter: &str, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = EnvFilter::try_from_env("SSO_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Json => b.json().flatten_event(true).try_init(),
         LogFormat::Pretty => b.try_init(),
