@@ -107,6 +107,7 @@ impl Redis {
                 std::thread::sleep(Duration::from_millis(20));
             }
             let _ = child.kill();
+            let _ = child.wait();
         }
         panic!("could not start redis-server");
     }

@@ -210,15 +210,11 @@ impl SessionStore for MemoryStore {
 
 fn tokio_stream_from(rx: broadcast::Receiver<Revocation>) -> BoxStream<'static, BusEvent> {
     futures_util::stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(r) => return Some((BusEvent::Revoked(r), rx)),
-                // Lagged: tell the listener to rebuild, like a resubscribe.
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    return Some((BusEvent::Subscribed, rx))
-                }
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
+        match rx.recv().await {
+            Ok(r) => Some((BusEvent::Revoked(r), rx)),
+            // Lagged: tell the listener to rebuild, like a resubscribe.
+            Err(broadcast::error::RecvError::Lagged(_)) => Some((BusEvent::Subscribed, rx)),
+            Err(broadcast::error::RecvError::Closed) => None,
         }
     })
     .boxed()

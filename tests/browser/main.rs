@@ -1,0 +1,3 @@
+//! End to end in headless Chromium.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
