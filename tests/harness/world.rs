@@ -162,6 +162,7 @@ impl Drop for GatewayHandle {
 
 /// Redis, the test OP and gateways for `a.localhost` and `b.localhost`.
 pub struct World {
+    pub a_opts: GatewayOptions,
     pub a: GatewayHandle,
     pub b: GatewayHandle,
     pub op: Op,
@@ -204,7 +205,13 @@ impl World {
         tweak(&mut ob);
         let a = GatewayHandle::start(la, &oa);
         let b = GatewayHandle::start(lb, &ob);
-        Self { a, b, op, redis }
+        Self {
+            a_opts: oa,
+            a,
+            b,
+            op,
+            redis,
+        }
     }
 }
 
@@ -242,4 +249,12 @@ pub async fn login(
 
 pub fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+impl World {
+    /// Another replica of gateway A (same config and Redis, its own port).
+    pub fn replica_of_a(&self) -> GatewayHandle {
+        let (l, _) = bind();
+        GatewayHandle::start(l, &self.a_opts)
+    }
 }

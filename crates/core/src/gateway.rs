@@ -58,3 +58,17 @@ impl Gateway {
         tokio::spawn(async move { crate::revocation::run_listener(me).await });
     }
 }
+
+impl Gateway {
+    /// End one session now: delete it and revoke its current access token on every replica.
+    pub async fn end_session(&self, rec: &crate::store::SessionRecord) -> Result<()> {
+        self.store.delete_session(&rec.id).await?;
+        if let Some(jti) = &rec.access_jti {
+            let ttl = (rec.access_expires_at - crate::util::now()).max(0) + 60;
+            let r = crate::store::Revocation::Token { jti: jti.clone() };
+            self.store.revoke(&r, ttl).await?;
+            self.revocations.insert(&r);
+        }
+        Ok(())
+    }
+}

@@ -5,11 +5,13 @@
 pub mod config;
 pub mod cookies;
 pub mod error;
+pub mod forward_auth;
 pub mod gateway;
 pub mod login;
 pub mod metrics;
 pub mod oidc;
 pub mod redirect;
+pub mod refresh;
 pub mod resource;
 pub mod revocation;
 pub mod secret;

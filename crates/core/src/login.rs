@@ -254,6 +254,7 @@ impl Gateway {
             preferred_username: claims.preferred_username.clone(),
             email: claims.email.clone(),
             name: claims.name.clone(),
+            access_jti: at.jti.clone(),
         };
         self.store
             .put_session(&record, self.session_ttl(&record, now))

@@ -45,7 +45,14 @@ impl ResourceServer {
 
     pub async fn verify(&self, token: &AccessToken) -> Result<AccessClaims, Unauthorized> {
         match self.oidc.verify_access_token(token.secret()).await {
-            Ok(c) if self.revocations.is_revoked(c.sid.as_deref(), &c.sub, c.iat) => {
+            Ok(c)
+                if self.revocations.is_revoked(
+                    c.sid.as_deref(),
+                    &c.sub,
+                    c.iat,
+                    c.jti.as_deref(),
+                ) =>
+            {
                 Err(Unauthorized::Revoked)
             }
             Ok(c) => Ok(c),

@@ -17,11 +17,22 @@ pub struct RevocationCache {
     sids: RwLock<HashMap<String, ()>>,
     /// sub → tokens issued at or before this time are revoked.
     subs: RwLock<HashMap<String, i64>>,
+    jtis: RwLock<HashMap<String, ()>>,
     ready: AtomicBool,
 }
 
 impl RevocationCache {
-    pub fn is_revoked(&self, sid: Option<&str>, sub: &str, iat: i64) -> bool {
+    pub fn is_revoked(&self, sid: Option<&str>, sub: &str, iat: i64, jti: Option<&str>) -> bool {
+        if let Some(jti) = jti {
+            if self
+                .jtis
+                .read()
+                .map(|m| m.contains_key(jti))
+                .unwrap_or(true)
+            {
+                return true;
+            }
+        }
         if let Some(sid) = sid {
             if self
                 .sids
@@ -45,6 +56,11 @@ impl RevocationCache {
                     m.insert(sid.clone(), ());
                 }
             }
+            Revocation::Token { jti } => {
+                if let Ok(mut m) = self.jtis.write() {
+                    m.insert(jti.clone(), ());
+                }
+            }
             Revocation::Sub { sub, before } => {
                 if let Ok(mut m) = self.subs.write() {
                     let e = m.entry(sub.clone()).or_insert(*before);
@@ -55,9 +71,12 @@ impl RevocationCache {
     }
 
     pub fn replace_all(&self, all: &[Revocation]) {
-        if let (Ok(mut s), Ok(mut u)) = (self.sids.write(), self.subs.write()) {
+        if let (Ok(mut s), Ok(mut u), Ok(mut j)) =
+            (self.sids.write(), self.subs.write(), self.jtis.write())
+        {
             s.clear();
             u.clear();
+            j.clear();
         }
         for r in all {
             self.insert(r);
@@ -77,6 +96,7 @@ impl RevocationCache {
     pub fn len(&self) -> usize {
         self.sids.read().map(|m| m.len()).unwrap_or(0)
             + self.subs.read().map(|m| m.len()).unwrap_or(0)
+            + self.jtis.read().map(|m| m.len()).unwrap_or(0)
     }
 
     pub fn is_empty(&self) -> bool {

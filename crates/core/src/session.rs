@@ -2,7 +2,6 @@
 
 use serde::Serialize;
 
-use crate::cookies::ACCESS;
 use crate::error::Result;
 use crate::gateway::Gateway;
 use crate::oidc::{AccessClaims, AccessTokenError};
@@ -62,7 +61,10 @@ impl Gateway {
     pub async fn check_access_token(&self, token: &AccessToken) -> Result<TokenVerdict> {
         match self.oidc.verify_access_token(token.secret()).await {
             Ok(c) => {
-                if self.revocations.is_revoked(c.sid.as_deref(), &c.sub, c.iat) {
+                if self
+                    .revocations
+                    .is_revoked(c.sid.as_deref(), &c.sub, c.iat, c.jti.as_deref())
+                {
                     Ok(TokenVerdict::Revoked)
                 } else {
                     Ok(TokenVerdict::Valid(c))
@@ -72,39 +74,5 @@ impl Gateway {
             Err(AccessTokenError::Invalid(_)) => Ok(TokenVerdict::Invalid),
             Err(AccessTokenError::Provider(e)) => Err(e.into()),
         }
-    }
-
-    /// `GET /sso/session` without refresh: who the cookies say is signed in.
-    pub async fn session_view(
-        &self,
-        cookie: impl Fn(&str) -> Option<String>,
-    ) -> Result<SessionView> {
-        let chunks: Vec<Option<String>> = (0..crate::cookies::MAX_CHUNKS)
-            .map(|i| {
-                cookie(&if i == 0 {
-                    ACCESS.to_string()
-                } else {
-                    format!("{ACCESS}.{i}")
-                })
-            })
-            .collect();
-        let (token, _) = self.cookies.read_access(|name| {
-            let i = if name == ACCESS {
-                0
-            } else {
-                name.rsplit('.')
-                    .next()
-                    .and_then(|n| n.parse::<usize>().ok())
-                    .unwrap_or(usize::MAX)
-            };
-            chunks.get(i).and_then(|c| c.as_deref())
-        });
-        let Some(token) = token else {
-            return Ok(SessionView::anonymous());
-        };
-        Ok(match self.check_access_token(&token).await? {
-            TokenVerdict::Valid(c) => SessionView::from_claims(&c),
-            _ => SessionView::anonymous(),
-        })
     }
 }

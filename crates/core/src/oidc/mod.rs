@@ -511,6 +511,7 @@ impl OidcClient {
         }
         Ok(AccessClaims {
             sub,
+            jti: jwt.str_claim("jti").map(String::from),
             sid: jwt.str_claim("sid").map(String::from),
             exp,
             iat: jwt.int_claim("iat").unwrap_or(0),
@@ -527,6 +528,7 @@ impl OidcClient {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessClaims {
     pub sub: String,
+    pub jti: Option<String>,
     pub sid: Option<String>,
     pub exp: i64,
     pub iat: i64,

@@ -40,6 +40,9 @@ pub struct SessionRecord {
     pub preferred_username: Option<String>,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// `jti` of the current access token (to revoke exactly it).
+    #[serde(default)]
+    pub access_jti: Option<String>,
 }
 
 /// The secondary indexes of DESIGN §5.
@@ -57,6 +60,8 @@ pub enum Revocation {
     Sid { sid: String },
     /// Every token of a subject issued at or before `before` (logout without `sid`).
     Sub { sub: String, before: i64 },
+    /// One access token (`jti`), e.g. after refresh-token reuse.
+    Token { jti: String },
 }
 
 impl Revocation {
@@ -65,6 +70,7 @@ impl Revocation {
         match self {
             Revocation::Sid { sid } => sid.clone(),
             Revocation::Sub { sub, .. } => format!("sub:{sub}"),
+            Revocation::Token { jti } => format!("jti:{jti}"),
         }
     }
 }
@@ -163,6 +169,7 @@ pub mod acceptance {
             preferred_username: Some("alice".into()),
             email: None,
             name: Some("Alice".into()),
+            access_jti: Some("jti-1".into()),
         }
     }
 

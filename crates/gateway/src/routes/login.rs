@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse};
 use sso_core::cookies::LOGIN;
 use sso_core::login::{CallbackParams, Redirect};
 
@@ -64,18 +64,4 @@ pub async fn callback(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpErro
         .await
         .map_err(|e| HttpError::html(e).with_cookies(clear))?;
     Ok(redirect(r))
-}
-
-pub async fn session(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let _ = (
-        &gw,
-        web::Query::<HashMap<String, String>>::from_query(req.query_string()),
-    );
-    let view = gw
-        .session_view(|n| req.cookie(n).map(|c| c.value().to_string()))
-        .await
-        .map_err(HttpError::json)?;
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(view))
 }

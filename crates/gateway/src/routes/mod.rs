@@ -1,5 +1,6 @@
 //! HTTP routes. Handlers extract, delegate to `sso_core::Gateway`, and map errors.
 
+pub mod auth;
 pub mod login;
 pub mod ops;
 
@@ -14,7 +15,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
         web::scope(prefix)
             .route("/login", web::get().to(login::login))
             .route("/callback", web::get().to(login::callback))
-            .route("/session", web::get().to(login::session)),
+            .route("/auth", web::get().to(auth::forward_auth))
+            .route("/session", web::get().to(auth::session))
+            .route(
+                "/session",
+                web::method(actix_web::http::Method::OPTIONS).to(auth::preflight),
+            )
+            .route("/refresh", web::post().to(auth::refresh))
+            .route(
+                "/refresh",
+                web::method(actix_web::http::Method::OPTIONS).to(auth::preflight),
+            ),
     )
     .route("/healthz", web::get().to(ops::healthz))
     .route("/readyz", web::get().to(ops::readyz))

@@ -1,0 +1,190 @@
+//! Forward-auth (`GET /sso/auth`) and the cookie-carrying session calls
+//! (`GET /sso/session`, `POST /sso/refresh`). Valid access token: verified locally, no
+//! store round trip. Expired: refreshed through the lease. Dead: cookies cleared.
+
+use cookie::Cookie;
+
+use crate::cookies::{RefreshHandle, ACCESS, MAX_CHUNKS, REFRESH};
+use crate::error::Result;
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::oidc::AccessClaims;
+use crate::refresh::RefreshFailure;
+use crate::secret::AccessToken;
+use crate::session::{SessionView, TokenVerdict};
+use crate::util::now;
+
+/// What a request presents.
+pub struct Presented {
+    pub access: Option<AccessToken>,
+    /// How many `sso_at` chunks the browser sent (to clear leftovers).
+    pub chunks: usize,
+    pub refresh: Option<RefreshHandle>,
+    /// `sso_rt` was present (even if it did not open).
+    pub had_refresh_cookie: bool,
+    pub bearer: Option<AccessToken>,
+}
+
+impl Presented {
+    pub fn has_cookies(&self) -> bool {
+        self.chunks > 0 || self.had_refresh_cookie
+    }
+}
+
+/// The caller is signed in.
+#[derive(Debug)]
+pub struct Allowed {
+    pub claims: AccessClaims,
+    pub access_token: AccessToken,
+    /// New cookies after a refresh (empty on the hot path).
+    pub set_cookies: Vec<Cookie<'static>>,
+}
+
+/// The caller is not signed in; `set_cookies` clears what it still holds.
+#[derive(Debug)]
+pub struct Denied {
+    pub reason: &'static str,
+    pub set_cookies: Vec<Cookie<'static>>,
+}
+
+#[derive(Debug)]
+pub enum AuthOutcome {
+    Allowed(Allowed),
+    Denied(Denied),
+}
+
+impl Gateway {
+    /// Read the gateway cookies and a bearer token through a cookie lookup.
+    pub fn presented(
+        &self,
+        cookie: impl Fn(&str) -> Option<String>,
+        authorization: Option<&str>,
+    ) -> Presented {
+        let values: Vec<Option<String>> = (0..MAX_CHUNKS)
+            .map(|i| {
+                cookie(&if i == 0 {
+                    ACCESS.to_string()
+                } else {
+                    format!("{ACCESS}.{i}")
+                })
+            })
+            .collect();
+        let (access, chunks) = self.cookies.read_access(|name| {
+            let i = if name == ACCESS {
+                Some(0)
+            } else {
+                name.strip_prefix("sso_at.")
+                    .and_then(|n| n.parse::<usize>().ok())
+            };
+            i.and_then(|i| values.get(i)).and_then(|v| v.as_deref())
+        });
+        let rt = cookie(REFRESH);
+        let bearer = authorization.and_then(|h| {
+            let (scheme, tok) = h.split_once(' ')?;
+            (scheme.eq_ignore_ascii_case("bearer") && !tok.trim().is_empty())
+                .then(|| AccessToken::new(tok.trim()))
+        });
+        Presented {
+            access,
+            chunks,
+            refresh: rt.as_deref().and_then(|v| self.cookies.read_refresh(v)),
+            had_refresh_cookie: rt.is_some(),
+            bearer,
+        }
+    }
+
+    fn deny(&self, p: &Presented, reason: &'static str) -> AuthOutcome {
+        Metrics::inc(&self.metrics.auth_denied);
+        AuthOutcome::Denied(Denied {
+            reason,
+            set_cookies: if p.has_cookies() {
+                self.cookies.clear_session(p.chunks)
+            } else {
+                vec![]
+            },
+        })
+    }
+
+    /// Forward-auth decision. `force_refresh` is `POST /sso/refresh`.
+    pub async fn authenticate(&self, p: &Presented, force_refresh: bool) -> Result<AuthOutcome> {
+        // Non-browser clients: a bearer token, verified the same way, never refreshed.
+        if p.access.is_none() && p.refresh.is_none() {
+            if let Some(b) = &p.bearer {
+                return Ok(match self.check_access_token(b).await? {
+                    TokenVerdict::Valid(claims) => {
+                        Metrics::inc(&self.metrics.auth_ok);
+                        AuthOutcome::Allowed(Allowed {
+                            claims,
+                            access_token: b.clone(),
+                            set_cookies: vec![],
+                        })
+                    }
+                    _ => self.deny(p, "invalid bearer token"),
+                });
+            }
+        }
+        if let (Some(at), false) = (&p.access, force_refresh) {
+            match self.check_access_token(at).await? {
+                TokenVerdict::Valid(claims) => {
+                    Metrics::inc(&self.metrics.auth_ok);
+                    return Ok(AuthOutcome::Allowed(Allowed {
+                        claims,
+                        access_token: at.clone(),
+                        set_cookies: vec![],
+                    }));
+                }
+                TokenVerdict::Revoked => {
+                    // Logged out elsewhere (another replica, domain or the OP).
+                    if let Some(h) = &p.refresh {
+                        let _ = self.store.delete_session(&h.session).await;
+                    }
+                    return Ok(self.deny(p, "session revoked"));
+                }
+                TokenVerdict::Expired | TokenVerdict::Invalid => {}
+            }
+        }
+        let Some(handle) = &p.refresh else {
+            return Ok(self.deny(p, "no valid session cookie"));
+        };
+        match self.refresh_session(handle, force_refresh).await {
+            Ok(rec) => {
+                let claims = match self.check_access_token(&rec.access_token).await? {
+                    TokenVerdict::Valid(c) => c,
+                    TokenVerdict::Revoked => {
+                        let _ = self.store.delete_session(&rec.id).await;
+                        return Ok(self.deny(p, "session revoked"));
+                    }
+                    TokenVerdict::Expired | TokenVerdict::Invalid => {
+                        return Ok(self.deny(p, "refreshed token not usable"))
+                    }
+                };
+                Metrics::inc(&self.metrics.auth_ok);
+                Ok(AuthOutcome::Allowed(Allowed {
+                    claims,
+                    access_token: rec.access_token.clone(),
+                    set_cookies: self.session_cookies(&rec, p.chunks, now()),
+                }))
+            }
+            Err(RefreshFailure::Ended(why)) => Ok(self.deny(p, why)),
+            Err(RefreshFailure::Upstream(e)) => Err(e),
+        }
+    }
+
+    /// `GET /sso/session`: who is signed in, refreshing if needed.
+    pub async fn session_status(
+        &self,
+        p: &Presented,
+    ) -> Result<(SessionView, Vec<Cookie<'static>>)> {
+        Ok(match self.authenticate(p, false).await? {
+            AuthOutcome::Allowed(a) => (SessionView::from_claims(&a.claims), a.set_cookies),
+            AuthOutcome::Denied(d) => (SessionView::anonymous(), d.set_cookies),
+        })
+    }
+
+    /// The login URL for a denied forward-auth request, when the original URL is allowed.
+    pub fn login_url_for(&self, original: Option<&str>) -> Option<String> {
+        let rd = self.settings.redirect.check(original?).ok()?;
+        let enc: String = url::form_urlencoded::byte_serialize(rd.as_str().as_bytes()).collect();
+        Some(format!("{}?rd={enc}", self.settings.public_route("/login")))
+    }
+}

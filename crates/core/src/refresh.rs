@@ -1,0 +1,219 @@
+//! Refresh that never races (DESIGN §6): one refresh per session at a time across all
+//! replicas through a Redis lease that is renewed while held; concurrent callers wait and
+//! reuse the result; a caller still holding the previous handle inside the grace window
+//! gets the new tokens; an older handle is treated as refresh-token reuse and ends the session.
+
+use std::time::Duration;
+
+use crate::cookies::RefreshHandle;
+use crate::error::{Error, Result};
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::oidc::OidcError;
+use crate::store::{keys, SessionRecord};
+use crate::util::{now, random_token};
+
+/// Why a refresh could not give the caller a session.
+#[derive(Debug)]
+pub enum RefreshFailure {
+    /// The session is gone (expired, logged out, reuse detected, `invalid_grant`).
+    Ended(&'static str),
+    /// The OP or the store failed; the session is kept.
+    Upstream(Error),
+}
+
+impl From<Error> for RefreshFailure {
+    fn from(e: Error) -> Self {
+        RefreshFailure::Upstream(e)
+    }
+}
+
+const POLL: Duration = Duration::from_millis(40);
+
+impl Gateway {
+    /// Tokens for the session behind `handle`, refreshing at the OP only when needed.
+    /// `force` refreshes even if the access token is still valid (`POST /sso/refresh`).
+    pub async fn refresh_session(
+        &self,
+        handle: &RefreshHandle,
+        force: bool,
+    ) -> std::result::Result<SessionRecord, RefreshFailure> {
+        let lock_ms = self.settings.session.refresh_lock_secs * 1000;
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(lock_ms * 2 + 2000);
+        let lock_key = keys::refresh_lock(handle.session.secret());
+        let token = random_token(16);
+        loop {
+            let rec = self.current_session(handle).await?;
+            let now = now();
+            if rec.version > handle.generation {
+                return Ok(rec); // someone refreshed for us, within the grace window
+            }
+            let skew = self.settings.session.refresh_before_expiry_secs.max(5);
+            if !force && rec.access_expires_at > now + skew {
+                return Ok(rec); // still valid (the browser's cookie just expired earlier)
+            }
+            if self
+                .store
+                .lock_acquire(&lock_key, &token, lock_ms)
+                .await
+                .map_err(Error::from)?
+            {
+                let out = self
+                    .refresh_locked(handle, &lock_key, &token, lock_ms)
+                    .await;
+                let _ = self.store.lock_release(&lock_key, &token).await;
+                match out {
+                    Ok(Some(rec)) => return Ok(rec),
+                    Ok(None) => continue, // changed under us: evaluate again
+                    Err(e) => return Err(e),
+                }
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(RefreshFailure::Upstream(Error::Provider(
+                    OidcError::Unavailable("timed out waiting for a concurrent refresh".into()),
+                )));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The session if `handle` may use it: current generation, or the previous one inside
+    /// the grace window. An older handle means the refresh cookie was replayed.
+    async fn current_session(
+        &self,
+        handle: &RefreshHandle,
+    ) -> std::result::Result<SessionRecord, RefreshFailure> {
+        let now = now();
+        let Some(rec) = self
+            .store
+            .get_session(&handle.session)
+            .await
+            .map_err(Error::from)?
+        else {
+            return Err(RefreshFailure::Ended("session not found"));
+        };
+        if rec.expires_at <= now {
+            let _ = self.store.delete_session(&rec.id).await;
+            return Err(RefreshFailure::Ended(
+                "session reached its maximum lifetime",
+            ));
+        }
+        let grace = self.settings.session.refresh_grace_secs;
+        let fresh = handle.generation == rec.version
+            || (handle.generation + 1 == rec.version && now <= rec.refreshed_at + grace);
+        if !fresh {
+            // RFC 9700 §4.14.2: reuse of a rotated credential ends the session.
+            tracing::warn!(sub = %rec.sub, "stale refresh handle reused; ending the session");
+            self.end_session(&rec)
+                .await
+                .map_err(RefreshFailure::Upstream)?;
+            return Err(RefreshFailure::Ended("stale refresh handle"));
+        }
+        Ok(rec)
+    }
+
+    /// Holding the lease: re-read, refresh at the OP, store with compare-and-set.
+    /// `Ok(None)` when the session changed before we got the lease.
+    async fn refresh_locked(
+        &self,
+        handle: &RefreshHandle,
+        lock_key: &str,
+        token: &str,
+        lock_ms: u64,
+    ) -> std::result::Result<Option<SessionRecord>, RefreshFailure> {
+        let rec = self.current_session(handle).await?;
+        if rec.version != handle.generation {
+            return Ok(None);
+        }
+        let Some(rt) = rec.refresh_token.clone() else {
+            let _ = self.store.delete_session(&rec.id).await;
+            return Err(RefreshFailure::Ended("no refresh token"));
+        };
+        // Renew the lease while the OP call runs.
+        let renew = {
+            let store = self.store.clone();
+            let (k, t) = (lock_key.to_string(), token.to_string());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(lock_ms / 3)).await;
+                    if !matches!(store.lock_renew(&k, &t, lock_ms).await, Ok(true)) {
+                        break;
+                    }
+                }
+            })
+        };
+        let result = self.oidc.refresh(&rt).await;
+        renew.abort();
+        Metrics::inc(&self.metrics.refreshes);
+        let tokens = match result {
+            Ok(t) => t,
+            Err(OidcError::InvalidGrant(reason)) => {
+                // Keycloak: "Stale token", "Token is not active", "Session not active", …
+                tracing::info!(sub = %rec.sub, reason, "refresh refused by the OP; ending the session");
+                Metrics::inc(&self.metrics.refresh_failures);
+                self.store
+                    .delete_session(&rec.id)
+                    .await
+                    .map_err(Error::from)?;
+                return Err(RefreshFailure::Ended(
+                    "the identity provider ended the session",
+                ));
+            }
+            Err(e) => {
+                Metrics::inc(&self.metrics.refresh_failures);
+                return Err(RefreshFailure::Upstream(e.into()));
+            }
+        };
+        let at = self
+            .oidc
+            .verify_access_token(tokens.access_token.secret())
+            .await
+            .map_err(|e| {
+                RefreshFailure::Upstream(Error::Provider(OidcError::BadResponse(format!(
+                    "refreshed access token: {e}"
+                ))))
+            })?;
+        if at.sub != rec.sub {
+            return Err(RefreshFailure::Upstream(Error::Provider(
+                OidcError::BadResponse("refreshed access token is for another subject".into()),
+            )));
+        }
+        let now = now();
+        let mut next = rec.clone();
+        next.access_token = tokens.access_token;
+        next.access_expires_at = at.exp;
+        next.access_jti = at.jti.clone();
+        if let Some(rt) = tokens.refresh_token {
+            next.refresh_token = Some(rt);
+        }
+        if let Some(r) = tokens.refresh_expires_in {
+            next.refresh_expires_at = Some(now + r);
+        }
+        if let Some(idt) = tokens.id_token {
+            next.id_token = Some(idt);
+        }
+        next.version = rec.version + 1;
+        next.refreshed_at = now;
+        let ttl = self.session_ttl(&next, now);
+        if !self
+            .store
+            .update_session(&next, rec.version, ttl)
+            .await
+            .map_err(Error::from)?
+        {
+            // Deleted (logout) while we refreshed.
+            return Err(RefreshFailure::Ended("session ended during refresh"));
+        }
+        Ok(Some(next))
+    }
+}
+
+/// Convenience for handlers that only need a `Result`.
+pub fn failure_to_error(f: RefreshFailure) -> Error {
+    match f {
+        RefreshFailure::Ended(why) => Error::Unauthenticated(why),
+        RefreshFailure::Upstream(e) => e,
+    }
+}
+
+pub type RefreshResult = Result<SessionRecord>;

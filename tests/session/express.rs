@@ -1,0 +1,252 @@
+//! A non-Rust resource server on a sibling subdomain: the Express example
+//! (`examples/express/server.mjs`) reads the gateway's `sso_at` cookie (chunks joined in
+//! order) or a Bearer token and verifies it against the OP's JWKS.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sso_integration_tests::world::{login, World};
+use sso_integration_tests::{Browser, OpOptions};
+
+/// Kill the child when this process or thread dies (Linux PR_SET_PDEATHSIG), as the
+/// harness does for the test OP.
+fn die_with_parent(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    #[allow(unsafe_code)]
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+}
+
+/// `node examples/express/server.mjs` on a free loopback port; killed in `Drop`.
+struct Express {
+    child: Child,
+    base: String,
+}
+
+impl Express {
+    fn start(issuer: &str) -> Self {
+        let node_ok = Command::new("node")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(
+            node_ok,
+            "`node` is not installed: apt-get install nodejs (run `make test`, which installs it)"
+        );
+        let dir = sso_integration_tests::root().join("examples/express");
+        assert!(
+            dir.join("node_modules/express").exists() && dir.join("node_modules/jose").exists(),
+            "examples/express/node_modules is missing: run `npm ci --prefix examples/express` \
+             (make test does)"
+        );
+        let mut cmd = Command::new("node");
+        cmd.arg(dir.join("server.mjs"))
+            .env("ISSUER", issuer)
+            .env("PORT", "0")
+            .env("HOST", "127.0.0.1")
+            .env("EXIT_ON_STDIN_EOF", "1")
+            .env("ALLOWED_AZP", "gw-a,gw-b")
+            .env_remove("AUDIENCE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(if std::env::var_os("EXPRESS_LOG").is_some() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
+        die_with_parent(&mut cmd);
+        let mut child = cmd.spawn().expect("spawn node examples/express/server.mjs");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            if let Some(Ok(line)) = lines.next() {
+                let _ = tx.send(line);
+            }
+            for _ in lines {} // keep the pipe drained
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the Express example did not start (set EXPRESS_LOG=1 to see its output)");
+            }
+        };
+        let base = line
+            .strip_prefix("EXPRESS_LISTENING ")
+            .unwrap_or_else(|| panic!("unexpected Express output: {line}"))
+            .trim()
+            .to_string();
+        Self { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Express {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `sso_at`, `sso_at.1`, … joined in order, as every resource server must read them.
+fn joined_access_token(cookies: &HashMap<String, String>) -> String {
+    let mut joined = String::new();
+    for i in 0..16 {
+        let name = if i == 0 {
+            "sso_at".to_string()
+        } else {
+            format!("sso_at.{i}")
+        };
+        match cookies.get(&name) {
+            Some(v) if !v.is_empty() => joined.push_str(v),
+            _ => break,
+        }
+    }
+    joined
+}
+
+/// Flip one character in the middle of the JWT payload (the signature no longer matches).
+fn tamper(jwt: &str) -> String {
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3, "sso_at is not a JWS compact token");
+    let mut payload: Vec<char> = parts[1].chars().collect();
+    let mid = payload.len() / 2;
+    payload[mid] = if payload[mid] == 'A' { 'B' } else { 'A' };
+    let payload: String = payload.into_iter().collect();
+    let out = format!("{}.{payload}.{}", parts[0], parts[2]);
+    assert_ne!(out, jwt);
+    out
+}
+
+async fn get_me(
+    http: &reqwest::Client,
+    ex: &Express,
+    headers: &[(&str, &str)],
+) -> (
+    reqwest::StatusCode,
+    reqwest::header::HeaderMap,
+    serde_json::Value,
+) {
+    let mut rb = http.get(ex.url("/api/me"));
+    for (k, v) in headers {
+        rb = rb.header(*k, *v);
+    }
+    let r = rb.send().await.unwrap();
+    let status = r.status();
+    let h = r.headers().clone();
+    let body = r.text().await.unwrap();
+    let json = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
+    (status, h, json)
+}
+
+/// Log in through gateway A, then call the Express app the way a browser on `app1.a.localhost`
+/// would (every cookie the jar holds for that host), with a Bearer token, with nothing, and
+/// with a tampered token. Returns how many `sso_at` chunks the browser held.
+async fn express_round_trip(op_opts: OpOptions) -> usize {
+    let w = World::start(op_opts);
+    let browser = Browser::new();
+    login(&browser, &w.a, "alice", "alice-password").await;
+    let ex = Express::start(&w.op.issuer);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+
+    let cookies = browser.jar.cookies_for(&w.a.app_url());
+    assert!(
+        cookies.contains_key("sso_at"),
+        "no sso_at cookie for {} after login: {:?}",
+        w.a.app_url(),
+        cookies.keys().collect::<Vec<_>>()
+    );
+    let chunks = cookies
+        .keys()
+        .filter(|k| *k == "sso_at" || k.starts_with("sso_at."))
+        .count();
+    let token = joined_access_token(&cookies);
+
+    // 1. the browser's cookies as they are (sso_at chunks in any order, sso_rt too)
+    let cookie_header = cookies
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let (st, _, me) = get_me(&http, &ex, &[("Cookie", &cookie_header)]).await;
+    assert_eq!(st, 200, "sso_at cookie refused: {me}");
+    assert_eq!(me["preferred_username"], "alice", "{me}");
+    assert_eq!(me["email"], "alice@example.com", "{me}");
+    assert_eq!(me["sub"], "1b8f0e3c-0000-4000-8000-00000000a11c", "{me}");
+
+    // 2. the same token as a Bearer header
+    let bearer = format!("Bearer {token}");
+    let (st, _, me) = get_me(&http, &ex, &[("Authorization", &bearer)]).await;
+    assert_eq!(st, 200, "Bearer token refused: {me}");
+    assert_eq!(me["preferred_username"], "alice", "{me}");
+
+    // 3. no token at all
+    let (st, h, body) = get_me(&http, &ex, &[]).await;
+    assert_eq!(st, 401, "{body}");
+    assert!(
+        h.get("www-authenticate")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("Bearer")),
+        "401 without WWW-Authenticate: Bearer: {h:?}"
+    );
+    assert_eq!(body["error"], "unauthorized", "{body}");
+
+    // 4. a tampered token, as the cookie and as a Bearer header
+    let bad = tamper(&token);
+    let bad_cookie = format!("sso_at={bad}");
+    let (st, _, body) = get_me(&http, &ex, &[("Cookie", &bad_cookie)]).await;
+    assert_eq!(st, 401, "tampered sso_at accepted: {body}");
+    let bad_bearer = format!("Bearer {bad}");
+    let (st, _, body) = get_me(&http, &ex, &[("Authorization", &bad_bearer)]).await;
+    assert_eq!(st, 401, "tampered Bearer token accepted: {body}");
+
+    // 5. chunks out of order or with a gap are not a token
+    if chunks > 1 {
+        let first_only = format!("sso_at={}", cookies["sso_at"]);
+        let (st, _, body) = get_me(&http, &ex, &[("Cookie", &first_only)]).await;
+        assert_eq!(st, 401, "first chunk alone accepted: {body}");
+    }
+    chunks
+}
+
+#[tokio::test]
+async fn express_resource_server_reads_the_gateway_cookie() {
+    let chunks = express_round_trip(OpOptions::default()).await;
+    assert_eq!(
+        chunks, 1,
+        "a default-size token should fit one sso_at cookie"
+    );
+}
+
+/// A ~9.4 KB access token (150 padding roles) arrives as `sso_at`, `sso_at.1`, `sso_at.2`.
+#[tokio::test]
+async fn express_resource_server_joins_sso_at_chunks() {
+    let chunks = express_round_trip(OpOptions {
+        big_roles: Some(150),
+        ..Default::default()
+    })
+    .await;
+    assert!(
+        chunks >= 3,
+        "a 9 KB token should be split into 3+ cookies, got {chunks}"
+    );
+}

@@ -1,0 +1,197 @@
+use sso_integration_tests::world::login;
+use sso_integration_tests::Browser;
+
+use crate::{auth, header, session_keys, short_lived, wait_for_expiry};
+
+#[tokio::test]
+async fn anonymous_gets_401_with_login_url_for_allowed_hosts_only() {
+    let w = short_lived(300);
+    let b = Browser::new();
+    let r = auth(&b, &w.a).await;
+    assert_eq!(r.status, 401);
+    let login = header(&r, "x-auth-request-redirect").unwrap();
+    assert!(login.starts_with(&w.a.url("/sso/login?rd=")), "{login}");
+    assert!(login.contains("app1.a.localhost"));
+    assert!(r.set_cookies().is_empty(), "nothing to clear");
+    // the original URL goes through the same redirect checks
+    let r = b
+        .get_with(
+            &w.a.url("/sso/auth"),
+            &[("X-Original-URL", "https://evil.com/")],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(header(&r, "x-auth-request-redirect").is_none());
+    // Traefik style headers, redirect mode
+    let r = b
+        .get_with(
+            &w.a.url("/sso/auth?redirect=1"),
+            &[
+                ("X-Forwarded-Proto", "http"),
+                ("X-Forwarded-Host", "app1.a.localhost:9"),
+                ("X-Forwarded-Uri", "/x?y=1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 302);
+    assert!(r
+        .location()
+        .unwrap()
+        .as_str()
+        .contains("rd=http%3A%2F%2Fapp1.a.localhost%3A9%2Fx%3Fy%3D1"));
+}
+
+#[tokio::test]
+async fn signed_in_gets_identity_headers_without_store_round_trip() {
+    let w = short_lived(300);
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let r = auth(&b, &w.a).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(header(&r, "x-auth-request-user").unwrap(), "alice");
+    assert_eq!(
+        header(&r, "x-auth-request-email").unwrap(),
+        "alice@example.com"
+    );
+    assert_eq!(
+        header(&r, "x-auth-request-sub").unwrap(),
+        "1b8f0e3c-0000-4000-8000-00000000a11c"
+    );
+    let groups = header(&r, "x-auth-request-groups").unwrap();
+    assert!(
+        groups.split(',').any(|g| g == "admin") && groups.contains("gw-a:client-user"),
+        "{groups}"
+    );
+    let at = b.jar.cookies_for(&w.a.app_url())["sso_at"].clone();
+    assert_eq!(header(&r, "authorization").unwrap(), format!("Bearer {at}"));
+    assert!(r.set_cookies().is_empty(), "no new cookies on the hot path");
+
+    // Hot path needs no Redis: stop Redis, the check still passes.
+    drop(w.redis);
+    let r = auth(&b, &w.a).await;
+    assert_eq!(
+        r.status, 200,
+        "valid token verified without the store: {}",
+        r.body
+    );
+}
+
+#[tokio::test]
+async fn bearer_tokens_from_non_browser_clients() {
+    let w = short_lived(300);
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let at = b.jar.cookies_for(&w.a.app_url())["sso_at"].clone();
+    let api = Browser::new();
+    let r = api
+        .get_with(
+            &w.a.url("/sso/auth"),
+            &[("Authorization", &format!("Bearer {at}"))],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(header(&r, "x-auth-request-user").unwrap(), "alice");
+    let mut forged = at.clone();
+    forged.pop();
+    forged.push('A');
+    let r = api
+        .get_with(
+            &w.a.url("/sso/auth"),
+            &[("Authorization", &format!("Bearer {forged}"))],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn garbage_cookies_get_401_and_are_cleared() {
+    let w = short_lived(300);
+    let b = Browser::new();
+    let url = url::Url::parse(&w.a.url("/")).unwrap();
+    b.jar
+        .store(&url, "sso_at=not.a.jwt; Domain=a.localhost; Path=/");
+    b.jar
+        .store(&url, "sso_rt=garbage; Domain=a.localhost; Path=/");
+    let r = auth(&b, &w.a).await;
+    assert_eq!(r.status, 401);
+    for name in ["sso_at", "sso_rt"] {
+        let c = r
+            .set_cookie(name)
+            .unwrap_or_else(|| panic!("{name} not cleared"));
+        assert!(
+            c.contains("Max-Age=0") && c.contains("Domain=a.localhost") && c.contains("Path=/"),
+            "{c}"
+        );
+    }
+    assert!(
+        header(&r, "x-auth-request-set-cookie-0").is_some(),
+        "numbered copies for nginx"
+    );
+    assert!(b.jar.cookies_for(&w.a.app_url()).is_empty());
+}
+
+#[tokio::test]
+async fn expired_access_token_is_refreshed_transparently() {
+    let w = short_lived(2);
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let old_at = b.jar.cookies_for(&w.a.app_url())["sso_at"].clone();
+    let old_rt = b.jar.cookies_for(&w.a.app_url())["sso_rt"].clone();
+    wait_for_expiry(2).await;
+    w.op.reset_stats().await;
+    // the browser may still send the expired sso_at (we keep it in the test jar)
+    let url = url::Url::parse(&w.a.url("/")).unwrap();
+    b.jar.store(
+        &url,
+        &format!("sso_at={old_at}; Domain=a.localhost; Path=/"),
+    );
+    let r = auth(&b, &w.a).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(w.op.refresh_calls().await, 1);
+    let new_at = r.set_cookie("sso_at").unwrap();
+    assert!(!new_at.contains(&old_at));
+    assert!(r.set_cookie("sso_rt").is_some());
+    assert!(header(&r, "x-auth-request-set-cookie-0").is_some());
+    let jar = b.jar.cookies_for(&w.a.app_url());
+    assert_ne!(jar["sso_rt"], old_rt, "rotated handle");
+    // next request is on the hot path again
+    let r = auth(&b, &w.a).await;
+    assert_eq!(r.status, 200);
+    assert!(r.set_cookies().is_empty());
+    assert_eq!(w.op.refresh_calls().await, 1);
+    assert_eq!(session_keys(&w.redis.url()).await.len(), 1);
+}
+
+#[tokio::test]
+async fn op_ending_the_session_ends_it_here_and_op_down_keeps_it() {
+    let mut w = short_lived(2);
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    wait_for_expiry(2).await;
+
+    // OP unreachable during refresh → 503, session kept
+    let alice2 = Browser::new();
+    login(&alice2, &w.b, "alice", "alice-password").await; // another session to kill later
+    w.op.stop();
+    let r = auth(&b, &w.a).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.set_cookie("sso_rt").is_none(), "cookies kept");
+    assert_eq!(session_keys(&w.redis.url()).await.len(), 2);
+}
+
+#[tokio::test]
+async fn invalid_grant_ends_the_session() {
+    let w = short_lived(2);
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    // The OP drops the session (admin logout revokes the grant).
+    w.op.admin_logout("alice").await;
+    wait_for_expiry(2).await;
+    let r = auth(&b, &w.a).await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.set_cookie("sso_rt").unwrap().contains("Max-Age=0"));
+    assert!(
+        session_keys(&w.redis.url()).await.is_empty(),
+        "Redis state deleted"
+    );
+}

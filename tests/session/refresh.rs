@@ -1,0 +1,131 @@
+use std::sync::Arc;
+
+use sso_integration_tests::world::login;
+use sso_integration_tests::{Browser, OpOptions};
+
+use crate::{auth, session_keys, wait_for_expiry};
+
+#[tokio::test]
+async fn fifty_concurrent_requests_on_two_replicas_make_one_refresh() {
+    let w = sso_integration_tests::world::World::start(OpOptions {
+        access_token_ttl: Some(2),
+        refresh_delay_ms: Some(300),
+        ..Default::default()
+    });
+    let replica = Arc::new(w.replica_of_a());
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let cookie_header = {
+        let j = b.jar.cookies_for(&w.a.app_url());
+        format!("sso_at={}; sso_rt={}", j["sso_at"], j["sso_rt"])
+    };
+    wait_for_expiry(2).await;
+    w.op.reset_stats().await;
+    let urls = [w.a.url("/sso/auth"), replica.url("/sso/auth")];
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let url = urls[i % 2].clone();
+        let cookie = cookie_header.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = Browser::new();
+            c.get_with(&url, &[("Cookie", &cookie)]).await
+        }));
+    }
+    let mut ok = 0;
+    let mut new_rt = std::collections::HashSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        ok += 1;
+        new_rt.insert(
+            r.set_cookie("sso_rt")
+                .expect("new cookies")
+                .split(';')
+                .next()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    assert_eq!(ok, 50);
+    assert_eq!(
+        w.op.refresh_calls().await,
+        1,
+        "exactly one refresh reached the OP"
+    );
+    assert_eq!(session_keys(&w.redis.url()).await.len(), 1);
+}
+
+#[tokio::test]
+async fn stale_refresh_handle_after_grace_window_ends_the_session() {
+    let w = sso_integration_tests::world::World::start_with(
+        OpOptions {
+            access_token_ttl: Some(2),
+            ..Default::default()
+        },
+        |o| o.extra.push_str("[session]\nrefresh_grace_secs = 1\n"),
+    );
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let old = b.jar.cookies_for(&w.a.app_url())["sso_rt"].clone();
+    wait_for_expiry(2).await;
+    let r = auth(&b, &w.a).await;
+    assert_eq!(r.status, 200);
+    // inside the grace window the previous handle still works (a second tab)
+    let tab = Browser::new();
+    let r = tab
+        .get_with(
+            &w.a.url("/sso/auth"),
+            &[("Cookie", &format!("sso_rt={old}"))],
+        )
+        .await;
+    assert_eq!(r.status, 200, "grace window: {}", r.body);
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let thief = Browser::new();
+    let r = thief
+        .get_with(
+            &w.a.url("/sso/auth"),
+            &[("Cookie", &format!("sso_rt={old}"))],
+        )
+        .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(r.set_cookie("sso_rt").unwrap().contains("Max-Age=0"));
+    assert!(
+        session_keys(&w.redis.url()).await.is_empty(),
+        "reuse ends the session"
+    );
+    // and the legitimate holder is signed out too
+    let r = auth(&b, &w.a).await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn post_refresh_rotates_now() {
+    let w = sso_integration_tests::world::World::start(Default::default());
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    w.op.reset_stats().await;
+    let r = b
+        .post_form(
+            &w.a.url("/sso/refresh"),
+            &[],
+            &[("Accept", "application/json")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["preferred_username"], "alice");
+    assert!(r.set_cookie("sso_at").is_some() && r.set_cookie("sso_rt").is_some());
+    assert_eq!(w.op.refresh_calls().await, 1);
+    // without a session
+    let anon = Browser::new();
+    let r = anon.post_form(&w.a.url("/sso/refresh"), &[], &[]).await;
+    assert_eq!(r.status, 401);
+    // cross-site POST is refused
+    let r = b
+        .post_form(
+            &w.a.url("/sso/refresh"),
+            &[],
+            &[("Origin", "https://evil.com")],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+}
