@@ -1,3 +1,104 @@
-//! End to end in headless Chromium.
+//! End to end in headless Chromium: the demo app on sibling subdomains of two gateways,
+//! the real test OP and Redis, driven through chromedriver (`sso_integration_tests::chrome`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod demo;
+mod sso;
+
+use std::time::Duration;
+
+use sso_integration_tests::chrome::Chrome;
+use sso_integration_tests::world::World;
+
+pub use demo::DemoApp;
+
+/// Upper bound for any single wait on the browser (a page, a redirect chain).
+pub const WAIT: Duration = Duration::from_secs(10);
+
+/// World (Redis, OP, gateways A and B), the demo app wired to both gateways, and a browser.
+pub struct Env {
+    // field order is drop order: browser first, then the app, then what they talk to
+    pub chrome: Chrome,
+    pub demo: DemoApp,
+    pub w: World,
+}
+
+impl Env {
+    pub async fn start() -> Self {
+        let w = World::start(Default::default());
+        let demo = DemoApp::start(&w);
+        let chrome = Chrome::start().await;
+        Self { chrome, demo, w }
+    }
+
+    /// The demo app on `app1.a.localhost`.
+    pub fn app_a(&self) -> String {
+        self.demo.url("app1.a.localhost")
+    }
+
+    /// The demo app on `app.b.localhost`.
+    pub fn app_b(&self) -> String {
+        self.demo.url("app.b.localhost")
+    }
+}
+
+/// Names of the `sso_*` cookies the browser holds for exactly `domain` (a `Domain=domain`
+/// cookie or a host-only cookie of that host), sorted. Empty after a complete logout there.
+pub async fn sso_cookies(chrome: &Chrome, domain: &str) -> Vec<String> {
+    let mut names: Vec<String> = chrome
+        .all_cookies()
+        .await
+        .into_iter()
+        .filter(|c| c.name.starts_with("sso_") && c.domain == domain)
+        .map(|c| c.name)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Open `url` and wait until the demo app shows `status` ("Signed in" / "Signed out").
+pub async fn open_app(chrome: &Chrome, url: &str, status: &str) {
+    chrome.goto(url).await;
+    wait_app(chrome, url, status).await;
+}
+
+/// Wait until the browser is on the demo app page `url` and it shows `status`.
+pub async fn wait_app(chrome: &Chrome, url: &str, status: &str) {
+    let want = url::Url::parse(url).unwrap();
+    chrome
+        .wait_for_url(&format!("the app at {want}"), WAIT, |u| {
+            u.host_str() == want.host_str() && u.port() == want.port()
+        })
+        .await;
+    chrome.wait_for_text("#status", status, WAIT).await;
+}
+
+/// On the OP's login page (the test OP's interaction URLs)?
+pub fn is_op_login_page(u: &url::Url) -> bool {
+    u.host_str() == Some("127.0.0.1") && u.path().contains("/interaction/")
+}
+
+/// From the demo app page `app` (signed out): click "Log in", fill the OP's form, and wait
+/// until the app shows `user` signed in. Returns the URL the form was shown at.
+pub async fn login_with_password(
+    chrome: &Chrome,
+    app: &str,
+    user: &str,
+    password: &str,
+) -> url::Url {
+    chrome.click("#login").await;
+    chrome.wait_for("form#login #kc-login", WAIT).await;
+    let form_url = chrome.current_url().await;
+    assert!(is_op_login_page(&form_url), "login form at {form_url}");
+    chrome
+        .type_into("form#login input[name=username]", user)
+        .await;
+    chrome
+        .type_into("form#login input[name=password]", password)
+        .await;
+    chrome.click("#kc-login").await;
+    wait_app(chrome, app, "Signed in").await;
+    assert_eq!(chrome.text("#user").await, user);
+    form_url
+}

@@ -128,6 +128,19 @@ struct Shared {
     counter: AtomicU64,
 }
 
+/// Which key [`HostileOp::sign`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignWith {
+    /// The published key.
+    Good,
+    /// An unpublished RSA key.
+    Rogue,
+    /// HS256 keyed with the published public key's PEM.
+    HsPublicPem,
+    /// `alg: none`, empty signature.
+    None,
+}
+
 /// The hostile OP. Dropping it stops the server.
 pub struct HostileOp {
     shared: Arc<Shared>,
@@ -260,6 +273,27 @@ impl HostileOp {
     /// The exact HMAC secret bytes [`Forge::HsWithPublicKey`] uses for `form`.
     pub fn hs_secret_bytes(&self, form: HsSecret) -> Vec<u8> {
         self.shared.hs_secret_bytes(form)
+    }
+
+    /// Sign arbitrary claims with a chosen key (`header` must carry `alg`; `kid` defaults to
+    /// the published key). Used to forge logout tokens.
+    pub fn sign(&self, header: Value, claims: Value, key: SignWith) -> String {
+        let sh = &self.shared;
+        match key {
+            SignWith::Good => sign_jwt(&header, &claims, &sh.good_signer),
+            SignWith::Rogue => sign_jwt(&header, &claims, &sh.wrong_key_signer),
+            SignWith::HsPublicPem => {
+                let signer = HS256
+                    .signer_from_bytes(sh.hs_secret_bytes(HsSecret::Pem))
+                    .expect("hostile OP: HS256 signer");
+                sign_jwt(&header, &claims, &signer)
+            }
+            SignWith::None => format!(
+                "{}.{}.",
+                URL_SAFE_NO_PAD.encode(header.to_string()),
+                URL_SAFE_NO_PAD.encode(claims.to_string())
+            ),
+        }
     }
 
     /// How many requests reached the token endpoint.

@@ -25,6 +25,8 @@ pub struct GatewayOptions {
     pub extra: String,
     pub secure: bool,
     pub auth_method: &'static str,
+    /// The other domain's gateway port (for `[fanout]` in `extra`).
+    pub peer_port: Option<u16>,
 }
 
 impl GatewayOptions {
@@ -38,6 +40,7 @@ impl GatewayOptions {
             extra: String::new(),
             secure: true,
             auth_method: "client_secret_basic",
+            peer_port: None,
         }
     }
 
@@ -163,6 +166,9 @@ impl Drop for GatewayHandle {
 /// Redis, the test OP and gateways for `a.localhost` and `b.localhost`.
 pub struct World {
     pub a_opts: GatewayOptions,
+    pub b_opts: GatewayOptions,
+    /// B's own Redis when the domains do not share one (`start_split`).
+    pub redis_b: Option<Redis>,
     pub a: GatewayHandle,
     pub b: GatewayHandle,
     pub op: Op,
@@ -175,7 +181,17 @@ impl World {
     }
 
     pub fn start_with(op_opts: OpOptions, tweak: impl Fn(&mut GatewayOptions)) -> Self {
+        Self::start_full(op_opts, false, tweak)
+    }
+
+    /// Each domain with its own Redis; `tweak` sees both option sets (fan-out peers etc.).
+    pub fn start_split(op_opts: OpOptions, tweak: impl Fn(&mut GatewayOptions)) -> Self {
+        Self::start_full(op_opts, true, tweak)
+    }
+
+    fn start_full(op_opts: OpOptions, split: bool, tweak: impl Fn(&mut GatewayOptions)) -> Self {
         let redis = Redis::start();
+        let redis_b = split.then(Redis::start);
         let (la, pa) = bind();
         let (lb, pb) = bind();
         let op = Op::start(
@@ -198,15 +214,23 @@ impl World {
             &op_opts,
         );
         let mut oa = GatewayOptions::new("a", &op.issuer, Some(redis.url()));
+        oa.peer_port = Some(pb);
         tweak(&mut oa);
-        let mut ob = GatewayOptions::new("b", &op.issuer, Some(redis.url()));
+        let mut ob = GatewayOptions::new(
+            "b",
+            &op.issuer,
+            Some(redis_b.as_ref().unwrap_or(&redis).url()),
+        );
         // gw-b is registered with client_secret_post at the OP: the gateway must use it.
         ob.auth_method = "client_secret_post";
+        ob.peer_port = Some(pa);
         tweak(&mut ob);
         let a = GatewayHandle::start(la, &oa);
         let b = GatewayHandle::start(lb, &ob);
         Self {
             a_opts: oa,
+            b_opts: ob,
+            redis_b,
             a,
             b,
             op,
@@ -257,4 +281,57 @@ impl World {
         let (l, _) = bind();
         GatewayHandle::start(l, &self.a_opts)
     }
+}
+
+impl World {
+    /// Stop gateway B (its port stays reserved for `restart_b`).
+    pub fn stop_b(&mut self) {
+        self.b.stop();
+    }
+
+    /// Start gateway B again on the same port with the same config.
+    pub fn restart_b(&mut self) {
+        let port = self.b.port;
+        let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        self.b = GatewayHandle::start(l, &self.b_opts);
+    }
+
+    /// `[fanout]` section for a gateway whose peer is the other domain.
+    pub fn fanout_toml(o: &GatewayOptions, federation_key: bool) -> String {
+        let other = if o.domain == "a" { "b" } else { "a" };
+        let port = o.peer_port.unwrap();
+        let key = if federation_key {
+            "federation_key = \"ZmVkZXJhdGlvbi1rZXktZmVkZXJhdGlvbi1rZXktZmVkZXJhdGlvbi1rZXk=\"\n"
+        } else {
+            ""
+        };
+        format!(
+            "[fanout]\npeers = [\"http://auth.{other}.localhost:{port}\"]\naccepted_audiences = [\"gw-a\", \"gw-b\"]\n{key}"
+        )
+    }
+}
+
+/// Submit the OP's auto-submitting logout form (what the browser's script does) and follow.
+pub async fn submit_op_logout(
+    browser: &crate::Browser,
+    page: &crate::browser::Resp,
+    stop: impl Fn(&url::Url) -> bool,
+) -> Vec<crate::browser::Resp> {
+    let action = crate::browser::form_action(&page.body, "op-logout")
+        .unwrap_or_else(|| panic!("no logout form: {}", page.body));
+    let action = page.url.join(&action).unwrap();
+    let inputs = crate::browser::hidden_inputs(&page.body);
+    let form: Vec<(&str, &str)> = inputs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = browser.post_form(action.as_str(), &form, &[]).await;
+    let loc = r.location();
+    let mut hops = vec![r];
+    if let Some(l) = loc {
+        if !stop(&l) {
+            hops.extend(browser.follow(l.as_str(), stop).await);
+        }
+    }
+    hops
 }

@@ -598,6 +598,16 @@ for (const c of CLIENTS) {
   }
 }
 
+// Keycloak shares one session id (`sid`) across all clients of an SSO session; oidc-provider
+// makes one per client. Share it like Keycloak unless OP_PER_CLIENT_SID=1.
+if (process.env.OP_PER_CLIENT_SID !== '1') {
+  provider.Session.prototype.ensureClientContainer = function ensureClientContainer(clientId) {
+    if (!this.sidFor(clientId)) {
+      this.sidFor(clientId, this.uid);
+    }
+  };
+}
+
 const providerCallback = provider.callback();
 
 // ---------------------------------------------------------------------------------------------

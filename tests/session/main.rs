@@ -5,6 +5,7 @@
 mod big_tokens;
 mod cors;
 mod forward_auth;
+mod nginx;
 mod refresh;
 
 use sso_integration_tests::browser::Resp;

@@ -128,6 +128,7 @@ pub struct RawSession {
     pub refresh_grace_secs: Option<u64>,
     pub refresh_lock_secs: Option<u64>,
     pub refresh_before_expiry_secs: Option<u64>,
+    pub revocation_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -281,6 +282,8 @@ pub struct SessionSettings {
     pub refresh_grace_secs: i64,
     pub refresh_lock_secs: u64,
     pub refresh_before_expiry_secs: i64,
+    /// How long tombstones live: at least the longest access-token lifetime.
+    pub revocation_ttl_secs: i64,
 }
 
 #[derive(Clone)]
@@ -665,6 +668,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         refresh_grace_secs: s.refresh_grace_secs.unwrap_or(10) as i64,
         refresh_lock_secs: s.refresh_lock_secs.unwrap_or(10),
         refresh_before_expiry_secs: s.refresh_before_expiry_secs.unwrap_or(0) as i64,
+        revocation_ttl_secs: s.revocation_ttl_secs.unwrap_or(3600) as i64,
     };
     if session.max_lifetime_secs < 60 {
         p.push("session.max_lifetime_secs must be at least 60".into());

@@ -56,6 +56,8 @@ impl Gateway {
     pub fn spawn_background(self: &Arc<Self>) {
         let me = self.clone();
         tokio::spawn(async move { crate::revocation::run_listener(me).await });
+        let me = self.clone();
+        tokio::spawn(async move { crate::fanout::run(me).await });
     }
 }
 

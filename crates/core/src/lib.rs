@@ -5,9 +5,11 @@
 pub mod config;
 pub mod cookies;
 pub mod error;
+pub mod fanout;
 pub mod forward_auth;
 pub mod gateway;
 pub mod login;
+pub mod logout;
 pub mod metrics;
 pub mod oidc;
 pub mod redirect;

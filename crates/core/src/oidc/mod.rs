@@ -374,6 +374,48 @@ impl OidcClient {
         Ok(token_set(resp))
     }
 
+    /// RFC 7009: revoke a refresh token (at Keycloak this ends the client session).
+    /// Ok(false) when the OP has no revocation endpoint.
+    pub async fn revoke_refresh_token(&self, rt: &RefreshToken) -> Result<bool, OidcError> {
+        let meta = self.metadata().await?;
+        let Some(endpoint) = meta.revocation_endpoint.clone() else {
+            return Ok(false);
+        };
+        let mut form = vec![
+            ("token", rt.secret().to_string()),
+            ("token_type_hint", "refresh_token".to_string()),
+        ];
+        let mut req = self.http.post(endpoint);
+        match self.settings.auth_method {
+            AuthMethod::ClientSecretBasic => {
+                // RFC 6749 §2.3.1: form-urlencode id and secret before Basic.
+                let enc = |s: &str| -> String {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+                };
+                req = req.basic_auth(
+                    enc(&self.settings.client_id),
+                    Some(enc(self.settings.client_secret.secret())),
+                );
+            }
+            AuthMethod::ClientSecretPost => {
+                form.push(("client_id", self.settings.client_id.clone()));
+                form.push((
+                    "client_secret",
+                    self.settings.client_secret.secret().to_string(),
+                ));
+            }
+        }
+        let resp = req.form(&form).send().await.map_err(net_err)?;
+        if resp.status().is_success() {
+            Ok(true)
+        } else {
+            Err(OidcError::Refused(format!(
+                "revocation answered {}",
+                resp.status()
+            )))
+        }
+    }
+
     /// Validate ID token claims (OIDC Core §3.1.3.7) after the signature verified.
     pub fn check_id_token(
         &self,

@@ -18,6 +18,8 @@ struct Inner {
     sets: HashMap<String, HashSet<String>>,
     marks: HashMap<String, (String, Instant)>,
     tombstones: HashMap<Revocation, Instant>,
+    streams: HashMap<String, Vec<super::StreamEntry>>,
+    seq: u64,
 }
 
 pub struct MemoryStore {
@@ -205,6 +207,50 @@ impl SessionStore for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+
+    async fn stream_add(
+        &self,
+        key: &str,
+        fields: &[(String, String)],
+    ) -> Result<String, StoreError> {
+        self.with(|g| {
+            g.seq += 1;
+            let id = format!("{}-0", g.seq);
+            g.streams
+                .entry(key.to_string())
+                .or_default()
+                .push(super::StreamEntry {
+                    id: id.clone(),
+                    fields: fields.to_vec(),
+                });
+            id
+        })
+    }
+
+    async fn stream_head(
+        &self,
+        key: &str,
+        count: usize,
+    ) -> Result<Vec<super::StreamEntry>, StoreError> {
+        self.with(|g| {
+            g.streams
+                .get(key)
+                .map(|v| v.iter().take(count).cloned().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    async fn stream_del(&self, key: &str, id: &str) -> Result<(), StoreError> {
+        self.with(|g| {
+            if let Some(v) = g.streams.get_mut(key) {
+                v.retain(|e| e.id != id);
+            }
+        })
+    }
+
+    async fn stream_len(&self, key: &str) -> Result<u64, StoreError> {
+        self.with(|g| g.streams.get(key).map(|v| v.len() as u64).unwrap_or(0))
     }
 }
 

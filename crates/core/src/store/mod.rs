@@ -115,6 +115,32 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// Subscribe to `sso:revocations`; yields `Subscribed` after every (re)subscribe.
     async fn subscribe(&self) -> Result<BoxStream<'static, BusEvent>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Append to a stream (`XADD`); returns the entry id.
+    async fn stream_add(
+        &self,
+        key: &str,
+        fields: &[(String, String)],
+    ) -> Result<String, StoreError>;
+    /// The oldest `count` entries of a stream.
+    async fn stream_head(&self, key: &str, count: usize) -> Result<Vec<StreamEntry>, StoreError>;
+    async fn stream_del(&self, key: &str, id: &str) -> Result<(), StoreError>;
+    async fn stream_len(&self, key: &str) -> Result<u64, StoreError>;
+}
+
+/// One stream entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamEntry {
+    pub id: String,
+    pub fields: Vec<(String, String)>,
+}
+
+impl StreamEntry {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// Redis key names (DESIGN §5). Hash tags keep one session's keys in one Cluster slot.
@@ -142,6 +168,12 @@ pub mod keys {
     }
     pub fn refresh_lock(id: &str) -> String {
         format!("sso:lock:refresh:{{{id}}}")
+    }
+    pub fn fanout(peer: &str) -> String {
+        format!("sso:fanout:{peer}")
+    }
+    pub fn fanout_lock(peer: &str) -> String {
+        format!("sso:lock:fanout:{{{peer}}}")
     }
 }
 
@@ -332,5 +364,28 @@ pub mod acceptance {
 
         store.ping().await.unwrap();
         store.delete_session(&b.id).await.unwrap();
+
+        // streams: FIFO, delete by id
+        let sk = format!("sso:fanout:test-{uniq}");
+        let id1 = store
+            .stream_add(&sk, &[("token".into(), "t1".into())])
+            .await
+            .unwrap();
+        store
+            .stream_add(&sk, &[("token".into(), "t2".into())])
+            .await
+            .unwrap();
+        assert_eq!(store.stream_len(&sk).await.unwrap(), 2);
+        let head = store.stream_head(&sk, 10).await.unwrap();
+        assert_eq!(
+            head.iter()
+                .map(|e| e.field("token").unwrap())
+                .collect::<Vec<_>>(),
+            vec!["t1", "t2"]
+        );
+        store.stream_del(&sk, &id1).await.unwrap();
+        let head = store.stream_head(&sk, 10).await.unwrap();
+        assert_eq!(head.len(), 1);
+        assert_eq!(head[0].field("token"), Some("t2"));
     }
 }

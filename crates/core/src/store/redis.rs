@@ -342,6 +342,52 @@ impl SessionStore for RedisStore {
             .boxed())
     }
 
+    async fn stream_add(
+        &self,
+        key: &str,
+        fields: &[(String, String)],
+    ) -> Result<String, StoreError> {
+        let mut c = self.conn();
+        c.xadd(key, "*", fields).await.map_err(err)
+    }
+
+    async fn stream_head(
+        &self,
+        key: &str,
+        count: usize,
+    ) -> Result<Vec<super::StreamEntry>, StoreError> {
+        let mut c = self.conn();
+        let reply: redis::streams::StreamRangeReply =
+            c.xrange_count(key, "-", "+", count).await.map_err(err)?;
+        Ok(reply
+            .ids
+            .into_iter()
+            .map(|e| super::StreamEntry {
+                id: e.id.clone(),
+                fields: e
+                    .map
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        redis::from_redis_value::<String>(v)
+                            .ok()
+                            .map(|v| (k.clone(), v))
+                    })
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn stream_del(&self, key: &str, id: &str) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        let _: i64 = c.xdel(key, &[id]).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn stream_len(&self, key: &str) -> Result<u64, StoreError> {
+        let mut c = self.conn();
+        c.xlen(key).await.map_err(err)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let mut c = self.conn();
         redis::cmd("PING")

@@ -7,7 +7,7 @@ use sso_core::forward_auth::{AuthOutcome, Presented};
 use super::Gw;
 use crate::error::HttpError;
 
-fn presented(gw: &Gw, req: &HttpRequest) -> Presented {
+pub fn presented(gw: &Gw, req: &HttpRequest) -> Presented {
     let auth = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -35,7 +35,7 @@ fn original_url(req: &HttpRequest) -> Option<String> {
 
 /// Set-Cookie headers, plus numbered copies nginx can pick up one by one with
 /// `auth_request_set` (`$upstream_http_set_cookie` only holds the first one).
-fn add_cookies(resp: &mut HttpResponse, cookies: &[cookie::Cookie<'static>]) {
+pub fn add_cookies(resp: &mut HttpResponse, cookies: &[cookie::Cookie<'static>]) {
     for (i, c) in cookies.iter().enumerate() {
         let _ = resp.add_cookie(c);
         if let (Ok(name), Ok(v)) = (
@@ -111,7 +111,7 @@ pub async fn forward_auth(gw: Gw, req: HttpRequest) -> Result<HttpResponse, Http
 }
 
 /// CORS (configured origins only): echo the exact origin, allow credentials.
-fn cors(gw: &Gw, req: &HttpRequest, resp: &mut HttpResponse) {
+pub fn cors(gw: &Gw, req: &HttpRequest, resp: &mut HttpResponse) {
     resp.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Origin"));
     let Some(origin) = req
@@ -134,7 +134,7 @@ fn cors(gw: &Gw, req: &HttpRequest, resp: &mut HttpResponse) {
 }
 
 /// Cross-origin POSTs with cookies only from configured origins or the gateway itself.
-fn origin_allowed(gw: &Gw, req: &HttpRequest) -> bool {
+pub fn origin_allowed(gw: &Gw, req: &HttpRequest) -> bool {
     match req
         .headers()
         .get(header::ORIGIN)

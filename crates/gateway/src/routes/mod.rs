@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod login;
+pub mod logout;
 pub mod ops;
 
 use actix_web::{web, HttpRequest};
@@ -21,6 +22,15 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
                 "/session",
                 web::method(actix_web::http::Method::OPTIONS).to(auth::preflight),
             )
+            .route("/logout", web::get().to(logout::logout_get))
+            .route("/logout", web::post().to(logout::logout_post))
+            .route(
+                "/logout",
+                web::method(actix_web::http::Method::OPTIONS).to(auth::preflight),
+            )
+            .route("/logged-out", web::get().to(logout::logged_out))
+            .route("/logout/clear", web::get().to(logout::chain_hop))
+            .route("/backchannel-logout", web::post().to(logout::backchannel))
             .route("/refresh", web::post().to(auth::refresh))
             .route(
                 "/refresh",

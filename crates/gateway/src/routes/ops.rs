@@ -31,7 +31,23 @@ pub async fn metrics(gw: Gw) -> HttpResponse {
         "Entries in the in-memory revocation cache",
         gw.revocations.len() as u64,
     )];
+    let mut body = gw.metrics.render(&extra);
+    let fanout = gw.fanout_status().await;
+    if !fanout.is_empty() {
+        body.push_str("# HELP sso_fanout_queue_depth Logout tokens waiting for delivery to a peer\n# TYPE sso_fanout_queue_depth gauge\n");
+        for (peer, depth, _) in &fanout {
+            body.push_str(&format!(
+                "sso_fanout_queue_depth{{peer=\"{peer}\"}} {depth}\n"
+            ));
+        }
+        body.push_str("# HELP sso_fanout_lag_seconds Age of the oldest undelivered logout token\n# TYPE sso_fanout_lag_seconds gauge\n");
+        for (peer, _, lag) in &fanout {
+            body.push_str(&format!(
+                "sso_fanout_lag_seconds{{peer=\"{peer}\"}} {lag}\n"
+            ));
+        }
+    }
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
-        .body(gw.metrics.render(&extra))
+        .body(body)
 }

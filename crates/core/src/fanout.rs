@@ -1,0 +1,170 @@
+//! Fan-out of back-channel logouts to peer root domains (DESIGN §6): the original signed
+//! logout token goes into a durable per-peer Redis Stream (`sso:fanout:<peer>`) and a
+//! worker delivers it with backoff until the peer acknowledges (HTTP 200). One replica
+//! delivers per peer at a time (a lease), oldest first.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::gateway::Gateway;
+use crate::store::keys;
+use crate::util::{now, random_token};
+
+/// Stream name part for a peer.
+pub fn peer_key(peer: &url::Url) -> String {
+    peer.origin().ascii_serialization()
+}
+
+impl Gateway {
+    /// Queue a logout token for every peer. Durable once this returns.
+    pub async fn enqueue_fanout(&self, token: &str, received_at: i64) -> Result<()> {
+        for peer in &self.settings.fanout.peers {
+            let mut fields = vec![
+                ("token".to_string(), token.to_string()),
+                ("received_at".to_string(), received_at.to_string()),
+            ];
+            if let Some(mac) = self.federation_mac(token, received_at) {
+                fields.push(("mac".to_string(), mac));
+            }
+            self.store
+                .stream_add(&keys::fanout(&peer_key(peer)), &fields)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// (peer, queue depth, lag seconds of the oldest entry).
+    pub async fn fanout_status(&self) -> Vec<(String, u64, i64)> {
+        let mut out = Vec::new();
+        for peer in &self.settings.fanout.peers {
+            let k = keys::fanout(&peer_key(peer));
+            let depth = self.store.stream_len(&k).await.unwrap_or(0);
+            let lag = match self.store.stream_head(&k, 1).await {
+                Ok(v) => v
+                    .first()
+                    .and_then(|e| e.field("received_at"))
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .map(|t| now() - t)
+                    .unwrap_or(0),
+                Err(_) => 0,
+            };
+            out.push((peer_key(peer), depth, lag));
+        }
+        out
+    }
+}
+
+/// Deliver forever (spawned once per gateway).
+pub async fn run(gw: Arc<Gateway>) {
+    if gw.settings.fanout.peers.is_empty() {
+        return;
+    }
+    let http = match crate::oidc::http_client(5).and_then(|_| peer_client(&gw)) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "fan-out disabled: cannot build HTTP client");
+            return;
+        }
+    };
+    let holder = random_token(12);
+    let mut backoff: Vec<Duration> =
+        vec![Duration::from_millis(200); gw.settings.fanout.peers.len()];
+    loop {
+        let mut idle = true;
+        for (i, peer) in gw.settings.fanout.peers.iter().enumerate() {
+            match deliver_some(&gw, &http, peer, &holder).await {
+                Ok(0) => backoff[i] = Duration::from_millis(200),
+                Ok(_) => {
+                    idle = false;
+                    backoff[i] = Duration::from_millis(200);
+                }
+                Err(()) => {
+                    tokio::time::sleep(backoff[i]).await;
+                    backoff[i] = (backoff[i] * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        if idle {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+fn peer_client(gw: &Gateway) -> std::result::Result<reqwest::Client, crate::oidc::OidcError> {
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(5));
+    // RFC 6761 §6.3: *.localhost names are loopback (glibc here does not resolve them).
+    for p in &gw.settings.fanout.peers {
+        if let Some(h) = p.host_str() {
+            if h == "localhost" || h.ends_with(".localhost") {
+                b = b.resolve(h, std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+            }
+        }
+    }
+    b.build()
+        .map_err(|e| crate::oidc::OidcError::Unavailable(e.to_string()))
+}
+
+/// Deliver queued tokens to one peer while holding its lease. Ok(n delivered).
+async fn deliver_some(
+    gw: &Gateway,
+    http: &reqwest::Client,
+    peer: &url::Url,
+    holder: &str,
+) -> std::result::Result<usize, ()> {
+    let key = keys::fanout(&peer_key(peer));
+    let lock = keys::fanout_lock(&peer_key(peer));
+    if gw.store.stream_len(&key).await.map_err(|_| ())? == 0 {
+        return Ok(0);
+    }
+    if !gw
+        .store
+        .lock_acquire(&lock, holder, 15_000)
+        .await
+        .map_err(|_| ())?
+    {
+        return Ok(0); // another replica delivers
+    }
+    let url = format!(
+        "{}{}",
+        peer.as_str().trim_end_matches('/'),
+        "/sso/backchannel-logout"
+    );
+    let mut n = 0;
+    let result = async {
+        for entry in gw.store.stream_head(&key, 32).await.map_err(|_| ())? {
+            let token = entry.field("token").unwrap_or_default();
+            let mut form = vec![("logout_token", token.to_string()), ("forwarded", "1".to_string())];
+            if let Some(t) = entry.field("received_at") {
+                form.push(("received_at", t.to_string()));
+            }
+            if let Some(m) = entry.field("mac") {
+                form.push(("federation_mac", m.to_string()));
+            }
+            let resp = http.post(&url).form(&form).send().await;
+            match resp {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) if r.status().as_u16() == 400 => {
+                    // The peer refused the token itself (e.g. replayed, expired): retrying cannot help.
+                    tracing::warn!(peer = %peer, "peer refused a forwarded logout token; dropping it");
+                }
+                Ok(r) => {
+                    tracing::warn!(peer = %peer, status = r.status().as_u16(), "fan-out delivery failed; will retry");
+                    return Err(());
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %peer, error = %e, "fan-out peer unreachable; will retry");
+                    return Err(());
+                }
+            }
+            gw.store.stream_del(&key, &entry.id).await.map_err(|_| ())?;
+            n += 1;
+        }
+        Ok(n)
+    }
+    .await;
+    let _ = gw.store.lock_release(&lock, holder).await;
+    result
+}
