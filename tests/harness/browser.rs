@@ -191,7 +191,12 @@ impl Browser {
         if let Some(c) = self.jar.header_for(&url) {
             rb = rb.header(COOKIE, c);
         }
-        rb = rb.header("Accept", "text/html,application/xhtml+xml");
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("accept"))
+        {
+            rb = rb.header("Accept", "text/html,application/xhtml+xml");
+        }
         for (k, v) in headers {
             rb = rb.header(*k, *v);
         }

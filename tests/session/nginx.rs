@@ -75,8 +75,8 @@ impl Drop for TempDir {
     }
 }
 
-/// `main` and `events` plus the `http {}` lines every test nginx needs: temp paths and logs
-/// under the prefix, and the header buffers example-site.conf sets for big cookie lines.
+/// `main` and `events` plus the opening of `http {}` with every temp path and log under the
+/// prefix (nginx's compiled-in ones are under /var, not writable for a non-root user).
 fn http_preamble(dir: &Path) -> String {
     let d = dir.display();
     format!(
@@ -91,7 +91,6 @@ http {{
     fastcgi_temp_path {d}/fastcgi;
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
-    large_client_header_buffers 4 32k;
 "#
     )
 }
@@ -117,6 +116,8 @@ impl Nginx {
             let port = free_port();
             let conf = format!(
                 r#"{preamble}
+    # as example-site.conf: big tokens make Cookie lines over the default 8 KB
+    large_client_header_buffers 4 32k;
     upstream sso_gateway {{ server 127.0.0.1:{gateway_port}; keepalive 4; }}
     upstream app_upstream {{ server 127.0.0.1:{app_port}; }}
     server {{
@@ -387,6 +388,17 @@ async fn nginx_passes_identity_and_drops_forged_headers() {
     assert!(r.set_cookies().is_empty(), "no new cookies on the hot path");
     assert_no_auth_headers_to_browser(&r);
 
+    // Other methods: the auth subrequest is always a GET without a body; the app gets the POST.
+    let r = b
+        .post_form(&ng.url("/form"), &[("field", "value")], &[])
+        .await;
+    let seen = app_saw(&r, &ng);
+    assert_eq!(seen["x-auth-request-user"], json!(["alice"]));
+    assert!(r.json()["request"]
+        .as_str()
+        .unwrap()
+        .starts_with("POST /form "));
+
     // A non-browser client with a Bearer token and no cookies.
     let api = Browser::new();
     let r = api
@@ -500,6 +512,34 @@ async fn nginx_clears_garbage_cookies_on_the_way_to_login() {
     let r = b.get_with(&ng.url("/"), &[("Host", "evil.example")]).await;
     assert_eq!(r.status, 401, "{}\nnginx log:\n{}", r.body, ng.log());
     assert_cleared(&r, &b);
+
+    // A script or API client (no `Accept: text/html`): 401 instead of a redirect it cannot
+    // follow across origins; the cookies are cleared all the same.
+    let api = reqwest::Client::builder()
+        .resolve("app1.a.localhost", ([127, 0, 0, 1], ng.port).into())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = api
+        .get(ng.url("/api/items"))
+        .header("Accept", "application/json")
+        .header("Cookie", "sso_at=not.a.jwt; sso_rt=garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.headers().get("location").is_none());
+    let cleared: Vec<&str> = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert_eq!(cleared.len(), 2, "{cleared:?}");
+    assert!(
+        cleared.iter().all(|c| c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
     assert_eq!(app.hits(), 0);
 }
 

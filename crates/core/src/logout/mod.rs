@@ -69,33 +69,21 @@ impl Gateway {
         ids.dedup();
         let mut ended = Ended::default();
         for id in &ids {
-            if let Some(rec) = self.store.delete_session(id).await? {
+            if self.store.delete_session(id).await?.is_some() {
                 ended.sessions += 1;
-                // sid index of Keycloak is per OP session; other clients' sids differ at some OPs
-                if let Some(s) = &rec.sid {
-                    if Some(s.as_str()) != sid {
-                        self.revoke(Revocation::Sid { sid: s.clone() }).await?;
-                    }
-                }
             }
         }
-        let ttl_rev = match (sid, sub) {
-            (Some(sid), _) if !all_of_sub => Revocation::Sid {
-                sid: sid.to_string(),
-            },
-            (_, Some(sub)) => Revocation::Sub {
-                sub: sub.to_string(),
-                before: now(),
-            },
-            (Some(sid), None) => Revocation::Sid {
-                sid: sid.to_string(),
-            },
-            (None, None) => return Ok(ended),
-        };
-        self.revoke(ttl_rev).await?;
-        if let (Some(sid), true) = (sid, all_of_sub) {
+        // Tombstones so every replica's revocation cache refuses the live access tokens.
+        if let Some(sid) = sid {
             self.revoke(Revocation::Sid {
                 sid: sid.to_string(),
+            })
+            .await?;
+        }
+        if let (Some(sub), true) = (sub, sid.is_none() || all_of_sub) {
+            self.revoke(Revocation::Sub {
+                sub: sub.to_string(),
+                before: now(),
             })
             .await?;
         }

@@ -1,0 +1,150 @@
+//! Every root domain: durable fan-out to a peer that was down, and the signed
+//! cookie-clearing chain.
+
+use sso_integration_tests::world::{login, submit_op_logout, urlencode, World};
+use sso_integration_tests::Browser;
+
+use crate::{auth_with_cookies, eventually, session_keys};
+
+#[tokio::test]
+async fn peer_down_during_logout_gets_it_when_back() {
+    let mut w = World::start_split(Default::default(), |o| {
+        let f = World::fanout_toml(o, true);
+        o.extra.push_str(&f);
+    });
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    login(&b, &w.b, "alice", "alice-password").await;
+    let b_cookies = b.jar.cookies_for(&w.b.app_url());
+    let redis_b = w.redis_b.as_ref().unwrap().url();
+    assert_eq!(session_keys(&redis_b).await.len(), 1);
+
+    w.stop_b();
+    // the OP tells A (and fails to reach B)
+    w.op.admin_logout("alice").await;
+    assert!(session_keys(&w.redis.url()).await.is_empty());
+    let metrics = Browser::new().get(&w.a.url("/metrics")).await.body;
+    assert!(
+        metrics.contains("sso_fanout_queue_depth{peer=\"http://auth.b.localhost"),
+        "{metrics}"
+    );
+    assert_eq!(
+        session_keys(&redis_b).await.len(),
+        1,
+        "B's state untouched while down"
+    );
+
+    w.op.reset_stats().await;
+    w.restart_b();
+    assert!(
+        eventually(15, || async { session_keys(&redis_b).await.is_empty() }).await,
+        "B's session dies after it comes back"
+    );
+    assert_eq!(
+        w.op.stats().await["backchannel"].as_array().unwrap().len(),
+        0,
+        "no new call from the OP"
+    );
+    let r = auth_with_cookies(&w.b, &b_cookies).await;
+    assert_eq!(r.status, 401);
+    assert!(
+        eventually(5, || async {
+            Browser::new()
+                .get(&w.a.url("/metrics"))
+                .await
+                .body
+                .contains("sso_fanout_queue_depth{peer=\"http://auth.b.localhost:")
+                && Browser::new()
+                    .get(&w.a.url("/metrics"))
+                    .await
+                    .body
+                    .contains("} 0\n")
+        })
+        .await
+    );
+}
+
+#[tokio::test]
+async fn forwarded_tokens_are_not_forwarded_again_and_replays_fail() {
+    let w = World::start_split(Default::default(), |o| {
+        let f = World::fanout_toml(o, true);
+        o.extra.push_str(&f);
+    });
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    login(&b, &w.b, "alice", "alice-password").await;
+    w.op.admin_logout("alice").await;
+    // both die; neither queue keeps anything (B did not bounce A's forward back)
+    assert!(
+        eventually(10, || async {
+            session_keys(w.redis_b.as_ref().unwrap().url().as_str())
+                .await
+                .is_empty()
+        })
+        .await
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    for g in [&w.a, &w.b] {
+        let m = Browser::new().get(&g.url("/metrics")).await.body;
+        let depth: Vec<&str> = m
+            .lines()
+            .filter(|l| l.starts_with("sso_fanout_queue_depth{"))
+            .collect();
+        assert!(depth.iter().all(|l| l.ends_with(" 0")), "{depth:?}");
+    }
+}
+
+#[tokio::test]
+async fn logout_chain_clears_peer_cookies_without_iframes() {
+    let w = World::start_split(Default::default(), |o| {
+        let f = World::fanout_toml(o, true);
+        o.extra.push_str(&f);
+    });
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    login(&b, &w.b, "alice", "alice-password").await;
+    let rd = w.a.app_url();
+    let r = b
+        .get(&format!("{}?rd={}", w.a.url("/sso/logout"), urlencode(&rd)))
+        .await;
+    let hop = r.location().unwrap();
+    assert_eq!(
+        hop.host_str(),
+        Some("auth.b.localhost"),
+        "first hop is the peer: {hop}"
+    );
+    assert_eq!(hop.path(), "/sso/logout/clear");
+    // tampered chain tokens are refused
+    let mut bad = hop.clone();
+    let t: String = hop
+        .query_pairs()
+        .find(|(k, _)| k == "t")
+        .unwrap()
+        .1
+        .into_owned();
+    bad.query_pairs_mut()
+        .clear()
+        .append_pair("t", &format!("{}x", t))
+        .append_pair("i", "0");
+    assert_eq!(Browser::new().get(bad.as_str()).await.status, 400);
+    // the real hop clears B's cookies and goes on to the OP
+    let r = b.get(hop.as_str()).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert!(r
+        .set_cookie("sso_rt")
+        .unwrap()
+        .contains("Domain=b.localhost"));
+    assert!(r.location().unwrap().as_str().starts_with(&w.op.issuer));
+    assert!(
+        b.jar.cookies_for(&w.b.app_url()).is_empty(),
+        "B's cookies gone at once"
+    );
+    // single use
+    assert_eq!(b.get(hop.as_str()).await.status, 400);
+    let hops = b.follow(r.location().unwrap().as_str(), |_| false).await;
+    let hops = submit_op_logout(&b, hops.last().unwrap(), |u| {
+        u.host_str() == Some("app1.a.localhost")
+    })
+    .await;
+    assert_eq!(hops.last().unwrap().location().unwrap().as_str(), rd);
+}
