@@ -127,26 +127,34 @@ async fn deliver_some(
     {
         return Ok(0); // another replica delivers
     }
-    let url = format!(
-        "{}{}",
-        peer.as_str().trim_end_matches('/'),
-        "/sso/backchannel-logout"
-    );
+    let base = peer.as_str().trim_end_matches('/');
+    let url = format!("{base}/sso/backchannel-logout");
+    let admin_url = format!("{base}/sso/federation/revoke");
     let mut n = 0;
     let result = async {
         for entry in gw.store.stream_head(&key, 32).await.map_err(|_| ())? {
-            let token = entry.field("token").unwrap_or_default();
-            let mut form = vec![("logout_token", token.to_string()), ("forwarded", "1".to_string())];
-            if let Some(t) = entry.field("received_at") {
-                form.push(("received_at", t.to_string()));
-            }
-            if let Some(m) = entry.field("mac") {
-                form.push(("federation_mac", m.to_string()));
-            }
-            let resp = http.post(&url).form(&form).send().await;
+            let (target, form) = if entry.field("kind") == Some("admin") {
+                let form = vec![
+                    ("sub", entry.field("sub").unwrap_or_default().to_string()),
+                    ("received_at", entry.field("received_at").unwrap_or_default().to_string()),
+                    ("federation_mac", entry.field("mac").unwrap_or_default().to_string()),
+                ];
+                (&admin_url, form)
+            } else {
+                let token = entry.field("token").unwrap_or_default();
+                let mut form = vec![("logout_token", token.to_string()), ("forwarded", "1".to_string())];
+                if let Some(t) = entry.field("received_at") {
+                    form.push(("received_at", t.to_string()));
+                }
+                if let Some(m) = entry.field("mac") {
+                    form.push(("federation_mac", m.to_string()));
+                }
+                (&url, form)
+            };
+            let resp = http.post(target.as_str()).form(&form).send().await;
             match resp {
                 Ok(r) if r.status().is_success() => {}
-                Ok(r) if r.status().as_u16() == 400 => {
+                Ok(r) if matches!(r.status().as_u16(), 400 | 403) => {
                     // The peer refused the token itself (e.g. replayed, expired): retrying cannot help.
                     tracing::warn!(peer = %peer, "peer refused a forwarded logout token; dropping it");
                 }

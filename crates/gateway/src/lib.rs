@@ -26,8 +26,18 @@ pub fn app(
     App::new()
         .app_data(web::Data::new(gw))
         .app_data(web::QueryConfig::default().error_handler(|e, _| {
-            crate::error::HttpError::html(sso_core::Error::BadRequest(e.to_string())).into()
+            crate::error::HttpError::json(sso_core::Error::BadRequest(e.to_string())).into()
         }))
+        .app_data(
+            web::FormConfig::default()
+                .limit(64 * 1024)
+                .error_handler(|e, _| {
+                    crate::error::HttpError::json(sso_core::Error::BadRequest(format!(
+                        "the form body is invalid: {e}"
+                    )))
+                    .into()
+                }),
+        )
         .wrap(
             DefaultHeaders::new()
                 .add(("X-Content-Type-Options", "nosniff"))

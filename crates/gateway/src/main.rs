@@ -26,6 +26,25 @@ enum Cmd {
     Run,
     /// Validate the configuration, print the problems, exit non-zero if any.
     CheckConfig,
+    /// Operator actions on a user's sessions (connects to the configured store).
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsCmd {
+    /// List a user's sessions as JSON (never ids or tokens).
+    List {
+        #[arg(long)]
+        sub: String,
+    },
+    /// End every session of a user on every replica and peer domain.
+    Revoke {
+        #[arg(long)]
+        sub: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -48,6 +67,13 @@ fn main() -> std::process::ExitCode {
             );
             std::process::ExitCode::SUCCESS
         }
+        Cmd::Sessions { action } => match sessions(settings, action) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("sso-gateway: {e:#}");
+                std::process::ExitCode::FAILURE
+            }
+        },
         Cmd::Run => match run(settings) {
             Ok(()) => std::process::ExitCode::SUCCESS,
             Err(e) => {
@@ -90,5 +116,25 @@ fn run(settings: Settings) -> anyhow::Result<()> {
             });
         }
         server.await.context("server")
+    })
+}
+
+fn sessions(settings: Settings, action: SessionsCmd) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let gw = sso_core::Gateway::build(settings)
+            .await
+            .context("connecting the store")?;
+        let out = match action {
+            SessionsCmd::List { sub } => {
+                let list = gw.list_sessions(&sub).await?;
+                serde_json::json!({"sub": sub, "sessions": list})
+            }
+            SessionsCmd::Revoke { sub } => {
+                let ended = gw.revoke_subject(&sub).await?;
+                serde_json::json!({"sub": sub, "ended": ended.sessions})
+            }
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        Ok(())
     })
 }

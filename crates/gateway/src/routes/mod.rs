@@ -1,5 +1,6 @@
 //! HTTP routes. Handlers extract, delegate to `sso_core::Gateway`, and map errors.
 
+pub mod admin;
 pub mod auth;
 pub mod login;
 pub mod logout;
@@ -31,6 +32,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
             .route("/logged-out", web::get().to(logout::logged_out))
             .route("/logout/clear", web::get().to(logout::chain_hop))
             .route("/backchannel-logout", web::post().to(logout::backchannel))
+            .route("/admin/sessions", web::get().to(admin::list))
+            .route("/admin/sessions/revoke", web::post().to(admin::revoke))
+            .route(
+                "/federation/revoke",
+                web::post().to(admin::federation_revoke),
+            )
             .route("/refresh", web::post().to(auth::refresh))
             .route(
                 "/refresh",

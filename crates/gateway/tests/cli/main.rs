@@ -133,3 +133,28 @@ fn missing_config_file_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
+
+#[test]
+fn sessions_list_and_revoke_from_the_command_line() {
+    let p = write("mem.toml", &good());
+    let out = gateway()
+        .args(["sessions", "list", "--sub", "alice", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["sessions"], serde_json::json!([]));
+    let out = gateway()
+        .args(["sessions", "revoke", "--sub", "alice", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["ended"], 0);
+}

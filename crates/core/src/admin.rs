@@ -1,0 +1,113 @@
+//! Operator actions: list a user's sessions and end them all. Revoking reaches every
+//! replica (tombstone + pub/sub) and every peer domain (federation-signed message through
+//! the durable fan-out queue), like a back-channel logout.
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::gateway::Gateway;
+use crate::logout::chain;
+use crate::logout::Ended;
+use crate::store::{keys, Index};
+use crate::util::now;
+
+/// A session as operators see it (never the session id or tokens).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct SessionSummary {
+    pub sub: String,
+    pub sid: Option<String>,
+    pub preferred_username: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub access_expires_at: i64,
+    pub refreshes: u64,
+}
+
+const ADMIN_MAX_AGE: i64 = 86_400;
+
+impl Gateway {
+    pub async fn list_sessions(&self, sub: &str) -> Result<Vec<SessionSummary>> {
+        let iss = &self.settings.oidc.issuer;
+        let mut out = Vec::new();
+        for id in self.store.lookup(Index::Sub, iss, sub).await? {
+            if let Some(s) = self.store.get_session(&id).await? {
+                out.push(SessionSummary {
+                    sub: s.sub,
+                    sid: s.sid,
+                    preferred_username: s.preferred_username,
+                    created_at: s.created_at,
+                    expires_at: s.expires_at,
+                    access_expires_at: s.access_expires_at,
+                    refreshes: s.version,
+                });
+            }
+        }
+        out.sort_by_key(|s| s.created_at);
+        Ok(out)
+    }
+
+    /// End every session of `sub` here and queue the revocation for every peer domain.
+    pub async fn revoke_subject(&self, sub: &str) -> Result<Ended> {
+        if sub.is_empty() || sub.len() > 255 {
+            return Err(Error::BadRequest("sub must be 1 to 255 characters".into()));
+        }
+        let ended = self
+            .end_sessions(&self.settings.oidc.issuer.clone(), None, Some(sub), true)
+            .await?;
+        if let Some(key) = &self.settings.fanout.federation_key {
+            let at = now();
+            let mac = chain::mac(key, &admin_msg(&self.settings.oidc.issuer, sub, at));
+            for peer in &self.settings.fanout.peers {
+                let fields = vec![
+                    ("kind".to_string(), "admin".to_string()),
+                    ("sub".to_string(), sub.to_string()),
+                    ("received_at".to_string(), at.to_string()),
+                    ("mac".to_string(), mac.clone()),
+                ];
+                self.store
+                    .stream_add(&keys::fanout(&crate::fanout::peer_key(peer)), &fields)
+                    .await?;
+            }
+        }
+        Ok(ended)
+    }
+
+    /// `POST /sso/federation/revoke` from a peer: verify the federation MAC, then end the
+    /// subject's sessions here (never forwarded again).
+    pub async fn federation_revoke(&self, sub: &str, at: i64, mac: &str) -> Result<Ended> {
+        let key = self
+            .settings
+            .fanout
+            .federation_key
+            .as_ref()
+            .ok_or(Error::Forbidden("no federation key is configured"))?;
+        let now = now();
+        if !chain::verify_mac(key, &admin_msg(&self.settings.oidc.issuer, sub, at), mac)
+            || at > now + 60
+            || at + ADMIN_MAX_AGE < now
+        {
+            return Err(Error::Forbidden("invalid federation revocation"));
+        }
+        if !self
+            .store
+            .mark_once(&format!("sso:fedrev:{{{mac}}}"), ADMIN_MAX_AGE)
+            .await?
+        {
+            return Ok(Ended::default()); // already applied: idempotent success
+        }
+        self.end_sessions(&self.settings.oidc.issuer.clone(), None, Some(sub), true)
+            .await
+    }
+
+    /// Constant-time check of the admin API bearer token; false when none is configured.
+    pub fn admin_token_ok(&self, presented: Option<&str>) -> bool {
+        match (&self.settings.admin_token, presented) {
+            (Some(t), Some(p)) => crate::util::ct_eq(t.secret(), p),
+            _ => false,
+        }
+    }
+}
+
+fn admin_msg(iss: &str, sub: &str, at: i64) -> String {
+    format!("admin|{iss}|{sub}|{at}")
+}
