@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod demo;
+mod logout;
 mod sso;
 
 use std::time::Duration;
@@ -26,7 +27,11 @@ pub struct Env {
 
 impl Env {
     pub async fn start() -> Self {
-        let w = World::start(Default::default());
+        Self::with_world(World::start(Default::default())).await
+    }
+
+    /// The demo app and a browser on an already started `w`.
+    pub async fn with_world(w: World) -> Self {
         let demo = DemoApp::start(&w);
         let chrome = Chrome::start().await;
         Self { chrome, demo, w }

@@ -162,6 +162,7 @@ impl std::fmt::Debug for RawFanout {
 #[serde(deny_unknown_fields)]
 pub struct RawForwardAuth {
     pub pass_authorization: Option<bool>,
+    pub accepted_clients: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -253,6 +254,8 @@ pub struct OidcSettings {
     pub clock_leeway_secs: i64,
     pub jwks_min_refetch_secs: u64,
     pub http_timeout_secs: u64,
+    /// Access tokens must name one of these in `azp` or `aud` (empty: any client).
+    pub accepted_clients: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -370,6 +373,7 @@ const LIST_KEYS: &[&str] = &[
     "fanout.peers",
     "fanout.accepted_audiences",
     "cors.allowed_origins",
+    "forward_auth.accepted_clients",
 ];
 
 fn load_raw(
@@ -639,6 +643,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     for (i, k) in key_texts.iter().enumerate() {
         match base64::engine::general_purpose::STANDARD.decode(k.trim()) {
             Ok(bytes) if bytes.len() >= 64 => keys.push(cookie::Key::from(&bytes[..64])),
+            _ if k.chars().any(char::is_whitespace) => p.push(format!("cookie.keys[{i}] contains whitespace or a line break: generate keys with `openssl rand -base64 64 | tr -d '\\n'`")),
             Ok(bytes) => p.push(format!("cookie.keys[{i}] decodes to {} bytes; at least 64 random bytes are needed (`openssl rand -base64 64`)", bytes.len())),
             Err(_) => p.push(format!("cookie.keys[{i}] is not valid base64; generate one with `openssl rand -base64 64`")),
         }
@@ -794,6 +799,19 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         }
     }
 
+    // [forward_auth]
+    let mut accepted_clients = vec![client_id.clone()];
+    for c in raw
+        .forward_auth
+        .accepted_clients
+        .clone()
+        .unwrap_or_default()
+    {
+        if !accepted_clients.contains(&c) {
+            accepted_clients.push(c);
+        }
+    }
+
     // [log]
     let log_format = match raw.log.format.as_deref().unwrap_or("json") {
         "json" => LogFormat::Json,
@@ -833,6 +851,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             clock_leeway_secs: leeway as i64,
             jwks_min_refetch_secs: raw.oidc.jwks_min_refetch_secs.unwrap_or(10),
             http_timeout_secs: raw.oidc.http_timeout_secs.unwrap_or(10),
+            accepted_clients,
         },
         cookie: CookieSettings {
             domain,

@@ -49,8 +49,14 @@ pub struct Denied {
 
 #[derive(Debug)]
 pub enum AuthOutcome {
-    Allowed(Allowed),
+    Allowed(Box<Allowed>),
     Denied(Denied),
+}
+
+impl AuthOutcome {
+    fn allowed(a: Allowed) -> Self {
+        AuthOutcome::Allowed(Box::new(a))
+    }
 }
 
 impl Gateway {
@@ -112,8 +118,9 @@ impl Gateway {
             if let Some(b) = &p.bearer {
                 return Ok(match self.check_access_token(b).await? {
                     TokenVerdict::Valid(claims) => {
+                        let claims = *claims;
                         Metrics::inc(&self.metrics.auth_ok);
-                        AuthOutcome::Allowed(Allowed {
+                        AuthOutcome::allowed(Allowed {
                             claims,
                             access_token: b.clone(),
                             set_cookies: vec![],
@@ -127,8 +134,8 @@ impl Gateway {
             match self.check_access_token(at).await? {
                 TokenVerdict::Valid(claims) => {
                     Metrics::inc(&self.metrics.auth_ok);
-                    return Ok(AuthOutcome::Allowed(Allowed {
-                        claims,
+                    return Ok(AuthOutcome::allowed(Allowed {
+                        claims: *claims,
                         access_token: at.clone(),
                         set_cookies: vec![],
                     }));
@@ -159,8 +166,8 @@ impl Gateway {
                     }
                 };
                 Metrics::inc(&self.metrics.auth_ok);
-                Ok(AuthOutcome::Allowed(Allowed {
-                    claims,
+                Ok(AuthOutcome::allowed(Allowed {
+                    claims: *claims,
                     access_token: rec.access_token.clone(),
                     set_cookies: self.session_cookies(&rec, p.chunks, now()),
                 }))

@@ -131,12 +131,17 @@ impl Gateway {
     /// `GET /sso/callback`: check state and iss, exchange the code, validate the ID token,
     /// store the session and set the cookies. On error nothing is stored and no session
     /// cookie is set (the caller clears `sso_login`).
+    /// `previous_chunks`: how many `sso_at` chunks the browser still holds (cleared if the
+    /// new token needs fewer).
     pub async fn finish_login(
         &self,
         p: &CallbackParams,
         login_cookie: Option<&str>,
+        previous_chunks: usize,
     ) -> Result<Redirect> {
-        let r = self.finish_login_inner(p, login_cookie).await;
+        let r = self
+            .finish_login_inner(p, login_cookie, previous_chunks)
+            .await;
         Metrics::inc(if r.is_ok() {
             &self.metrics.logins
         } else {
@@ -149,6 +154,7 @@ impl Gateway {
         &self,
         p: &CallbackParams,
         login_cookie: Option<&str>,
+        previous_chunks: usize,
     ) -> Result<Redirect> {
         let state = p
             .state
@@ -259,7 +265,7 @@ impl Gateway {
         self.store
             .put_session(&record, self.session_ttl(&record, now))
             .await?;
-        let mut cookies = self.session_cookies(&record, 0, now);
+        let mut cookies = self.session_cookies(&record, previous_chunks, now);
         cookies.push(if pending.is_empty() {
             self.cookies.clear_login()
         } else {

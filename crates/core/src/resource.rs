@@ -24,7 +24,12 @@ pub struct ResourceServer {
 }
 
 impl ResourceServer {
-    pub fn new(issuer: &str, allowed_algs: Vec<String>) -> Result<Self, OidcError> {
+    /// `accepted_clients`: tokens must carry one of them in `azp` or `aud` (empty: any).
+    pub fn new(
+        issuer: &str,
+        allowed_algs: Vec<String>,
+        accepted_clients: Vec<String>,
+    ) -> Result<Self, OidcError> {
         let settings = OidcSettings {
             issuer: issuer.to_string(),
             client_id: String::new(),
@@ -36,6 +41,7 @@ impl ResourceServer {
             clock_leeway_secs: 30,
             jwks_min_refetch_secs: 10,
             http_timeout_secs: 10,
+            accepted_clients,
         };
         Ok(Self {
             oidc: OidcClient::new(settings, String::new())?,

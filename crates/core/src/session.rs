@@ -49,7 +49,7 @@ impl SessionView {
 /// Why an access token was not accepted.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TokenVerdict {
-    Valid(AccessClaims),
+    Valid(Box<AccessClaims>),
     Expired,
     Invalid,
     Revoked,
@@ -60,6 +60,14 @@ impl Gateway {
     /// in-memory revocation cache. No store round trip.
     pub async fn check_access_token(&self, token: &AccessToken) -> Result<TokenVerdict> {
         match self.oidc.verify_access_token(token.secret()).await {
+            Ok(c) if !self.revocations.is_ready() => {
+                // The cache is (re)building after a (re)subscribe: ask the store, fail closed.
+                if self.tombstoned_in_store(&c).await? {
+                    Ok(TokenVerdict::Revoked)
+                } else {
+                    Ok(TokenVerdict::Valid(Box::new(c)))
+                }
+            }
             Ok(c) => {
                 if self
                     .revocations
@@ -67,12 +75,31 @@ impl Gateway {
                 {
                     Ok(TokenVerdict::Revoked)
                 } else {
-                    Ok(TokenVerdict::Valid(c))
+                    Ok(TokenVerdict::Valid(Box::new(c)))
                 }
             }
             Err(AccessTokenError::Expired) => Ok(TokenVerdict::Expired),
             Err(AccessTokenError::Invalid(_)) => Ok(TokenVerdict::Invalid),
             Err(AccessTokenError::Provider(e)) => Err(e.into()),
         }
+    }
+
+    async fn tombstoned_in_store(&self, c: &AccessClaims) -> Result<bool> {
+        use crate::store::Revocation;
+        let mut ids = vec![format!("sub:{}", c.sub)];
+        if let Some(sid) = &c.sid {
+            ids.push(sid.clone());
+        }
+        if let Some(jti) = &c.jti {
+            ids.push(format!("jti:{jti}"));
+        }
+        for id in ids {
+            match self.store.tombstone(&id).await? {
+                Some(Revocation::Sub { before, .. }) if c.iat > before => {}
+                Some(_) => return Ok(true),
+                None => {}
+            }
+        }
+        Ok(false)
     }
 }

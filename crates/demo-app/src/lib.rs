@@ -1,19 +1,39 @@
-//! Demo app for sibling subdomains (`app1.a.localhost`, `app.b.localhost`): shows who is
-//! signed in by verifying `sso_at` with sso-core's `Authenticated` extractor.
+//! Demo app for sibling subdomains (`app1.a.localhost`, `app.b.localhost`).
+//!
+//! The page (`/`) asks the gateway whether the browser is signed in, the way an nginx-fronted
+//! app does (`auth_request`): it calls `GET <gateway>/sso/auth` server-side with the browser's
+//! `Cookie` header and uses the verdict as is. Only the gateway knows about logouts (its
+//! revocation cache is fed by back-channel logout, Redis pub/sub and tombstones), so a
+//! still-unexpired access token of an ended session shows "Signed out". Any `Set-Cookie` the
+//! gateway answers with (refreshed tokens, or the clearing of a dead session's cookies) is
+//! passed on to the browser. When the gateway cannot be asked the page fails closed: it never
+//! falls back to trusting the token on its own.
+//!
+//! `/api/me` is a JSON API guarded by sso-core's [`Authenticated`] extractor: it verifies the
+//! `Authorization: Bearer` token (or the joined `sso_at` cookie) locally against the OP's
+//! JWKS. That check is stateless: this app's revocation cache is not fed by the gateway, so a
+//! token stays accepted there until it expires, which is the usual trade-off of JWT access
+//! tokens at a resource server.
 //!
 //! A library so tests can run it in-process ([`serve`]); `src/main.rs` is the thin CLI.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
+use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::http::header;
+use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use sso_core::resource::{Authenticated, ResourceServer};
 use sso_core::util::html_escape;
 
+/// How long the page waits for the gateway's verdict.
+const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// What the demo app needs to know.
 #[derive(Clone, Debug)]
 pub struct DemoConfig {
-    /// The OP's issuer; access tokens are verified against its JWKS.
+    /// The OP's issuer; `/api/me` verifies access tokens against its JWKS.
     pub issuer: String,
     /// Host suffix → gateway base URL, e.g. (`a.localhost`, `http://auth.a.localhost:8081`).
     pub gateways: Vec<(String, String)>,
@@ -25,7 +45,7 @@ impl DemoConfig {
         self.gateways
             .iter()
             .find(|(d, _)| host == d || host.ends_with(&format!(".{d}")))
-            .map(|(_, g)| g.as_str())
+            .map(|(_, g)| g.trim_end_matches('/'))
     }
 }
 
@@ -34,6 +54,7 @@ impl DemoConfig {
 pub struct Demo {
     rs: web::Data<ResourceServer>,
     cfg: web::Data<DemoConfig>,
+    http: web::Data<reqwest::Client>,
 }
 
 impl Demo {
@@ -41,20 +62,45 @@ impl Demo {
         let rs = ResourceServer::new(
             &cfg.issuer,
             vec!["RS256".into(), "PS256".into(), "ES256".into()],
+            Vec::new(), // any client of this issuer: the demo serves both domains
         )
         .map_err(std::io::Error::other)?;
+        let http = gateway_client(&cfg)?;
         Ok(Self {
             rs: web::Data::new(rs),
             cfg: web::Data::new(cfg),
+            http: web::Data::new(http),
         })
     }
 
-    /// Registers the app data and the `/` page.
+    /// Registers the app data, the `/` page and `/api/me`.
     pub fn configure(&self, sc: &mut web::ServiceConfig) {
         sc.app_data(self.rs.clone())
             .app_data(self.cfg.clone())
-            .route("/", web::get().to(index));
+            .app_data(self.http.clone())
+            .route("/", web::get().to(index))
+            .route("/api/me", web::get().to(me));
     }
+}
+
+/// The HTTP client for the gateways: no redirects followed, no proxy, and `*.localhost`
+/// gateway names mapped to loopback (glibc does not resolve them; browsers do).
+fn gateway_client(cfg: &DemoConfig) -> std::io::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(GATEWAY_TIMEOUT);
+    for (_, g) in &cfg.gateways {
+        let url = reqwest::Url::parse(g)
+            .map_err(|e| std::io::Error::other(format!("gateway URL {g}: {e}")))?;
+        if let Some(h) = url.host_str() {
+            if h == "localhost" || h.ends_with(".localhost") {
+                // port 0: the port of the URL is used
+                b = b.resolve(h, SocketAddr::from(([127, 0, 0, 1], 0)));
+            }
+        }
+    }
+    b.build().map_err(std::io::Error::other)
 }
 
 /// The demo app on an already bound listener. Call inside an actix/tokio runtime and
@@ -70,36 +116,144 @@ pub fn serve(listener: TcpListener, cfg: DemoConfig) -> std::io::Result<Server> 
     .run())
 }
 
+/// The gateway's answer about the browser's session.
+enum Verdict {
+    SignedIn {
+        user: String,
+        email: String,
+    },
+    SignedOut,
+    /// The gateway could not be asked, or answered neither 200 nor 401.
+    Unavailable(String),
+}
+
+/// `GET <gateway>/sso/auth` with the browser's cookies: the verdict and the gateway's
+/// `Set-Cookie` headers (to pass on to the browser).
+async fn ask_gateway(
+    http: &reqwest::Client,
+    gateway: &str,
+    cookies: Option<&[u8]>,
+) -> (Verdict, Vec<Vec<u8>>) {
+    // no cookies at all: nothing the gateway could accept
+    let Some(cookies) = cookies else {
+        return (Verdict::SignedOut, vec![]);
+    };
+    let r = match http
+        .get(format!("{gateway}/sso/auth"))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .header(reqwest::header::COOKIE, cookies)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return (Verdict::Unavailable(e.to_string()), vec![]),
+    };
+    let h = |n: &str| {
+        r.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let set_cookies = r
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .map(|v| v.as_bytes().to_vec())
+        .collect();
+    let verdict = match r.status().as_u16() {
+        200 => Verdict::SignedIn {
+            user: h("x-auth-request-user"),
+            email: h("x-auth-request-email"),
+        },
+        401 => Verdict::SignedOut,
+        s => Verdict::Unavailable(format!("the gateway answered {s}")),
+    };
+    (verdict, set_cookies)
+}
+
 async fn index(
     req: HttpRequest,
-    who: Option<Authenticated>,
     cfg: web::Data<DemoConfig>,
+    http: web::Data<reqwest::Client>,
 ) -> HttpResponse {
     let info = req.connection_info().clone();
     let here = format!("{}://{}{}", info.scheme(), info.host(), req.uri());
     let host = info.host().split(':').next().unwrap_or("").to_string();
-    let gw = cfg.gateway_for(&host).unwrap_or_default();
-    let rd: String = url_encode(&here);
-    let body = match who {
-        Some(Authenticated(c)) => format!(
-            "<h1 id=\"status\">Signed in</h1><p>as <b id=\"user\">{}</b> ({}) on {}</p>\
-<p><a id=\"logout\" href=\"{gw}/sso/logout?rd={rd}\">Log out</a></p>",
-            html_escape(c.preferred_username.as_deref().unwrap_or(&c.sub)),
-            html_escape(c.email.as_deref().unwrap_or("")),
-            html_escape(&host),
+    let Some(gw) = cfg.gateway_for(&host) else {
+        return page(
+            StatusCode::NOT_FOUND,
+            format!(
+                "<h1 id=\"status\">No gateway</h1><p>No gateway is configured for {}.</p>",
+                html_escape(&host)
+            ),
+            vec![],
+        );
+    };
+    let cookies = req.headers().get(header::COOKIE).map(|v| v.as_bytes());
+    let (verdict, set_cookies) = ask_gateway(&http, gw, cookies).await;
+    let rd = url_encode(&here);
+    let gw_html = html_escape(gw);
+    let (status, body) = match verdict {
+        Verdict::SignedIn { user, email } => (
+            StatusCode::OK,
+            format!(
+                "<h1 id=\"status\">Signed in</h1><p>as <b id=\"user\">{}</b> ({}) on {}</p>\
+<p><a id=\"logout\" href=\"{gw_html}/sso/logout?rd={rd}\">Log out</a> · \
+<a id=\"api-me\" href=\"/api/me\">/api/me</a></p>",
+                html_escape(&user),
+                html_escape(&email),
+                html_escape(&host),
+            ),
         ),
-        None => format!(
-            "<h1 id=\"status\">Signed out</h1><p>on {}</p><p><a id=\"login\" href=\"{gw}/sso/login?rd={rd}\">Log in</a></p>",
-            html_escape(&host)
+        Verdict::SignedOut => (
+            StatusCode::OK,
+            format!(
+                "<h1 id=\"status\">Signed out</h1><p>on {}</p>\
+<p><a id=\"login\" href=\"{gw_html}/sso/login?rd={rd}\">Log in</a></p>",
+                html_escape(&host)
+            ),
+        ),
+        Verdict::Unavailable(why) => (
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "<h1 id=\"status\">Gateway unavailable</h1><p>Cannot ask {gw_html} who is signed \
+in: {}</p>",
+                html_escape(&why)
+            ),
         ),
     };
-    HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .content_type("text/html; charset=utf-8")
-        .body(format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>sso-gateway demo</title></head>\
+    page(status, body, set_cookies)
+}
+
+fn page(status: StatusCode, body: String, set_cookies: Vec<Vec<u8>>) -> HttpResponse {
+    let mut r = HttpResponse::build(status);
+    r.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::VARY, "Cookie"))
+        .content_type("text/html; charset=utf-8");
+    for c in set_cookies {
+        r.append_header((header::SET_COOKIE, c));
+    }
+    r.body(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>sso-gateway demo</title></head>\
 <body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\">{body}</body></html>"
-        ))
+    ))
+}
+
+/// `GET /api/me`: the verified caller's claims, or `401` (sso-core's extractor).
+async fn me(who: Authenticated) -> HttpResponse {
+    let c = who.0;
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "sub": c.sub,
+            "preferred_username": c.preferred_username,
+            "email": c.email,
+            "name": c.name,
+            "groups": c.groups,
+            "sid": c.sid,
+            "exp": c.exp,
+        }))
 }
 
 fn url_encode(s: &str) -> String {

@@ -237,12 +237,9 @@ impl Gateway {
     /// sharing this store; the OP's back-channel logout reaches the others.
     async fn end_session_everywhere(&self, rec: &SessionRecord) -> Result<()> {
         self.end_session(rec).await?;
-        match &rec.sid {
-            Some(sid) => {
-                self.end_sessions(&rec.iss, Some(sid), Some(&rec.sub), false)
-                    .await?;
-            }
-            None => {}
+        if let Some(sid) = &rec.sid {
+            self.end_sessions(&rec.iss, Some(sid), Some(&rec.sub), false)
+                .await?;
         }
         Ok(())
     }

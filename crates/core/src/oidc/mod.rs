@@ -514,6 +514,22 @@ impl OidcClient {
         if jwt.claims.contains_key("nonce") || jwt.claims.contains_key("events") {
             return Err(AccessTokenError::Invalid("not an access token".into()));
         }
+        // RFC 9068 §4: the token must be meant for us: an accepted client as `azp` or `aud`.
+        let accepted = &self.settings.accepted_clients;
+        if !accepted.is_empty() {
+            let azp_ok = jwt
+                .str_claim("azp")
+                .is_some_and(|a| accepted.iter().any(|c| c == a));
+            let aud_ok = jwt
+                .audiences()
+                .iter()
+                .any(|a| accepted.iter().any(|c| c == a));
+            if !azp_ok && !aud_ok {
+                return Err(AccessTokenError::Invalid(
+                    "token issued to another client".into(),
+                ));
+            }
+        }
         let exp = jwt
             .int_claim("exp")
             .ok_or(AccessTokenError::Invalid("exp".into()))?;

@@ -193,6 +193,15 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    async fn tombstone(&self, id: &str) -> Result<Option<Revocation>, StoreError> {
+        self.with(|g| {
+            g.tombstones
+                .keys()
+                .find(|r| r.tombstone_id() == id)
+                .cloned()
+        })
+    }
+
     async fn tombstones(&self) -> Result<Vec<Revocation>, StoreError> {
         self.with(|g| g.tombstones.keys().cloned().collect())
     }

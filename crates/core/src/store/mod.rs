@@ -110,6 +110,8 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn lock_release(&self, key: &str, token: &str) -> Result<(), StoreError>;
     /// Write the tombstone (`ttl` seconds) and publish on `sso:revocations`.
     async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError>;
+    /// One tombstone by its id ([`Revocation::tombstone_id`]), if live.
+    async fn tombstone(&self, id: &str) -> Result<Option<Revocation>, StoreError>;
     /// Live tombstones, for rebuilding a revocation cache.
     async fn tombstones(&self) -> Result<Vec<Revocation>, StoreError>;
     /// Subscribe to `sso:revocations`; yields `Subscribed` after every (re)subscribe.
@@ -351,6 +353,11 @@ pub mod acceptance {
             store.tombstones().await.unwrap().contains(&rev),
             "tombstone listed"
         );
+        assert_eq!(
+            store.tombstone(&rev.tombstone_id()).await.unwrap(),
+            Some(rev.clone())
+        );
+        assert_eq!(store.tombstone("nope").await.unwrap(), None);
         let short = Revocation::Sub {
             sub: sub.clone(),
             before: 5,

@@ -311,6 +311,12 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
+    async fn tombstone(&self, id: &str) -> Result<Option<Revocation>, StoreError> {
+        let mut c = self.conn();
+        let v: Option<String> = c.get(keys::revoked(id)).await.map_err(err)?;
+        Ok(v.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
     async fn tombstones(&self) -> Result<Vec<Revocation>, StoreError> {
         let now = crate::util::now();
         let mut c = self.conn();

@@ -7,9 +7,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::Gw;
 use crate::error::HttpError;
 
-fn authorized(gw: &Gw, req: &HttpRequest) -> Result<(), HttpResponse> {
+/// `None` when authorized, else the response to send.
+fn refused(gw: &Gw, req: &HttpRequest) -> Option<HttpResponse> {
     if gw.settings.admin_token.is_none() {
-        return Err(HttpResponse::NotFound().finish());
+        return Some(HttpResponse::NotFound().finish());
     }
     let presented = req
         .headers()
@@ -17,11 +18,13 @@ fn authorized(gw: &Gw, req: &HttpRequest) -> Result<(), HttpResponse> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     if gw.admin_token_ok(presented) {
-        Ok(())
+        None
     } else {
-        Err(HttpResponse::Unauthorized()
-            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
-            .json(serde_json::json!({"error": "unauthorized"})))
+        Some(
+            HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+                .json(serde_json::json!({"error": "unauthorized"})),
+        )
     }
 }
 
@@ -35,7 +38,7 @@ pub async fn list(
     req: HttpRequest,
     q: web::Query<SubQuery>,
 ) -> Result<HttpResponse, HttpError> {
-    if let Err(r) = authorized(&gw, &req) {
+    if let Some(r) = refused(&gw, &req) {
         return Ok(r);
     }
     let sessions = gw.list_sessions(&q.sub).await.map_err(HttpError::json)?;
@@ -49,7 +52,7 @@ pub async fn revoke(
     req: HttpRequest,
     f: web::Form<SubQuery>,
 ) -> Result<HttpResponse, HttpError> {
-    if let Err(r) = authorized(&gw, &req) {
+    if let Some(r) = refused(&gw, &req) {
         return Ok(r);
     }
     let ended = gw.revoke_subject(&f.sub).await.map_err(HttpError::json)?;
