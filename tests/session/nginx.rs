@@ -123,9 +123,9 @@ impl Nginx {
     server {{
         listen 127.0.0.1:{port};
         server_name app1.a.localhost;
-        include {auth};
+        include "{auth}";
         location / {{
-            include {protect};
+            include "{protect}";
             proxy_pass http://app_upstream;
         }}
         # the optional block of example-site.conf: session endpoints on the app's host
@@ -147,23 +147,15 @@ impl Nginx {
             die_with_parent(&mut cmd);
             let mut child = cmd.spawn().expect("spawn nginx");
             let deadline = Instant::now() + Duration::from_secs(5);
-            let mut ng = loop {
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                     return Self { child, port, dir };
                 }
-                if let Ok(Some(_)) = child.try_wait() {
-                    break None;
-                }
-                if Instant::now() > deadline {
-                    break Some(child);
-                }
                 std::thread::sleep(Duration::from_millis(10));
-            };
-            let log = std::fs::read_to_string(dir.0.join("error.log")).unwrap_or_default();
-            if let Some(c) = ng.as_mut() {
-                let _ = c.kill();
-                let _ = c.wait();
             }
+            let _ = child.kill();
+            let _ = child.wait();
+            let log = std::fs::read_to_string(dir.0.join("error.log")).unwrap_or_default();
             if log.contains("Address already in use") {
                 continue; // the free port was taken meanwhile
             }

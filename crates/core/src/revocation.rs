@@ -19,6 +19,7 @@ pub struct RevocationCache {
     subs: RwLock<HashMap<String, i64>>,
     jtis: RwLock<HashMap<String, ()>>,
     ready: AtomicBool,
+    built: AtomicBool,
 }
 
 impl RevocationCache {
@@ -82,6 +83,12 @@ impl RevocationCache {
             self.insert(r);
         }
         self.ready.store(true, Ordering::Release);
+        self.built.store(true, Ordering::Release);
+    }
+
+    /// True once the cache was built at least once (it may be behind now).
+    pub fn was_built(&self) -> bool {
+        self.built.load(Ordering::Acquire)
     }
 
     /// True once the cache was built from the store at least once.

@@ -61,26 +61,34 @@ impl Gateway {
     pub async fn check_access_token(&self, token: &AccessToken) -> Result<TokenVerdict> {
         match self.oidc.verify_access_token(token.secret()).await {
             Ok(c) if !self.revocations.is_ready() => {
-                // The cache is (re)building after a (re)subscribe: ask the store, fail closed.
-                if self.tombstoned_in_store(&c).await? {
-                    Ok(TokenVerdict::Revoked)
-                } else {
-                    Ok(TokenVerdict::Valid(Box::new(c)))
+                // The cache is (re)building after a (re)subscribe: ask the store. If the store
+                // is down too, a cache built before still holds every revocation that could be
+                // written (nobody can write tombstones now): use it. Never built: fail closed.
+                match self.tombstoned_in_store(&c).await {
+                    Ok(true) => Ok(TokenVerdict::Revoked),
+                    Ok(false) => Ok(TokenVerdict::Valid(Box::new(c))),
+                    Err(e) if !self.revocations.was_built() => Err(e),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "store unavailable; using the last revocation cache");
+                        Ok(self.cached_verdict(c))
+                    }
                 }
             }
-            Ok(c) => {
-                if self
-                    .revocations
-                    .is_revoked(c.sid.as_deref(), &c.sub, c.iat, c.jti.as_deref())
-                {
-                    Ok(TokenVerdict::Revoked)
-                } else {
-                    Ok(TokenVerdict::Valid(Box::new(c)))
-                }
-            }
+            Ok(c) => Ok(self.cached_verdict(c)),
             Err(AccessTokenError::Expired) => Ok(TokenVerdict::Expired),
             Err(AccessTokenError::Invalid(_)) => Ok(TokenVerdict::Invalid),
             Err(AccessTokenError::Provider(e)) => Err(e.into()),
+        }
+    }
+
+    fn cached_verdict(&self, c: AccessClaims) -> TokenVerdict {
+        if self
+            .revocations
+            .is_revoked(c.sid.as_deref(), &c.sub, c.iat, c.jti.as_deref())
+        {
+            TokenVerdict::Revoked
+        } else {
+            TokenVerdict::Valid(Box::new(c))
         }
     }
 
