@@ -208,7 +208,7 @@ impl Op {
             for _ in lines {} // keep the pipe drained
         });
         let line = rx
-            .recv_timeout(Duration::from_secs(20))
+            .recv_timeout(Duration::from_secs(60))
             .unwrap_or_else(|_| panic!("test OP did not start (set OP_LOG=1 to see its output)"));
         let base = line
             .strip_prefix("OP_LISTENING ")
