@@ -18,9 +18,9 @@
 //   ISSUER              required, e.g. http://127.0.0.1:8080/realms/demo (exact string of `iss`)
 //   PORT                default 3000; 0 picks a free port
 //   HOST                default 127.0.0.1
-//   AUDIENCE            optional: also require this value in `aud` (see docs/clients.md)
-//   ALLOWED_AZP         optional, comma-separated: require `azp` (the client the token was issued
-//                       to, e.g. "gw-a,gw-b") to be one of these
+//   ACCEPTED_CLIENTS    optional, comma-separated client ids (e.g. "gw-a,gw-b"): the token's `azp`
+//                       or one of its `aud` values must be one of them, as with the gateway's
+//                       `forward_auth.accepted_clients` / ResourceServer's `accepted_clients`
 //   EXIT_ON_STDIN_EOF   "1": exit when stdin closes (test harnesses keep a pipe open)
 //
 // Stdout gets exactly one line, `EXPRESS_LISTENING http://<host>:<port>`, once the server
@@ -37,8 +37,7 @@ if (!ISSUER) {
 }
 const PORT = Number(process.env.PORT ?? 3000);
 const HOST = process.env.HOST || '127.0.0.1';
-const AUDIENCE = process.env.AUDIENCE || undefined;
-const ALLOWED_AZP = (process.env.ALLOWED_AZP || '').split(',').map((s) => s.trim()).filter(Boolean);
+const ACCEPTED_CLIENTS = (process.env.ACCEPTED_CLIENTS || '').split(',').map((s) => s.trim()).filter(Boolean);
 
 const COOKIE = 'sso_at';
 const MAX_CHUNKS = 16; // same bound as the gateway (a 60 KB token)
@@ -121,7 +120,6 @@ async function verify(token) {
   try {
     result = await jwtVerify(token, keys, {
       issuer: ISSUER,
-      audience: AUDIENCE,
       algorithms: ALGORITHMS,
       requiredClaims: ['exp', 'sub'],
     });
@@ -139,8 +137,11 @@ async function verify(token) {
     throw new Unauthorized('access token invalid');
   }
   if ('nonce' in payload || 'events' in payload) throw new Unauthorized('access token invalid');
-  if (ALLOWED_AZP.length && !ALLOWED_AZP.includes(payload.azp)) {
-    throw new Unauthorized('access token issued to another client');
+  if (ACCEPTED_CLIENTS.length) {
+    const auds = Array.isArray(payload.aud) ? payload.aud : payload.aud === undefined ? [] : [payload.aud];
+    if (!ACCEPTED_CLIENTS.includes(payload.azp) && !auds.some((a) => ACCEPTED_CLIENTS.includes(a))) {
+      throw new Unauthorized('access token issued to another client');
+    }
   }
   return payload;
 }

@@ -102,13 +102,13 @@ IDT="$(js "$WORK/tok.json" d.id_token)"
 ST="$(call "$WORK/r8" -H "Authorization: Bearer $IDT")"; [[ "$ST" == 401 ]] || fail "id token accepted: $ST"
 ok "ID token as bearer -> 401"
 
-# ALLOWED_AZP: a token issued to gw-a is refused by a server that only takes gw-b's
-ISSUER="$ISS" PORT=0 ALLOWED_AZP=gw-b node "$ROOT/examples/express/server.mjs" > "$WORK/ex3.out" 2> "$WORK/ex3.err" &
+# ACCEPTED_CLIENTS: a token issued to gw-a is refused by a server that only takes gw-b's
+ISSUER="$ISS" PORT=0 ACCEPTED_CLIENTS=gw-b node "$ROOT/examples/express/server.mjs" > "$WORK/ex3.out" 2> "$WORK/ex3.err" &
 PIDS+=($!)
 EX_SAVED="$EX"; EX="$(wait_line "$WORK/ex3.out" EXPRESS_LISTENING)" || fail "third Express did not start"
 ST="$(call "$WORK/r11" -H "Authorization: Bearer $AT")"; [[ "$ST" == 401 ]] || fail "azp not checked: $ST $(cat "$WORK/r11")"
 EX="$EX_SAVED"
-ok "ALLOWED_AZP=gw-b refuses a gw-a token -> 401 $(cat "$WORK/r11")"
+ok "ACCEPTED_CLIENTS=gw-b refuses a gw-a token -> 401 $(cat "$WORK/r11")"
 
 # OP down: the keys are already cached, a known kid still verifies; a fresh process cannot discover -> 503
 kill "${PIDS[0]}"; wait "${PIDS[0]}" 2>/dev/null || true

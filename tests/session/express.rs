@@ -56,8 +56,7 @@ impl Express {
             .env("PORT", "0")
             .env("HOST", "127.0.0.1")
             .env("EXIT_ON_STDIN_EOF", "1")
-            .env("ALLOWED_AZP", "gw-a,gw-b")
-            .env_remove("AUDIENCE")
+            .env("ACCEPTED_CLIENTS", "gw-a,gw-b")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(if std::env::var_os("EXPRESS_LOG").is_some() {
