@@ -4,7 +4,7 @@ use sso_integration_tests::{Browser, OpOptions};
 use crate::{auth, header, wait_for_expiry};
 
 #[tokio::test]
-async fn tokens_over_4kb_survive_login_forward_auth_and_refresh() {
+async fn tokens_over_4kb_survive_login_forward_auth_refresh_and_logout() {
     let w = World::start(OpOptions {
         big_roles: Some(150),
         access_token_ttl: Some(2),
@@ -56,4 +56,25 @@ async fn tokens_over_4kb_survive_login_forward_auth_and_refresh() {
     assert!(jar.contains_key("sso_at.2"));
     let r = auth(&b, &w.a).await;
     assert_eq!(r.status, 200);
+
+    // logout clears every chunk with its exact Domain and Path
+    let r = b.get(&w.a.url("/sso/logout")).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    for name in ["sso_at", "sso_at.1", "sso_at.2", "sso_rt"] {
+        let c = r
+            .set_cookie(name)
+            .unwrap_or_else(|| panic!("{name} not cleared: {:?}", r.set_cookies()));
+        assert!(
+            c.contains("Max-Age=0") && c.contains("Domain=a.localhost") && c.contains("Path=/"),
+            "{c}"
+        );
+    }
+    assert!(
+        b.jar
+            .cookies_for(&w.a.app_url())
+            .keys()
+            .all(|k| !k.starts_with("sso_")),
+        "{:?}",
+        b.jar.cookies_for(&w.a.app_url())
+    );
 }
