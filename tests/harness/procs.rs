@@ -124,6 +124,117 @@ impl Drop for Redis {
     }
 }
 
+/// A Redis Cluster of `masters` nodes (no replicas) on free ports.
+pub struct RedisCluster {
+    nodes: Vec<Child>,
+    pub ports: Vec<u16>,
+    _dir: tempdir::TempDir,
+}
+
+impl RedisCluster {
+    pub fn start(masters: usize) -> Self {
+        require("redis-server", "apt-get install redis-server");
+        require("redis-cli", "apt-get install redis-tools");
+        let dir = tempdir::TempDir::new("cluster");
+        let mut nodes = Vec::new();
+        let mut ports = Vec::new();
+        for i in 0..masters {
+            let port = free_port();
+            let mut cmd = Command::new("redis-server");
+            cmd.args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--cluster-enabled", "yes", "--cluster-config-file"])
+            .arg(dir.0.join(format!("nodes-{i}.conf")))
+            .arg("--dir")
+            .arg(&dir.0)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+            die_with_parent(&mut cmd);
+            nodes.push(cmd.spawn().expect("spawn redis-server (cluster)"));
+            ports.push(port);
+        }
+        for &p in &ports {
+            wait_ping(p);
+        }
+        let mut create = Command::new("redis-cli");
+        create.arg("--cluster").arg("create");
+        for p in &ports {
+            create.arg(format!("127.0.0.1:{p}"));
+        }
+        let out = create
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli --cluster create");
+        assert!(
+            out.status.success(),
+            "cluster create failed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        // wait until every node reports cluster_state:ok
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ok = ports.iter().all(|p| {
+                Command::new("redis-cli")
+                    .args(["-p", &p.to_string(), "cluster", "info"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).contains("cluster_state:ok"))
+                    .unwrap_or(false)
+            });
+            if ok {
+                break;
+            }
+            assert!(Instant::now() < deadline, "cluster did not become ok");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self {
+            nodes,
+            ports,
+            _dir: dir,
+        }
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect()
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            let _ = n.kill();
+            let _ = n.wait();
+        }
+    }
+}
+
+/// Block until a redis-server on `port` answers PING.
+pub fn wait_ping(port: u16) {
+    use std::io::{Read, Write};
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            let _ = s.write_all(b"PING\r\n");
+            let mut buf = [0u8; 7];
+            if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("redis on port {port} did not answer");
+}
+
 /// One client registered at the test OP.
 #[derive(Clone, Debug)]
 pub struct OpClient {

@@ -25,3 +25,10 @@ async fn redis_down_is_an_error_not_a_panic() {
         "{r:?}"
     );
 }
+
+#[tokio::test]
+async fn redis_cluster_store_passes_acceptance_suite() {
+    let cluster = sso_integration_tests::RedisCluster::start(3);
+    let store = RedisStore::connect_cluster(&cluster.urls()).await.unwrap();
+    sso_core::store::acceptance::run(&store).await;
+}

@@ -141,33 +141,49 @@ fn encode(s: &SessionRecord) -> Result<String, StoreError> {
 impl SessionStore for RedisStore {
     async fn put_session(&self, s: &SessionRecord, ttl: i64) -> Result<(), StoreError> {
         let key = keys::session(s.id.secret());
-        let mut pipe = redis::pipe();
-        if !self.is_cluster() {
-            pipe.atomic();
-        }
-        pipe.hset_multiple(
-            &key,
-            &[
-                ("data", encode(s)?),
-                ("version", s.version.to_string()),
-                ("sub", s.sub.clone()),
-                ("sid", s.sid.clone().unwrap_or_default()),
-                ("iss", s.iss.clone()),
-                ("created", s.created_at.to_string()),
-                ("expires", s.expires_at.to_string()),
-            ],
-        )
-        .ignore()
-        .expire(&key, ttl)
-        .ignore();
-        for k in index_keys(s) {
-            pipe.sadd(&k, s.id.secret()).ignore();
+        let fields = [
+            ("data", encode(s)?),
+            ("version", s.version.to_string()),
+            ("sub", s.sub.clone()),
+            ("sid", s.sid.clone().unwrap_or_default()),
+            ("iss", s.iss.clone()),
+            ("created", s.created_at.to_string()),
+            ("expires", s.expires_at.to_string()),
+        ];
+        let add_session = |pipe: &mut Pipeline| {
+            pipe.hset_multiple(&key, &fields)
+                .ignore()
+                .expire(&key, ttl)
+                .ignore();
+        };
+        let add_index = |pipe: &mut Pipeline, k: &str| {
+            pipe.sadd(k, s.id.secret()).ignore();
             // Index lives as long as its longest session: NX sets a first TTL, GT extends it.
-            pipe.cmd("EXPIRE").arg(&k).arg(ttl).arg("NX").ignore();
-            pipe.cmd("EXPIRE").arg(&k).arg(ttl).arg("GT").ignore();
-        }
+            pipe.cmd("EXPIRE").arg(k).arg(ttl).arg("NX").ignore();
+            pipe.cmd("EXPIRE").arg(k).arg(ttl).arg("GT").ignore();
+        };
         let mut c = self.conn();
-        pipe.query_async::<()>(&mut c).await.map_err(err)
+        if self.is_cluster() {
+            // The indexes live in other slots than the session: one pipeline per slot,
+            // the session first so an index never names a session that was never written.
+            let mut pipe = redis::pipe();
+            add_session(&mut pipe);
+            pipe.query_async::<()>(&mut c).await.map_err(err)?;
+            for k in index_keys(s) {
+                let mut pipe = redis::pipe();
+                add_index(&mut pipe, &k);
+                pipe.query_async::<()>(&mut c).await.map_err(err)?;
+            }
+            Ok(())
+        } else {
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            add_session(&mut pipe);
+            for k in index_keys(s) {
+                add_index(&mut pipe, &k);
+            }
+            pipe.query_async::<()>(&mut c).await.map_err(err)
+        }
     }
 
     async fn get_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
