@@ -40,6 +40,11 @@ if [ ! -d tests/op/node_modules/oidc-provider ]; then
   (cd tests/op && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+if [ "$mode" = test ] && [ ! -d examples/express/node_modules/jose ]; then
+  echo "install-deps: npm ci for examples/express"
+  (cd examples/express && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 # Verify, loudly.
 missing=()
 for b in node npm; do have "$b" || missing+=("$b"); done
@@ -47,6 +52,9 @@ if [ "$mode" = test ]; then
   for b in redis-server nginx chromium chromedriver curl; do have "$b" || missing+=("$b"); done
 fi
 [ -d tests/op/node_modules/oidc-provider ] || missing+=("tests/op/node_modules (npm ci failed)")
+if [ "$mode" = test ]; then
+  [ -d examples/express/node_modules/jose ] || missing+=("examples/express/node_modules (npm ci failed)")
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "install-deps: ERROR: still missing: ${missing[*]}" >&2
   exit 1

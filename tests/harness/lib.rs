@@ -11,7 +11,7 @@ pub mod procs;
 pub mod world;
 
 pub use browser::Browser;
-pub use procs::{Op, OpOptions, Redis, RedisCluster};
+pub use procs::{Op, OpOptions, Redis, RedisCluster, RedisSentinel};
 pub use world::{GatewayHandle, GatewayOptions};
 
 /// Workspace root (where Cargo.toml lives).

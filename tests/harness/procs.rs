@@ -218,6 +218,137 @@ impl Drop for RedisCluster {
     }
 }
 
+/// A master, one replica and one Sentinel (quorum 1) monitoring them as `mymaster`.
+pub struct RedisSentinel {
+    procs: Vec<Child>,
+    pub master_port: u16,
+    pub replica_port: u16,
+    pub sentinel_port: u16,
+    _dir: tempdir::TempDir,
+}
+
+impl RedisSentinel {
+    pub const MASTER: &'static str = "mymaster";
+
+    pub fn start() -> Self {
+        require("redis-server", "apt-get install redis-server");
+        let dir = tempdir::TempDir::new("sentinel");
+        let (m, r, s) = (free_port(), free_port(), free_port());
+        let spawn = |args: Vec<String>| {
+            let mut cmd = Command::new("redis-server");
+            cmd.args(&args).stdout(Stdio::null()).stderr(Stdio::null());
+            die_with_parent(&mut cmd);
+            cmd.spawn().expect("spawn redis-server")
+        };
+        let base = |port: u16| -> Vec<String> {
+            vec![
+                "--port".into(),
+                port.to_string(),
+                "--bind".into(),
+                "127.0.0.1".into(),
+                "--save".into(),
+                "".into(),
+                "--appendonly".into(),
+                "no".into(),
+                "--dir".into(),
+                dir.0.display().to_string(),
+            ]
+        };
+        let mut procs = vec![spawn(base(m))];
+        wait_ping(m);
+        let mut replica = base(r);
+        replica.extend([
+            "--replicaof".to_string(),
+            "127.0.0.1".to_string(),
+            m.to_string(),
+        ]);
+        procs.push(spawn(replica));
+        wait_ping(r);
+        // Sentinel rewrites its config file: it needs a writable one of its own.
+        let conf = dir.0.join("sentinel.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "port {s}\nbind 127.0.0.1\ndir {}\nsentinel monitor {} 127.0.0.1 {m} 1\nsentinel down-after-milliseconds {} 1000\nsentinel failover-timeout {} 5000\n",
+                dir.0.display(),
+                Self::MASTER,
+                Self::MASTER,
+                Self::MASTER
+            ),
+        )
+        .unwrap();
+        procs.push(spawn(vec![conf.display().to_string(), "--sentinel".into()]));
+        wait_ping(s);
+        let me = Self {
+            procs,
+            master_port: m,
+            replica_port: r,
+            sentinel_port: s,
+            _dir: dir,
+        };
+        // wait until the replica is in sync and the sentinel knows it
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !(me
+            .cli(r, &["info", "replication"])
+            .contains("master_link_status:up")
+            && me
+                .cli(s, &["sentinel", "replicas", Self::MASTER])
+                .contains(&r.to_string()))
+        {
+            assert!(Instant::now() < deadline, "sentinel setup did not settle");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        me
+    }
+
+    pub fn cli(&self, port: u16, args: &[&str]) -> String {
+        let out = Command::new("redis-cli")
+            .arg("-p")
+            .arg(port.to_string())
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn sentinel_urls(&self) -> Vec<String> {
+        vec![format!("redis://127.0.0.1:{}", self.sentinel_port)]
+    }
+
+    /// Port of the master Sentinel currently names.
+    pub fn current_master(&self) -> u16 {
+        let out = self.cli(
+            self.sentinel_port,
+            &["sentinel", "get-master-addr-by-name", Self::MASTER],
+        );
+        out.lines()
+            .nth(1)
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Ask Sentinel to fail over and wait until the replica is master.
+    pub fn failover(&self) {
+        self.cli(self.sentinel_port, &["sentinel", "failover", Self::MASTER]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !(self.current_master() == self.replica_port
+            && self.cli(self.replica_port, &["role"]).starts_with("master"))
+        {
+            assert!(Instant::now() < deadline, "failover did not complete");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for RedisSentinel {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
 /// Block until a redis-server on `port` answers PING.
 pub fn wait_ping(port: u16) {
     use std::io::{Read, Write};

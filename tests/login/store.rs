@@ -32,3 +32,36 @@ async fn redis_cluster_store_passes_acceptance_suite() {
     let store = RedisStore::connect_cluster(&cluster.urls()).await.unwrap();
     sso_core::store::acceptance::run(&store).await;
 }
+
+#[tokio::test]
+async fn redis_sentinel_store_passes_acceptance_suite_and_survives_failover() {
+    use sso_integration_tests::RedisSentinel;
+    let s = RedisSentinel::start();
+    let store = RedisStore::connect_sentinel(&s.sentinel_urls(), RedisSentinel::MASTER)
+        .await
+        .unwrap();
+    sso_core::store::acceptance::run(&store).await;
+
+    let mark = "sso:state:{before-failover}";
+    assert!(store.mark_once(mark, 600).await.unwrap());
+    s.failover();
+    assert_eq!(s.current_master(), s.replica_port);
+    // Writes follow Sentinel to the new master within its 1 s re-check (or at once on
+    // READONLY / a dropped connection); data written before the failover is still there.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(store
+        .mark_once("sso:state:{after-failover}", 600)
+        .await
+        .unwrap());
+    assert!(
+        s.cli(s.replica_port, &["exists", "sso:state:{after-failover}"])
+            .trim()
+            == "1",
+        "written to the new master"
+    );
+    assert!(
+        !store.mark_once(mark, 600).await.unwrap(),
+        "replicated mark survives"
+    );
+    sso_core::store::acceptance::run(&store).await;
+}

@@ -4,6 +4,7 @@
 
 mod big_tokens;
 mod cors;
+mod express;
 mod forward_auth;
 mod nginx;
 mod refresh;

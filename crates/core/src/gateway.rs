@@ -10,7 +10,7 @@ use crate::oidc::OidcClient;
 use crate::revocation::RevocationCache;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
-use crate::store::{SessionStore, StoreError};
+use crate::store::SessionStore;
 
 #[derive(Debug)]
 pub struct Gateway {
@@ -30,11 +30,9 @@ impl Gateway {
             StoreSettings::Memory => Arc::new(MemoryStore::new()),
             StoreSettings::Redis { url } => Arc::new(RedisStore::connect(url).await?),
             StoreSettings::Cluster { urls } => Arc::new(RedisStore::connect_cluster(urls).await?),
-            StoreSettings::Sentinel { .. } => return Err(StoreError::Unavailable(
-                "store.kind = \"sentinel\" is not implemented yet; use \"redis\" or \"cluster\""
-                    .into(),
-            )
-            .into()),
+            StoreSettings::Sentinel { urls, master_name } => {
+                Arc::new(RedisStore::connect_sentinel(urls, master_name).await?)
+            }
         };
         Self::with_store(settings, store)
     }

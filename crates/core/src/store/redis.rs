@@ -16,6 +16,111 @@ use crate::secret::SessionId;
 enum Conn {
     Single(ConnectionManager),
     Cluster(ClusterConnection),
+    Sentinel(SentinelConn),
+}
+
+/// A connection to the master that Sentinel names, re-resolved after a failover (an I/O
+/// error, a dropped connection or `READONLY` from a demoted master).
+#[derive(Clone)]
+struct SentinelConn {
+    client: std::sync::Arc<tokio::sync::Mutex<redis::sentinel::SentinelClient>>,
+    conn: std::sync::Arc<tokio::sync::RwLock<Option<SentinelTarget>>>,
+}
+
+/// The connection and which master it goes to, re-checked against Sentinel at most once a
+/// second so writes follow a failover even before the old master is demoted.
+#[derive(Clone)]
+struct SentinelTarget {
+    conn: redis::aio::MultiplexedConnection,
+    addr: String,
+    checked: std::time::Instant,
+}
+
+const SENTINEL_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl SentinelConn {
+    async fn master(&self) -> redis::RedisResult<redis::Client> {
+        self.client.lock().await.async_get_client().await
+    }
+
+    async fn connection(&self) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
+        if let Some(t) = self.conn.read().await.as_ref() {
+            if t.checked.elapsed() < SENTINEL_RECHECK {
+                return Ok(t.conn.clone());
+            }
+        }
+        let mut slot = self.conn.write().await;
+        let master = self.master().await?;
+        let addr = master.get_connection_info().addr.to_string();
+        if let Some(t) = slot.as_mut() {
+            if t.addr == addr {
+                t.checked = std::time::Instant::now();
+                return Ok(t.conn.clone());
+            }
+            tracing::warn!(old = %t.addr, new = %addr, "Sentinel names a new master; reconnecting");
+        }
+        let cfg = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(std::time::Duration::from_secs(2))
+            .set_response_timeout(std::time::Duration::from_secs(2));
+        let conn = master
+            .get_multiplexed_async_connection_with_config(&cfg)
+            .await?;
+        *slot = Some(SentinelTarget {
+            conn: conn.clone(),
+            addr,
+            checked: std::time::Instant::now(),
+        });
+        Ok(conn)
+    }
+
+    async fn reset(&self) {
+        *self.conn.write().await = None;
+    }
+
+    fn failover_error(e: &redis::RedisError) -> bool {
+        e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_timeout()
+            || e.kind() == redis::ErrorKind::ReadOnly
+    }
+}
+
+impl ConnectionLike for SentinelConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let mut c = self.connection().await?;
+            match c.req_packed_command(cmd).await {
+                Err(e) if Self::failover_error(&e) => {
+                    self.reset().await;
+                    self.connection().await?.req_packed_command(cmd).await
+                }
+                r => r,
+            }
+        })
+    }
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let mut c = self.connection().await?;
+            match c.req_packed_commands(cmd, offset, count).await {
+                Err(e) if Self::failover_error(&e) => {
+                    self.reset().await;
+                    self.connection()
+                        .await?
+                        .req_packed_commands(cmd, offset, count)
+                        .await
+                }
+                r => r,
+            }
+        })
+    }
+    fn get_db(&self) -> i64 {
+        0
+    }
 }
 
 impl ConnectionLike for Conn {
@@ -23,6 +128,7 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
+            Conn::Sentinel(c) => c.req_packed_command(cmd),
         }
     }
     fn req_packed_commands<'a>(
@@ -34,20 +140,23 @@ impl ConnectionLike for Conn {
         match self {
             Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
         }
     }
     fn get_db(&self) -> i64 {
         match self {
             Conn::Single(c) => c.get_db(),
             Conn::Cluster(c) => c.get_db(),
+            Conn::Sentinel(c) => c.get_db(),
         }
     }
 }
 
 pub struct RedisStore {
     conn: Conn,
-    /// Where to subscribe for pub/sub (PUBLISH reaches every node of a cluster).
-    pubsub_client: redis::Client,
+    /// Where to subscribe for pub/sub (PUBLISH reaches every node of a cluster). For
+    /// Sentinel the current master is resolved at every (re)subscribe instead.
+    pubsub_client: Option<redis::Client>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -99,7 +208,7 @@ impl RedisStore {
             .map_err(err)?;
         Ok(Self {
             conn: Conn::Single(conn),
-            pubsub_client: client,
+            pubsub_client: Some(client),
         })
     }
 
@@ -112,7 +221,27 @@ impl RedisStore {
             .ok_or_else(|| StoreError::Unavailable("no cluster seed".into()))?;
         Ok(Self {
             conn: Conn::Cluster(conn),
-            pubsub_client: redis::Client::open(first.as_str()).map_err(err)?,
+            pubsub_client: Some(redis::Client::open(first.as_str()).map_err(err)?),
+        })
+    }
+
+    /// Redis behind Sentinel: `urls` are the sentinels, `master_name` the monitored master.
+    pub async fn connect_sentinel(urls: &[String], master_name: &str) -> Result<Self, StoreError> {
+        let client = redis::sentinel::SentinelClient::build(
+            urls.to_vec(),
+            master_name.to_string(),
+            None,
+            redis::sentinel::SentinelServerType::Master,
+        )
+        .map_err(err)?;
+        let conn = SentinelConn {
+            client: std::sync::Arc::new(tokio::sync::Mutex::new(client)),
+            conn: std::sync::Arc::new(tokio::sync::RwLock::new(None)),
+        };
+        conn.connection().await.map_err(err)?;
+        Ok(Self {
+            conn: Conn::Sentinel(conn),
+            pubsub_client: None,
         })
     }
 
@@ -351,7 +480,12 @@ impl SessionStore for RedisStore {
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, BusEvent>, StoreError> {
-        let mut ps = self.pubsub_client.get_async_pubsub().await.map_err(err)?;
+        let client = match (&self.pubsub_client, &self.conn) {
+            (Some(c), _) => c.clone(),
+            (None, Conn::Sentinel(s)) => s.master().await.map_err(err)?,
+            (None, _) => return Err(StoreError::Unavailable("no pub/sub client".into())),
+        };
+        let mut ps = client.get_async_pubsub().await.map_err(err)?;
         ps.subscribe(keys::CHANNEL).await.map_err(err)?;
         let msgs = ps.into_on_message().filter_map(|m| async move {
             let payload: String = m.get_payload().ok()?;

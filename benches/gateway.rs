@@ -1,0 +1,891 @@
+//! Gateway benchmarks against the real pieces the integration tests use: `redis-server`,
+//! the test OP (`node tests/op/server.mjs`) and in-process gateways (2 actix workers each).
+//!
+//! `cargo bench --bench gateway` (or `make bench`, which also rewrites docs/benchmarks.md).
+//! Prints a markdown report; with `BENCH_OUT=path` it also writes it there.
+//!
+//! The load generators (wrk, or a reqwest pool in this process) share the machine's cores
+//! with the gateway, Redis and the OP, so absolute numbers are a floor for this machine,
+//! not a capacity figure; ratios between runs on the same machine are what to compare.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sso_core::secret::SessionId;
+use sso_core::store::memory::MemoryStore;
+use sso_core::store::{SessionRecord, SessionStore};
+use sso_integration_tests::world::{login, GatewayHandle, World};
+use sso_integration_tests::{Browser, OpOptions};
+
+/// Forward-auth run with the in-process client: requests and concurrent connections.
+const HOT_REQUESTS: usize = 20_000;
+const HOT_CONNECTIONS: usize = 32;
+/// wrk run length (wrk is time based).
+const WRK_SECS: u64 = 10;
+const SEQ_REFRESHES: usize = 200;
+const STAMPEDE_REQUESTS: usize = 50;
+const STAMPEDE_ROUNDS: usize = 5;
+const LOGOUT_RUNS: usize = 20;
+const MEMORY_LOGINS: usize = 100;
+const SYNTHETIC_SESSIONS: usize = 10_000;
+
+/// One row of the results table.
+struct Row {
+    what: String,
+    result: String,
+    notes: String,
+}
+
+#[derive(Default)]
+struct Report {
+    rows: Vec<Row>,
+}
+
+impl Report {
+    fn add(
+        &mut self,
+        what: impl Into<String>,
+        result: impl Into<String>,
+        notes: impl Into<String>,
+    ) {
+        let row = Row {
+            what: what.into(),
+            result: result.into(),
+            notes: notes.into(),
+        };
+        eprintln!("bench: {} = {} ({})", row.what, row.result, row.notes);
+        self.rows.push(row);
+    }
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let mut report = Report::default();
+    rt.block_on(run(&mut report));
+    let md = render(&report, started.elapsed());
+    println!("{md}");
+    if let Some(path) = std::env::var_os("BENCH_OUT") {
+        std::fs::write(&path, &md).unwrap();
+        eprintln!("bench: wrote {}", std::path::Path::new(&path).display());
+    }
+}
+
+async fn run(report: &mut Report) {
+    let w = World::start(OpOptions::default());
+    wait_ready(&w.a).await;
+    hot_path(&w, report).await;
+    sequential_refresh(&w, report).await;
+    backchannel_logout(&w, report).await;
+    redis_memory(&w, report).await;
+    rss(&w, report).await;
+    drop(w);
+    stampede(report).await;
+}
+
+// ------------------------------------------------------------------ helpers
+
+async fn wait_ready(g: &GatewayHandle) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !g.gw.revocations.is_ready() {
+        assert!(Instant::now() < deadline, "revocation cache never built");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn pool_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(HOT_CONNECTIONS * 2)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// `Cookie` header with the cookies a browser would send to `g`'s apps (`sso_at*` only
+/// when `access_only`).
+fn cookie_header(b: &Browser, g: &GatewayHandle, access_only: bool) -> String {
+    let mut v: Vec<(String, String)> = b
+        .jar
+        .cookies_for(&g.app_url())
+        .into_iter()
+        .filter(|(k, _)| !access_only || k.starts_with("sso_at"))
+        .collect();
+    v.sort();
+    assert!(
+        v.iter().any(|(k, _)| k == "sso_at"),
+        "no sso_at cookie after login"
+    );
+    v.iter()
+        .map(|(k, val)| format!("{k}={val}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn loopback_url(g: &GatewayHandle, path: &str) -> String {
+    format!("http://127.0.0.1:{}{path}", g.port)
+}
+
+async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url)
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn info(c: &mut redis::aio::MultiplexedConnection, section: &str) -> String {
+    redis::cmd("INFO")
+        .arg(section)
+        .query_async(c)
+        .await
+        .unwrap()
+}
+
+/// `INFO commandstats` as command → calls.
+async fn commandstats(c: &mut redis::aio::MultiplexedConnection) -> HashMap<String, u64> {
+    info(c, "commandstats")
+        .await
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("cmdstat_")?;
+            let (name, fields) = rest.split_once(':')?;
+            let calls = fields
+                .split(',')
+                .find_map(|f| f.strip_prefix("calls="))?
+                .trim()
+                .parse()
+                .ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect()
+}
+
+/// Commands Redis ran between two snapshots, leaving out this benchmark's own `INFO`.
+fn command_delta(
+    before: &HashMap<String, u64>,
+    after: &HashMap<String, u64>,
+) -> Vec<(String, u64)> {
+    let mut d: Vec<(String, u64)> = after
+        .iter()
+        .filter(|(k, _)| k.as_str() != "info")
+        .map(|(k, v)| (k.clone(), v - before.get(k).copied().unwrap_or(0)))
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    d.sort();
+    d
+}
+
+fn describe_delta(d: &[(String, u64)]) -> String {
+    if d.is_empty() {
+        "none".into()
+    } else {
+        d.iter()
+            .map(|(k, v)| format!("{k}×{v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+async fn used_memory(c: &mut redis::aio::MultiplexedConnection) -> i64 {
+    info(c, "memory")
+        .await
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+async fn keys(c: &mut redis::aio::MultiplexedConnection, pattern: &str) -> Vec<String> {
+    redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(c)
+        .await
+        .unwrap()
+}
+
+async fn memory_usage(c: &mut redis::aio::MultiplexedConnection, key: &str) -> i64 {
+    let v: Option<i64> = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg(key)
+        .arg("SAMPLES")
+        .arg(0)
+        .query_async(c)
+        .await
+        .unwrap();
+    v.unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    assert!(!sorted.is_empty());
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+fn ms(d: Duration) -> String {
+    let m = d.as_secs_f64() * 1000.0;
+    if m < 10.0 {
+        format!("{m:.2} ms")
+    } else {
+        format!("{m:.1} ms")
+    }
+}
+
+fn vm_rss_kib() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+fn cmd_out(cmd: &str, args: &[&str]) -> Option<String> {
+    let o = std::process::Command::new(cmd).args(args).output().ok()?;
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+// ------------------------------------------------------------------ 1. forward-auth hot path
+
+async fn hot_path(w: &World, report: &mut Report) {
+    let b = Browser::new();
+    login(&b, &w.a, "bob", "bob-password").await;
+    let cookie = cookie_header(&b, &w.a, false);
+    let url = loopback_url(&w.a, "/sso/auth");
+    let original = w.a.app_url();
+    let client = pool_client();
+    let r = client
+        .get(&url)
+        .header("Cookie", &cookie)
+        .header("X-Original-URL", &original)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        200,
+        "hot path precondition: a valid sso_at gets 200"
+    );
+    assert!(
+        r.headers().get("set-cookie").is_none(),
+        "hot path must not refresh"
+    );
+
+    // warm-up (connections, JWKS, allocator)
+    let _ = load(&client, &url, &cookie, &original, 1_000, HOT_CONNECTIONS).await;
+
+    let mut rc = redis_conn(&w.redis.url()).await;
+    let ok0 = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed);
+    let before = commandstats(&mut rc).await;
+    let t = Instant::now();
+    let (mut lat, bad) = load(
+        &client,
+        &url,
+        &cookie,
+        &original,
+        HOT_REQUESTS,
+        HOT_CONNECTIONS,
+    )
+    .await;
+    let wall = t.elapsed();
+    let after = commandstats(&mut rc).await;
+    let ok = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed) - ok0;
+    assert_eq!(bad, 0, "every hot-path answer must be 200");
+    lat.sort();
+    let delta = command_delta(&before, &after);
+    let total: u64 = delta.iter().map(|(_, v)| v).sum();
+    report.add(
+        format!(
+            "Forward-auth `GET /sso/auth`, valid `sso_at`, in-process reqwest pool ({HOT_REQUESTS} req, {HOT_CONNECTIONS} concurrent)"
+        ),
+        format!(
+            "{:.0} req/s; p50 {}, p99 {}",
+            HOT_REQUESTS as f64 / wall.as_secs_f64(),
+            ms(percentile(&lat, 0.50)),
+            ms(percentile(&lat, 0.99)),
+        ),
+        format!(
+            "all {HOT_REQUESTS} answered 200 (gateway counted {ok} allowed); wall {:.2} s; client runs in the gateway's process",
+            wall.as_secs_f64()
+        ),
+    );
+    report.add(
+        "Redis commands during that run",
+        format!("{:.4} per request", total as f64 / HOT_REQUESTS as f64),
+        format!(
+            "`INFO commandstats` delta (minus the bench's own INFO): {}",
+            describe_delta(&delta)
+        ),
+    );
+
+    if which("wrk") {
+        wrk_run(w, &url, &cookie, &original, report, &mut rc).await;
+    } else {
+        report.add(
+            "Forward-auth with wrk",
+            "skipped",
+            "`wrk` not installed (deploy/scripts/bench.sh installs it)",
+        );
+    }
+}
+
+fn which(bin: &str) -> bool {
+    cmd_out("sh", &["-c", &format!("command -v {bin}")]).is_some_and(|s| !s.is_empty())
+}
+
+/// `total` GETs over `conns` concurrent loops; per-request latencies and non-200 count.
+async fn load(
+    client: &reqwest::Client,
+    url: &str,
+    cookie: &str,
+    original: &str,
+    total: usize,
+    conns: usize,
+) -> (Vec<Duration>, usize) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (client, next) = (client.clone(), next.clone());
+        let (url, cookie, original) = (url.to_string(), cookie.to_string(), original.to_string());
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(total / conns + 1);
+            let mut bad = 0usize;
+            while next.fetch_add(1, Ordering::Relaxed) < total {
+                let t = Instant::now();
+                let r = client
+                    .get(&url)
+                    .header("Cookie", &cookie)
+                    .header("X-Original-URL", &original)
+                    .send()
+                    .await
+                    .unwrap();
+                let ok = r.status() == 200;
+                let _ = r.bytes().await.unwrap();
+                lat.push(t.elapsed());
+                if !ok {
+                    bad += 1;
+                }
+            }
+            (lat, bad)
+        }));
+    }
+    let mut all = Vec::with_capacity(total);
+    let mut bad = 0;
+    for t in tasks {
+        let (l, b) = t.await.unwrap();
+        all.extend(l);
+        bad += b;
+    }
+    (all, bad)
+}
+
+async fn wrk_run(
+    w: &World,
+    url: &str,
+    cookie: &str,
+    original: &str,
+    report: &mut Report,
+    rc: &mut redis::aio::MultiplexedConnection,
+) {
+    let ok0 = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed);
+    let denied0 = w.a.gw.metrics.auth_denied.load(Ordering::Relaxed);
+    let before = commandstats(rc).await;
+    let out = tokio::process::Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{HOT_CONNECTIONS}"),
+            &format!("-d{WRK_SECS}s"),
+            "--timeout",
+            "5s",
+            "--latency",
+            "-H",
+            &format!("Cookie: {cookie}"),
+            "-H",
+            &format!("X-Original-URL: {original}"),
+            url,
+        ])
+        .output()
+        .await
+        .unwrap();
+    let after = commandstats(rc).await;
+    let ok = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed) - ok0;
+    let denied = w.a.gw.metrics.auth_denied.load(Ordering::Relaxed) - denied0;
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "wrk failed: {text}");
+    eprintln!("{text}");
+    let field = |prefix: &str| -> Option<String> {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|v| v.trim().to_string())
+    };
+    let non2xx = field("Non-2xx or 3xx responses:");
+    let socket_errors = field("Socket errors:");
+    assert!(
+        non2xx.is_none(),
+        "wrk saw non-2xx/3xx answers ({non2xx:?}): the cookie was not accepted"
+    );
+    assert_eq!(denied, 0, "the gateway denied requests during the wrk run");
+    let requests: u64 = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let rps = field("Requests/sec:").unwrap();
+    let p50 = field("50%").unwrap();
+    let p99 = field("99%").unwrap();
+    let delta = command_delta(&before, &after);
+    let total: u64 = delta.iter().map(|(_, v)| v).sum();
+    report.add(
+        format!(
+            "Forward-auth `GET /sso/auth`, valid `sso_at`, wrk (2 threads, {HOT_CONNECTIONS} connections, {WRK_SECS} s)"
+        ),
+        format!("{rps} req/s; p50 {p50}, p99 {p99}"),
+        format!(
+            "{requests} requests; no `Non-2xx or 3xx responses` line; gateway counted {ok} allowed, {denied} denied{}",
+            socket_errors
+                .map(|s| format!("; socket errors: {s}"))
+                .unwrap_or_default()
+        ),
+    );
+    report.add(
+        "Redis commands during the wrk run",
+        format!("{:.5} per request", total as f64 / requests.max(1) as f64),
+        format!(
+            "`INFO commandstats` delta: {} over {requests} requests",
+            describe_delta(&delta)
+        ),
+    );
+}
+
+// ------------------------------------------------------------------ 2. refresh
+
+async fn sequential_refresh(w: &World, report: &mut Report) {
+    let b = Browser::new();
+    login(&b, &w.a, "bob", "bob-password").await;
+    let url = w.a.url("/sso/refresh");
+    let refresh = |b: Browser, url: String| async move {
+        let r = b
+            .post_form(&url, &[], &[("Accept", "application/json")])
+            .await;
+        assert_eq!(r.status, 200, "refresh: {}", r.body);
+        assert!(r.set_cookie("sso_rt").is_some(), "refresh rotates sso_rt");
+    };
+    refresh(b.clone(), url.clone()).await; // warm-up (token endpoint, connection)
+    w.op.reset_stats().await;
+    let mut rc = redis_conn(&w.redis.url()).await;
+    let before = commandstats(&mut rc).await;
+    let mut lat = Vec::with_capacity(SEQ_REFRESHES);
+    let t = Instant::now();
+    for _ in 0..SEQ_REFRESHES {
+        let t1 = Instant::now();
+        refresh(b.clone(), url.clone()).await;
+        lat.push(t1.elapsed());
+    }
+    let wall = t.elapsed();
+    let after = commandstats(&mut rc).await;
+    let op_calls = w.op.refresh_calls().await;
+    assert_eq!(op_calls, SEQ_REFRESHES as u64, "one OP refresh per POST");
+    lat.sort();
+    let delta = command_delta(&before, &after);
+    let total: u64 = delta.iter().map(|(_, v)| v).sum();
+    report.add(
+        format!("{SEQ_REFRESHES} sequential `POST /sso/refresh` (one session, each rotates)"),
+        format!(
+            "{:.2} s total, {:.0} refresh/s; p50 {}, p99 {}",
+            wall.as_secs_f64(),
+            SEQ_REFRESHES as f64 / wall.as_secs_f64(),
+            ms(percentile(&lat, 0.50)),
+            ms(percentile(&lat, 0.99)),
+        ),
+        format!(
+            "OP refresh_token grants: {op_calls}; includes the OP's token endpoint (Node) each time; {:.1} Redis commands per refresh ({})",
+            total as f64 / SEQ_REFRESHES as f64,
+            describe_delta(&delta)
+        ),
+    );
+}
+
+/// 50 concurrent requests with one expired access token, split over two replicas.
+async fn stampede(report: &mut Report) {
+    let w = World::start(OpOptions {
+        access_token_ttl: Some(2),
+        ..Default::default()
+    });
+    let replica = w.replica_of_a();
+    wait_ready(&w.a).await;
+    wait_ready(&replica).await;
+    // One fresh session per round, all logged in now and expired together.
+    let mut sessions = Vec::new();
+    for _ in 0..STAMPEDE_ROUNDS {
+        let b = Browser::new();
+        login(&b, &w.a, "bob", "bob-password").await;
+        sessions.push(cookie_header(&b, &w.a, false));
+    }
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
+    let urls = [
+        loopback_url(&w.a, "/sso/auth"),
+        loopback_url(&replica, "/sso/auth"),
+    ];
+    let mut walls = Vec::new();
+    let mut calls = Vec::new();
+    for cookie in sessions {
+        // one client (own connection) per request, built before the clock starts
+        let clients: Vec<reqwest::Client> = (0..STAMPEDE_REQUESTS).map(|_| pool_client()).collect();
+        w.op.reset_stats().await;
+        let t = Instant::now();
+        let tasks: Vec<_> = clients
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let url = urls[i % 2].clone();
+                let cookie = cookie.clone();
+                tokio::spawn(async move {
+                    let r = c.get(&url).header("Cookie", cookie).send().await.unwrap();
+                    let status = r.status();
+                    let rotated = r
+                        .headers()
+                        .get_all("set-cookie")
+                        .iter()
+                        .any(|v| v.as_bytes().starts_with(b"sso_rt="));
+                    let _ = r.bytes().await;
+                    (status, rotated)
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (status, rotated) = task.await.unwrap();
+            assert_eq!(status, 200, "every stampede request is answered 200");
+            assert!(rotated, "every answer carries the new cookies");
+        }
+        walls.push(t.elapsed());
+        calls.push(w.op.refresh_calls().await);
+    }
+    let sorted = {
+        let mut s = walls.clone();
+        s.sort();
+        s
+    };
+    report.add(
+        format!(
+            "{STAMPEDE_REQUESTS} concurrent `GET /sso/auth` with an expired `sso_at`, over 2 replicas ({STAMPEDE_ROUNDS} rounds)"
+        ),
+        format!(
+            "median {} until all {STAMPEDE_REQUESTS} answered (rounds: {})",
+            ms(percentile(&sorted, 0.5)),
+            walls.iter().map(|d| ms(*d)).collect::<Vec<_>>().join(", ")
+        ),
+        format!(
+            "OP refresh calls per round: {} (one refresh, the rest wait on the Redis lease and reuse it); a new connection per request; access token TTL 2 s",
+            calls
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    assert!(
+        calls.iter().all(|c| *c == 1),
+        "exactly one OP refresh per round: {calls:?}"
+    );
+}
+
+// ------------------------------------------------------------------ 4. back-channel logout
+
+async fn backchannel_logout(w: &World, report: &mut Report) {
+    let replica = w.replica_of_a();
+    wait_ready(&replica).await;
+    let probe = pool_client();
+    let url = loopback_url(&replica, "/sso/auth");
+    let mut props = Vec::new();
+    let mut admin = Vec::new();
+    let mut already = 0;
+    for _ in 0..LOGOUT_RUNS {
+        let b = Browser::new();
+        login(&b, &w.a, "alice", "alice-password").await;
+        let cookie = cookie_header(&b, &w.a, true);
+        let check = || async {
+            probe
+                .get(&url)
+                .header("Cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        assert_eq!(
+            check().await,
+            200,
+            "replica accepts the token before logout"
+        );
+        let t0 = Instant::now();
+        let res = w.op.admin_logout("alice").await;
+        let t1 = Instant::now();
+        assert!(
+            res.to_string().contains("200"),
+            "back-channel delivered: {res}"
+        );
+        let mut polls = 0;
+        loop {
+            polls += 1;
+            let s = check().await;
+            if s == 401 {
+                break;
+            }
+            assert_eq!(s, 200);
+            assert!(
+                t1.elapsed() < Duration::from_secs(5),
+                "replica never rejected"
+            );
+        }
+        props.push(t1.elapsed());
+        admin.push(t1 - t0);
+        if polls == 1 {
+            already += 1;
+        }
+    }
+    props.sort();
+    admin.sort();
+    report.add(
+        format!(
+            "Back-channel logout → second replica rejects the access token (median of {LOGOUT_RUNS})"
+        ),
+        format!(
+            "{} after `admin_logout` returned (max {}); {} from the admin call's start",
+            ms(percentile(&props, 0.5)),
+            ms(*props.last().unwrap()),
+            ms(percentile(&admin, 0.5) + percentile(&props, 0.5)),
+        ),
+        format!(
+            "includes one probe round trip; in {already}/{LOGOUT_RUNS} runs the first probe was already refused (pub/sub arrived before the OP's admin call returned); admin call (OP → back-channel to gateway A → tombstone + PUBLISH) median {}",
+            ms(percentile(&admin, 0.5))
+        ),
+    );
+}
+
+// ------------------------------------------------------------------ 3. memory
+
+async fn redis_memory(w: &World, report: &mut Report) {
+    let mut rc = redis_conn(&w.redis.url()).await;
+    let used0 = used_memory(&mut rc).await;
+    let before = keys(&mut rc, "sso:sess:*").await.len();
+    let t = Instant::now();
+    for i in 0..MEMORY_LOGINS {
+        let b = Browser::new();
+        let (u, p) = if i % 2 == 0 {
+            ("alice", "alice-password")
+        } else {
+            ("bob", "bob-password")
+        };
+        login(&b, &w.a, u, p).await;
+    }
+    let login_wall = t.elapsed();
+    let used1 = used_memory(&mut rc).await;
+    let sess = keys(&mut rc, "sso:sess:*").await;
+    assert_eq!(sess.len(), before + MEMORY_LOGINS);
+    let mut hash = 0;
+    for k in &sess {
+        hash += memory_usage(&mut rc, k).await;
+    }
+    let mut index = 0;
+    let mut index_keys = 0;
+    for pat in ["sso:sid:*", "sso:sub:*"] {
+        for k in keys(&mut rc, pat).await {
+            index += memory_usage(&mut rc, &k).await;
+            index_keys += 1;
+        }
+    }
+    let n = sess.len() as i64;
+    report.add(
+        format!("Redis bytes per session ({n} real sessions from the login flow)"),
+        format!(
+            "{} B (hash {} B + index sets {} B)",
+            (hash + index) / n,
+            hash / n,
+            index / n
+        ),
+        format!(
+            "`MEMORY USAGE … SAMPLES 0` of every `sso:sess:{{…}}` and of the {index_keys} `sso:sid`/`sso:sub` sets (2 users, so the sub sets are shared); `used_memory` grew {} B per login (includes single-use state marks)",
+            (used1 - used0) / MEMORY_LOGINS as i64
+        ),
+    );
+    report.add(
+        "Full login flow (gateway ⇄ OP form, sequential)",
+        format!("{} per login", ms(login_wall / MEMORY_LOGINS as u32)),
+        format!(
+            "{MEMORY_LOGINS} logins in {:.2} s, each a new browser",
+            login_wall.as_secs_f64()
+        ),
+    );
+}
+
+/// A copy of a real session with fresh identifiers (own sid and sub: two index sets each).
+fn synthetic(template: &SessionRecord, i: usize) -> SessionRecord {
+    let mut r = template.clone();
+    // same length as a real id (random_token is base64url without padding)
+    let bytes = (template.id.secret().len() * 3 / 4).max(16);
+    r.id = SessionId::new(sso_core::util::random_token(bytes));
+    r.sid = Some(format!("bench-sid-{i}"));
+    r.sub = format!("bench-sub-{i}");
+    r
+}
+
+async fn put_many(store: &dyn SessionStore, template: &SessionRecord) -> Duration {
+    let t = Instant::now();
+    for chunk in (0..SYNTHETIC_SESSIONS).collect::<Vec<_>>().chunks(64) {
+        let recs: Vec<SessionRecord> = chunk.iter().map(|i| synthetic(template, *i)).collect();
+        let futs = recs.iter().map(|r| store.put_session(r, 3600));
+        for r in futures_util::future::join_all(futs).await {
+            r.unwrap();
+        }
+    }
+    t.elapsed()
+}
+
+async fn rss(w: &World, report: &mut Report) {
+    let mut rc = redis_conn(&w.redis.url()).await;
+    let any = keys(&mut rc, "sso:sess:*").await;
+    let id = any[0]
+        .strip_prefix("sso:sess:{")
+        .and_then(|s| s.strip_suffix('}'))
+        .unwrap()
+        .to_string();
+    let template =
+        w.a.gw
+            .store
+            .get_session(&SessionId::new(id))
+            .await
+            .unwrap()
+            .unwrap();
+
+    // Redis store (production): sessions live in Redis, not in the gateway.
+    let used0 = used_memory(&mut rc).await;
+    let rss0 = vm_rss_kib();
+    let took = put_many(w.a.gw.store.as_ref(), &template).await;
+    let rss1 = vm_rss_kib();
+    let used1 = used_memory(&mut rc).await;
+    report.add(
+        format!(
+            "{SYNTHETIC_SESSIONS} sessions written with `gw.store.put_session` (Redis store)"
+        ),
+        format!(
+            "Redis `used_memory` +{} B per session; bench-process VmRSS {} → {} MiB",
+            (used1 - used0) / SYNTHETIC_SESSIONS as i64,
+            rss0 / 1024,
+            rss1 / 1024
+        ),
+        format!(
+            "copies of a real session, each with its own sid and sub (two index sets each); {:.2} s at 64 in flight; VmRSS is the whole bench process (3 gateways, their clients, the load generator), so it only shows the gateway keeps no per-session state",
+            took.as_secs_f64()
+        ),
+    );
+
+    // In-memory store (demo, single instance): the sessions are in the process.
+    let mem = MemoryStore::new();
+    let rss2 = vm_rss_kib();
+    let took = put_many(&mem, &template).await;
+    let rss3 = vm_rss_kib();
+    report.add(
+        format!("{SYNTHETIC_SESSIONS} sessions in the in-memory store (demo)"),
+        format!(
+            "VmRSS +{} B per session ({} → {} MiB)",
+            (rss3 - rss2) * 1024 / SYNTHETIC_SESSIONS as i64,
+            rss2 / 1024,
+            rss3 / 1024
+        ),
+        format!("same records; {:.2} s", took.as_secs_f64()),
+    );
+    drop(mem);
+}
+
+// ------------------------------------------------------------------ report
+
+fn render(report: &Report, took: Duration) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let nproc = cmd_out("nproc", &[]).unwrap_or_else(|| "?".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kib| format!("{:.1} GiB", kib as f64 / 1024.0 / 1024.0))
+        .unwrap_or_else(|| "?".into());
+    let date = cmd_out("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_else(|| "?".into());
+    let commit = cmd_out("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "?".into());
+    let dirty = cmd_out("git", &["status", "--porcelain", "--untracked-files=no"])
+        .is_some_and(|s| !s.is_empty());
+    let redis = cmd_out("redis-server", &["--version"])
+        .and_then(|s| {
+            s.split_whitespace()
+                .find_map(|w| w.strip_prefix("v="))
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| "?".into());
+    let node = cmd_out("node", &["--version"]).unwrap_or_else(|| "?".into());
+    let rustc = cmd_out("rustc", &["--version"]).unwrap_or_else(|| "?".into());
+    let wrk = cmd_out("sh", &["-c", "wrk --version 2>&1 | head -1"])
+        .filter(|s| s.starts_with("wrk"))
+        .map(|s| s.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "not installed".into());
+
+    let mut s = String::new();
+    let _ = writeln!(s, "| Machine | |");
+    let _ = writeln!(s, "| --- | --- |");
+    let _ = writeln!(s, "| CPU | {cpu} |");
+    let _ = writeln!(s, "| Cores (`nproc`) | {nproc} |");
+    let _ = writeln!(s, "| Memory | {mem} |");
+    let _ = writeln!(s, "| Date | {date} |");
+    let _ = writeln!(
+        s,
+        "| Commit | `{commit}`{} |",
+        if dirty {
+            " (with uncommitted changes)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        s,
+        "| Build | `cargo bench --bench gateway` (bench profile = release), {rustc} |"
+    );
+    let _ = writeln!(
+        s,
+        "| Redis / Node (test OP) / wrk | {redis} / {node} / {wrk} |"
+    );
+    let _ = writeln!(s, "| Bench wall time | {:.0} s |", took.as_secs_f64());
+    let _ = writeln!(s);
+    let _ = writeln!(s, "| # | Measurement | Result | Notes |");
+    let _ = writeln!(s, "| --- | --- | --- | --- |");
+    for (i, r) in report.rows.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} |",
+            i + 1,
+            r.what.replace('|', "\\|"),
+            r.result.replace('|', "\\|"),
+            r.notes.replace('|', "\\|")
+        );
+    }
+    s
+}
