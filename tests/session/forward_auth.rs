@@ -91,6 +91,21 @@ async fn bearer_tokens_from_non_browser_clients() {
         .await;
     assert_eq!(r.status, 200);
     assert_eq!(header(&r, "x-auth-request-user").unwrap(), "alice");
+    // a valid bearer token wins over stale cookies (like resource servers decide)
+    let r = api
+        .get_with(
+            &w.a.url("/sso/auth"),
+            &[
+                ("Authorization", &format!("Bearer {at}")),
+                ("Cookie", "sso_at=stale; sso_rt=stale"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        r.set_cookies().is_empty(),
+        "bearer requests never touch cookies"
+    );
     // flip a character in the middle of the signature (the last one may only hold padding bits)
     let sig_start = at.rfind('.').unwrap() + 1;
     let i = sig_start + (at.len() - sig_start) / 2;

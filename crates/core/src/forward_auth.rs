@@ -113,21 +113,20 @@ impl Gateway {
 
     /// Forward-auth decision. `force_refresh` is `POST /sso/refresh`.
     pub async fn authenticate(&self, p: &Presented, force_refresh: bool) -> Result<AuthOutcome> {
-        // Non-browser clients: a bearer token, verified the same way, never refreshed.
-        if p.access.is_none() && p.refresh.is_none() {
-            if let Some(b) = &p.bearer {
-                return Ok(match self.check_access_token(b).await? {
-                    TokenVerdict::Valid(claims) => {
-                        let claims = *claims;
-                        Metrics::inc(&self.metrics.auth_ok);
-                        AuthOutcome::allowed(Allowed {
-                            claims,
-                            access_token: b.clone(),
-                            set_cookies: vec![],
-                        })
-                    }
-                    _ => self.deny(p, "invalid bearer token"),
-                });
+        // A bearer token (non-browser clients) is checked first, like resource servers do;
+        // it is never refreshed. If it is not valid, cookies (if any) decide.
+        if let Some(b) = &p.bearer {
+            match self.check_access_token(b).await? {
+                TokenVerdict::Valid(claims) => {
+                    Metrics::inc(&self.metrics.auth_ok);
+                    return Ok(AuthOutcome::allowed(Allowed {
+                        claims: *claims,
+                        access_token: b.clone(),
+                        set_cookies: vec![],
+                    }));
+                }
+                _ if !p.has_cookies() => return Ok(self.deny(p, "invalid bearer token")),
+                _ => {}
             }
         }
         if let (Some(at), false) = (&p.access, force_refresh) {
