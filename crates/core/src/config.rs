@@ -684,6 +684,9 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     if session.refresh_grace_secs > 60 {
         p.push("session.refresh_grace_secs must be at most 60: a longer window weakens refresh-token reuse detection".into());
     }
+    if session.revocation_ttl_secs < 60 {
+        p.push("session.revocation_ttl_secs must be at least 60 and at least the longest access-token lifetime of the OP".into());
+    }
     if session.refresh_lock_secs == 0 || session.refresh_lock_secs > 120 {
         p.push("session.refresh_lock_secs must be between 1 and 120".into());
     }

@@ -233,7 +233,8 @@ impl Gateway {
             .await
             .map_err(|e| {
                 Error::Provider(OidcError::BadResponse(format!(
-                    "the access token is not a verifiable JWT ({e}); configure the OP to issue JWT access tokens"
+                    "the access token from the OP was refused ({e}): it must be a JWT signed by the OP \
+                     and issued to this client or one in forward_auth.accepted_clients"
                 )))
             })?;
         if at.sub != claims.sub {

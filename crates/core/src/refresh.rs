@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use crate::cookies::RefreshHandle;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::oidc::OidcError;
@@ -151,10 +151,9 @@ impl Gateway {
                 // Keycloak: "Stale token", "Token is not active", "Session not active", …
                 tracing::info!(sub = %rec.sub, reason, "refresh refused by the OP; ending the session");
                 Metrics::inc(&self.metrics.refresh_failures);
-                self.store
-                    .delete_session(&rec.id)
+                self.end_session(&rec)
                     .await
-                    .map_err(Error::from)?;
+                    .map_err(RefreshFailure::Upstream)?;
                 return Err(RefreshFailure::Ended(
                     "the identity provider ended the session",
                 ));
@@ -207,13 +206,3 @@ impl Gateway {
         Ok(Some(next))
     }
 }
-
-/// Convenience for handlers that only need a `Result`.
-pub fn failure_to_error(f: RefreshFailure) -> Error {
-    match f {
-        RefreshFailure::Ended(why) => Error::Unauthenticated(why),
-        RefreshFailure::Upstream(e) => e,
-    }
-}
-
-pub type RefreshResult = Result<SessionRecord>;
