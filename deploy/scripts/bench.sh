@@ -24,6 +24,13 @@ if ! have wrk; then
   have wrk || echo "bench: WARNING: wrk is not installed (apt-get install wrk); its row is skipped" >&2
 fi
 
+# Everything shares the machine's cores: say so when something else is busy.
+cores=$(nproc)
+load1=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load1" -v c="$cores" 'BEGIN { exit !(l > c / 2) }'; then
+  echo "bench: WARNING: load average $load1 on $cores cores: other work will skew the numbers" >&2
+fi
+
 out=target/bench/gateway.md
 mkdir -p "$(dirname "$out")"
 rm -f "$out"

@@ -366,6 +366,100 @@ pub fn wait_ping(port: u16) {
     panic!("redis on port {port} did not answer");
 }
 
+/// A Node.js script from this repo that prints one `<PREFIX> <base url>` line on stdout
+/// when ready and exits when its stdin closes. Killed in `Drop`.
+pub struct NodeService {
+    child: Child,
+    pub base: String,
+}
+
+impl NodeService {
+    /// `dir` is relative to the repo root and must hold `server.mjs` and `node_modules/<module>`;
+    /// `log_var` set in the environment shows the script's stderr.
+    pub fn start(
+        dir: &str,
+        module: &str,
+        env: &[(&str, String)],
+        prefix: &str,
+        log_var: &str,
+    ) -> Self {
+        require("node", "apt-get install nodejs");
+        let path = crate::root().join(dir);
+        assert!(
+            path.join("node_modules").join(module).exists(),
+            "{dir}/node_modules is missing: run `npm ci --prefix {dir}` (make test does)"
+        );
+        // stderr goes to a file so a failed start can show why
+        let log_dir = tempdir::TempDir::new("node-log");
+        let log_path = log_dir.0.join("stderr.log");
+        let stderr = if std::env::var_os(log_var).is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::from(std::fs::File::create(&log_path).unwrap())
+        };
+        let mut cmd = Command::new("node");
+        cmd.arg(path.join("server.mjs"))
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        die_with_parent(&mut cmd);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn node {dir}/server.mjs: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            // None: stdout closed before the line (the script exited)
+            let _ = tx.send(lines.next().and_then(Result::ok));
+            for _ in lines {} // keep the pipe drained
+        });
+        let line = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(Some(l)) => l,
+            other => {
+                let _ = child.kill();
+                let status = child.wait();
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let tail: String = log
+                    .lines()
+                    .rev()
+                    .take(30)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                panic!(
+                    "{dir}/server.mjs did not start ({}; exit {status:?}); its stderr:\n{tail}",
+                    if other.is_err() {
+                        "timed out after 60 s"
+                    } else {
+                        "exited"
+                    }
+                );
+            }
+        };
+        let base = line
+            .strip_prefix(&format!("{prefix} "))
+            .unwrap_or_else(|| panic!("unexpected output from {dir}/server.mjs: {line}"))
+            .trim()
+            .to_string();
+        Self { child, base }
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for NodeService {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
 /// One client registered at the test OP.
 #[derive(Clone, Debug)]
 pub struct OpClient {
@@ -386,7 +480,7 @@ pub struct OpOptions {
 
 /// The test OP (`node tests/op/server.mjs`).
 pub struct Op {
-    child: Child,
+    service: NodeService,
     pub base: String,
     pub issuer: String,
     http: reqwest::Client,
@@ -394,12 +488,6 @@ pub struct Op {
 
 impl Op {
     pub fn start(clients: &[OpClient], opts: &OpOptions) -> Self {
-        require("node", "apt-get install nodejs");
-        let dir = crate::root().join("tests/op");
-        assert!(
-            dir.join("node_modules/oidc-provider").exists(),
-            "tests/op/node_modules is missing: run `npm ci --prefix tests/op` (make test does)"
-        );
         let clients_json: Vec<serde_json::Value> = clients
             .iter()
             .map(|c| {
@@ -414,51 +502,27 @@ impl Op {
                 })
             })
             .collect();
-        let mut cmd = Command::new("node");
-        cmd.arg(dir.join("server.mjs"))
-            .env("OP_PORT", "0")
-            .env("OP_CLIENTS", serde_json::to_string(&clients_json).unwrap())
-            .env("OP_EXIT_ON_STDIN_EOF", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(if std::env::var_os("OP_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
-        if let Some(v) = opts.access_token_ttl {
-            cmd.env("OP_ACCESS_TOKEN_TTL", v.to_string());
-        }
-        if let Some(v) = opts.refresh_token_ttl {
-            cmd.env("OP_REFRESH_TOKEN_TTL", v.to_string());
-        }
-        if let Some(v) = opts.big_roles {
-            cmd.env("OP_BIG_ROLES", v.to_string());
-        }
-        if let Some(v) = opts.refresh_delay_ms {
-            cmd.env("OP_REFRESH_DELAY_MS", v.to_string());
-        }
-        die_with_parent(&mut cmd);
-        let mut child = cmd.spawn().expect("spawn node tests/op/server.mjs");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {} // keep the pipe drained
-        });
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| panic!("test OP did not start (set OP_LOG=1 to see its output)"));
-        let base = line
-            .strip_prefix("OP_LISTENING ")
-            .unwrap_or_else(|| panic!("unexpected OP output: {line}"))
-            .trim()
-            .to_string();
+        let mut env = vec![
+            ("OP_PORT", "0".to_string()),
+            ("OP_CLIENTS", serde_json::to_string(&clients_json).unwrap()),
+            ("OP_EXIT_ON_STDIN_EOF", "1".to_string()),
+        ];
+        let optional = [
+            ("OP_ACCESS_TOKEN_TTL", opts.access_token_ttl),
+            ("OP_REFRESH_TOKEN_TTL", opts.refresh_token_ttl),
+            ("OP_BIG_ROLES", opts.big_roles.map(|v| v as u64)),
+            ("OP_REFRESH_DELAY_MS", opts.refresh_delay_ms),
+        ];
+        env.extend(
+            optional
+                .into_iter()
+                .filter_map(|(k, v)| v.map(|v| (k, v.to_string()))),
+        );
+        let service =
+            NodeService::start("tests/op", "oidc-provider", &env, "OP_LISTENING", "OP_LOG");
+        let base = service.base.clone();
         Self {
-            child,
+            service,
             issuer: format!("{base}/realms/demo"),
             base,
             http: reqwest::Client::new(),
@@ -504,13 +568,6 @@ impl Op {
     }
 
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Op {
-    fn drop(&mut self) {
-        self.stop();
+        self.service.stop();
     }
 }

@@ -335,3 +335,86 @@ pub async fn submit_op_logout(
     }
     hops
 }
+
+/// Session keys currently in a Redis (`sso:sess:*`).
+pub async fn session_keys(redis_url: &str) -> Vec<String> {
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("KEYS")
+        .arg("sso:sess:*")
+        .query_async(&mut c)
+        .await
+        .unwrap()
+}
+
+/// `GET /sso/auth` as nginx sends it (with `X-Original-URL`).
+pub async fn forward_auth(b: &crate::Browser, g: &GatewayHandle) -> crate::browser::Resp {
+    b.get_with(&g.url("/sso/auth"), &[("X-Original-URL", &g.app_url())])
+        .await
+}
+
+/// `GET /sso/auth` with exactly these cookies (another replica, another browser).
+pub async fn forward_auth_with_cookies(
+    g: &GatewayHandle,
+    cookies: &std::collections::HashMap<String, String>,
+) -> crate::browser::Resp {
+    let header: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    crate::Browser::new()
+        .get_with(&g.url("/sso/auth"), &[("Cookie", &header.join("; "))])
+        .await
+}
+
+/// Poll until `f` is true (pub/sub and fan-out are asynchronous), at most `secs`.
+pub async fn eventually<F, Fut>(secs: u64, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if f().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// A gateway for `a.localhost` in front of the hostile OP, with its own Redis.
+pub struct EvilWorld {
+    pub op: crate::hostile_op::HostileOp,
+    pub gw: GatewayHandle,
+    pub redis: Redis,
+}
+
+impl EvilWorld {
+    pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// `setup` runs before the gateway starts (it caches discovery).
+    pub fn start_with(setup: impl Fn(&crate::hostile_op::HostileOp)) -> Self {
+        let redis = Redis::start();
+        let op = crate::hostile_op::HostileOp::start("gw-a");
+        setup(&op);
+        let (l, _) = bind();
+        let gw = GatewayHandle::start(
+            l,
+            &GatewayOptions::new("a", &op.issuer(), Some(redis.url())),
+        );
+        Self { op, gw, redis }
+    }
+
+    /// Run the login (the hostile OP logs in without a form); returns the last response.
+    pub async fn attempt_login(&self, b: &crate::Browser) -> crate::browser::Resp {
+        let start = format!(
+            "{}?rd={}",
+            self.gw.url("/sso/login"),
+            urlencode(&self.gw.app_url())
+        );
+        let hops = b
+            .follow(&start, |u| u.host_str() == Some("app1.a.localhost"))
+            .await;
+        hops.into_iter().last().unwrap()
+    }
+}

@@ -1,45 +1,17 @@
 //! Forged ID tokens from a hostile OP: every one refused, the valid control accepted.
 
-use sso_integration_tests::hostile_op::{Forge, HostileOp};
-use sso_integration_tests::world::{bind, urlencode, GatewayHandle, GatewayOptions};
-use sso_integration_tests::{Browser, Redis};
+use sso_integration_tests::hostile_op::Forge;
+use sso_integration_tests::world::EvilWorld;
+use sso_integration_tests::Browser;
 
 use crate::session_keys;
 
-struct Evil {
-    op: HostileOp,
-    gw: GatewayHandle,
-    redis: Redis,
+fn evil() -> EvilWorld {
+    EvilWorld::start()
 }
 
-fn evil() -> Evil {
-    evil_with(|_| {})
-}
-
-/// `setup` runs before the gateway starts (it caches discovery).
-fn evil_with(setup: impl Fn(&HostileOp)) -> Evil {
-    let redis = Redis::start();
-    let op = HostileOp::start("gw-a");
-    setup(&op);
-    let (l, _) = bind();
-    let gw = GatewayHandle::start(
-        l,
-        &GatewayOptions::new("a", &op.issuer(), Some(redis.url())),
-    );
-    Evil { op, gw, redis }
-}
-
-async fn attempt(e: &Evil) -> sso_integration_tests::browser::Resp {
-    let b = Browser::new();
-    let start = format!(
-        "{}?rd={}",
-        e.gw.url("/sso/login"),
-        urlencode(&e.gw.app_url())
-    );
-    let hops = b
-        .follow(&start, |u| u.host_str() == Some("app1.a.localhost"))
-        .await;
-    hops.into_iter().last().unwrap()
+async fn attempt(e: &EvilWorld) -> sso_integration_tests::browser::Resp {
+    e.attempt_login(&Browser::new()).await
 }
 
 #[tokio::test]
@@ -101,7 +73,7 @@ async fn iss_parameter_rules() {
     let r = attempt(&e).await;
     assert_eq!(r.status, 400, "{}", r.body);
     // not advertised and omitted → accepted (older Keycloak)
-    let e = evil_with(|op| {
+    let e = EvilWorld::start_with(|op| {
         op.set_advertise_iss(false);
         op.set_iss_param(None);
     });

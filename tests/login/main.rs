@@ -12,17 +12,7 @@ mod store;
 
 use sso_integration_tests::world::World;
 
-/// Session keys currently in Redis.
-pub async fn session_keys(redis_url: &str) -> Vec<String> {
-    let client = redis::Client::open(redis_url).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg("sso:sess:*")
-        .query_async(&mut c)
-        .await
-        .unwrap();
-    keys
-}
+pub use sso_integration_tests::world::session_keys;
 
 pub fn world() -> World {
     World::start(Default::default())

@@ -1,42 +1,23 @@
 //! `POST /sso/backchannel-logout`: one test token per BCL 1.0 §2.6 rule.
 
 use serde_json::{json, Value};
-use sso_integration_tests::hostile_op::{HostileOp, SignWith};
-use sso_integration_tests::world::{bind, urlencode, GatewayHandle, GatewayOptions};
-use sso_integration_tests::{Browser, Redis};
+use sso_integration_tests::hostile_op::SignWith;
+use sso_integration_tests::world::EvilWorld;
+use sso_integration_tests::Browser;
 
 use crate::{auth, session_keys};
 
 const EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
 
-struct Env {
-    op: HostileOp,
-    gw: GatewayHandle,
-    redis: Redis,
-}
+type Env = EvilWorld;
 
 fn env() -> Env {
-    let redis = Redis::start();
-    let op = HostileOp::start("gw-a");
-    let (l, _) = bind();
-    let gw = GatewayHandle::start(
-        l,
-        &GatewayOptions::new("a", &op.issuer(), Some(redis.url())),
-    );
-    Env { op, gw, redis }
+    EvilWorld::start()
 }
 
 async fn login(e: &Env) -> Browser {
     let b = Browser::new();
-    let start = format!(
-        "{}?rd={}",
-        e.gw.url("/sso/login"),
-        urlencode(&e.gw.app_url())
-    );
-    let hops = b
-        .follow(&start, |u| u.host_str() == Some("app1.a.localhost"))
-        .await;
-    assert_eq!(hops.last().unwrap().status, 302);
+    assert_eq!(e.attempt_login(&b).await.status, 302);
     b
 }
 

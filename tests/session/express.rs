@@ -5,101 +5,35 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use sso_integration_tests::procs::NodeService;
 use sso_integration_tests::world::{login, World};
 use sso_integration_tests::{Browser, OpOptions};
 
-/// Kill the child when this process or thread dies (Linux PR_SET_PDEATHSIG), as the
-/// harness does for the test OP.
-fn die_with_parent(cmd: &mut Command) {
-    use std::os::unix::process::CommandExt;
-    #[allow(unsafe_code)]
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-}
-
 /// `node examples/express/server.mjs` on a free loopback port; killed in `Drop`.
-struct Express {
-    child: Child,
-    base: String,
-}
+struct Express(NodeService);
 
 impl Express {
     fn start(issuer: &str) -> Self {
-        let node_ok = Command::new("node")
-            .arg("--version")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(
-            node_ok,
-            "`node` is not installed: apt-get install nodejs (run `make test`, which installs it)"
-        );
-        let dir = sso_integration_tests::root().join("examples/express");
-        assert!(
-            dir.join("node_modules/express").exists() && dir.join("node_modules/jose").exists(),
-            "examples/express/node_modules is missing: run `npm ci --prefix examples/express` \
-             (make test does)"
-        );
-        let mut cmd = Command::new("node");
-        cmd.arg(dir.join("server.mjs"))
-            .env("ISSUER", issuer)
-            .env("PORT", "0")
-            .env("HOST", "127.0.0.1")
-            .env("EXIT_ON_STDIN_EOF", "1")
-            .env("ACCEPTED_CLIENTS", "gw-a,gw-b")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(if std::env::var_os("EXPRESS_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
-        die_with_parent(&mut cmd);
-        let mut child = cmd.spawn().expect("spawn node examples/express/server.mjs");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            if let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-            for _ in lines {} // keep the pipe drained
-        });
-        let line = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(l) => l,
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("the Express example did not start (set EXPRESS_LOG=1 to see its output)");
-            }
-        };
-        let base = line
-            .strip_prefix("EXPRESS_LISTENING ")
-            .unwrap_or_else(|| panic!("unexpected Express output: {line}"))
-            .trim()
-            .to_string();
-        Self { child, base }
+        let env = [
+            ("ISSUER", issuer.to_string()),
+            ("PORT", "0".to_string()),
+            ("HOST", "127.0.0.1".to_string()),
+            ("EXIT_ON_STDIN_EOF", "1".to_string()),
+            ("ACCEPTED_CLIENTS", "gw-a,gw-b".to_string()),
+        ];
+        Self(NodeService::start(
+            "examples/express",
+            "jose",
+            &env,
+            "EXPRESS_LISTENING",
+            "EXPRESS_LOG",
+        ))
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
-impl Drop for Express {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        format!("{}{path}", self.0.base)
     }
 }
 

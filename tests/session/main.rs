@@ -10,24 +10,9 @@ mod nginx;
 mod refresh;
 
 use sso_integration_tests::browser::Resp;
-use sso_integration_tests::world::{GatewayHandle, World};
-use sso_integration_tests::Browser;
+use sso_integration_tests::world::World;
 
-pub async fn session_keys(redis_url: &str) -> Vec<String> {
-    let client = redis::Client::open(redis_url).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("KEYS")
-        .arg("sso:sess:*")
-        .query_async(&mut c)
-        .await
-        .unwrap()
-}
-
-/// `GET /sso/auth` as nginx would send it.
-pub async fn auth(b: &Browser, g: &GatewayHandle) -> Resp {
-    b.get_with(&g.url("/sso/auth"), &[("X-Original-URL", &g.app_url())])
-        .await
-}
+pub use sso_integration_tests::world::{forward_auth as auth, session_keys};
 
 pub fn header(r: &Resp, name: &str) -> Option<String> {
     r.headers.get(name).map(|v| v.to_str().unwrap().to_string())
