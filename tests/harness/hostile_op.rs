@@ -33,6 +33,7 @@ const REALM_PATH: &str = "/realms/evil";
 const OIDC_PATH: &str = "/realms/evil/protocol/openid-connect";
 const GOOD_KID: &str = "good-key";
 const UNKNOWN_KID: &str = "rogue-key";
+const ROTATED_KID: &str = "rotated-key";
 const SUB: &str = "evil-user";
 const SID: &str = "evil-sid";
 
@@ -121,10 +122,13 @@ struct Shared {
     wrong_key_signer: RsassaJwsSigner,
     unknown_kid_signer: RsassaJwsSigner,
     published_jwk: Value,
+    /// After `rotate_key`: the new signing key and its public JWK (kid `rotated-key`).
+    rotated: Mutex<Option<(RsassaJwsSigner, Value)>>,
     settings: Mutex<Settings>,
     codes: Mutex<HashMap<String, CodeGrant>>,
     refresh_tokens: Mutex<HashMap<String, RefreshGrant>>,
     token_calls: AtomicUsize,
+    jwks_calls: AtomicUsize,
     counter: AtomicU64,
 }
 
@@ -186,6 +190,7 @@ impl HostileOp {
             wrong_key_signer,
             unknown_kid_signer,
             published_jwk,
+            rotated: Mutex::new(None),
             settings: Mutex::new(Settings {
                 forge: Forge::Valid,
                 iss_param: Some(issuer),
@@ -195,6 +200,7 @@ impl HostileOp {
             codes: Mutex::new(HashMap::new()),
             refresh_tokens: Mutex::new(HashMap::new()),
             token_calls: AtomicUsize::new(0),
+            jwks_calls: AtomicUsize::new(0),
             counter: AtomicU64::new(0),
         });
 
@@ -294,6 +300,26 @@ impl HostileOp {
                 URL_SAFE_NO_PAD.encode(claims.to_string())
             ),
         }
+    }
+
+    /// Key rotation: from now on tokens are signed by a new key (kid `rotated-key`), which
+    /// the JWKS publishes next to the old one.
+    pub fn rotate_key(&self) {
+        let key = RsaKeyPair::generate(2048).expect("hostile OP: generate rotated key");
+        let mut signer = RS256
+            .signer_from_der(key.to_der_private_key())
+            .expect("hostile OP: rotated signer");
+        signer.set_key_id(ROTATED_KID);
+        let mut jwk = key.to_jwk_public_key();
+        jwk.set_key_id(ROTATED_KID);
+        jwk.set_algorithm("RS256");
+        jwk.set_key_use("sig");
+        *lock(&self.shared.rotated) = Some((signer, Value::Object(jwk.as_ref().clone())));
+    }
+
+    /// How many requests reached the JWKS endpoint.
+    pub fn jwks_calls(&self) -> usize {
+        self.shared.jwks_calls.load(Ordering::SeqCst)
     }
 
     /// How many requests reached the token endpoint.
@@ -399,7 +425,7 @@ impl Shared {
             "email_verified": true,
             "realm_access": { "roles": ["user"] },
         });
-        let access_token = sign_jwt(&rs256_header(GOOD_KID), &access_claims, &self.good_signer);
+        let access_token = self.sign_current(&access_claims);
 
         let refresh_token = format!("rt-{}", self.counter.fetch_add(1, Ordering::SeqCst));
         lock(&self.refresh_tokens).insert(
@@ -508,7 +534,15 @@ impl Shared {
                 let header = json!({ "alg": "HS256", "typ": "JWT", "kid": GOOD_KID });
                 sign_jwt(&header, &claims, &signer)
             }
-            _ => sign_jwt(&rs256_header(GOOD_KID), &claims, &self.good_signer),
+            _ => self.sign_current(&claims),
+        }
+    }
+
+    /// Sign with the current key: the rotated one once `rotate_key` ran.
+    fn sign_current(&self, claims: &Value) -> String {
+        match lock(&self.rotated).as_ref() {
+            Some((signer, _)) => sign_jwt(&rs256_header(ROTATED_KID), claims, signer),
+            None => sign_jwt(&rs256_header(GOOD_KID), claims, &self.good_signer),
         }
     }
 }
@@ -524,7 +558,12 @@ async fn discovery(op: Data) -> HttpResponse {
 }
 
 async fn certs(op: Data) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "keys": [op.published_jwk.clone()] }))
+    op.jwks_calls.fetch_add(1, Ordering::SeqCst);
+    let mut keys = vec![op.published_jwk.clone()];
+    if let Some((_, jwk)) = lock(&op.rotated).as_ref() {
+        keys.push(jwk.clone());
+    }
+    HttpResponse::Ok().json(json!({ "keys": keys }))
 }
 
 async fn logout() -> HttpResponse {

@@ -85,3 +85,35 @@ async fn iss_parameter_rules() {
     assert_eq!(r.status, 400);
     assert!(r.body.contains("issuer"));
 }
+
+#[tokio::test]
+async fn jwks_is_refetched_on_key_rotation_and_rate_limited() {
+    let e = evil();
+    assert_eq!(attempt(&e).await.status, 302);
+    let fetched = e.op.jwks_calls();
+    assert_eq!(fetched, 1, "keys fetched once and cached");
+    assert_eq!(attempt(&e).await.status, 302);
+    assert_eq!(e.op.jwks_calls(), 1, "cached: no refetch for a known kid");
+
+    // The OP rotates its signing key: an unknown kid triggers one refetch, then it verifies.
+    e.op.rotate_key();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // jwks_min_refetch_secs = 1 in tests
+    let r = attempt(&e).await;
+    assert_eq!(
+        r.status, 302,
+        "rotated key accepted after refetch: {}",
+        r.body
+    );
+    assert_eq!(e.op.jwks_calls(), 2);
+
+    // Tokens with unknown kids cannot make the gateway hammer the OP's JWKS endpoint.
+    e.op.set_forge(Forge::UnknownKid);
+    for _ in 0..5 {
+        assert_eq!(attempt(&e).await.status, 400);
+    }
+    assert!(
+        e.op.jwks_calls() <= 3,
+        "refetches are rate-limited: {}",
+        e.op.jwks_calls()
+    );
+}
