@@ -234,3 +234,22 @@ async fn op_down_is_503_not_500() {
     assert_eq!(r.status, 503);
     assert_eq!(browser.get(&w.a.url("/healthz")).await.status, 200);
 }
+
+#[tokio::test]
+async fn a_new_login_replaces_the_browsers_previous_session() {
+    let w = world();
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let first = b.jar.cookies_for(&w.a.app_url());
+    login(&b, &w.a, "alice", "alice-password").await; // SSO at the OP: no form
+    assert_eq!(
+        session_keys(&w.redis.url()).await.len(),
+        1,
+        "the old session is ended, not orphaned"
+    );
+    let old = sso_integration_tests::world::forward_auth_with_cookies(&w.a, &first).await;
+    assert_eq!(
+        old.status, 401,
+        "the replaced session's cookies no longer work"
+    );
+}

@@ -131,17 +131,26 @@ impl Gateway {
     /// `GET /sso/callback`: check state and iss, exchange the code, validate the ID token,
     /// store the session and set the cookies. On error nothing is stored and no session
     /// cookie is set (the caller clears `sso_login`).
-    /// `previous_chunks`: how many `sso_at` chunks the browser still holds (cleared if the
-    /// new token needs fewer).
+    /// `previous`: the browser's current cookies: leftover `sso_at` chunks are cleared and
+    /// the session they point to is ended (a new login replaces it).
     pub async fn finish_login(
         &self,
         p: &CallbackParams,
         login_cookie: Option<&str>,
-        previous_chunks: usize,
+        previous: &crate::forward_auth::Presented,
     ) -> Result<Redirect> {
         let r = self
-            .finish_login_inner(p, login_cookie, previous_chunks)
+            .finish_login_inner(p, login_cookie, previous.chunks)
             .await;
+        if r.is_ok() {
+            if let Some(h) = &previous.refresh {
+                if let Ok(Some(old)) = self.store.get_session(&h.session).await {
+                    if let Err(e) = self.end_session(&old).await {
+                        tracing::warn!(error = %e, "could not end the replaced session");
+                    }
+                }
+            }
+        }
         Metrics::inc(if r.is_ok() {
             &self.metrics.logins
         } else {

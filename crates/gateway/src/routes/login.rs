@@ -59,9 +59,9 @@ pub async fn callback(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpErro
         error_description: q.get("error_description").cloned(),
     };
     let cookie = req.cookie(LOGIN);
-    let chunks = super::auth::presented(&gw, &req).chunks;
+    let previous = super::auth::presented(&gw, &req);
     let r = gw
-        .finish_login(&params, cookie.as_ref().map(|c| c.value()), chunks)
+        .finish_login(&params, cookie.as_ref().map(|c| c.value()), &previous)
         .await
         .map_err(|e| HttpError::html(e).with_cookies(clear))?;
     Ok(redirect(r))
