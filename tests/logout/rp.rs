@@ -136,10 +136,12 @@ async fn logged_out_checks_state_and_csrf_is_refused() {
 }
 
 #[tokio::test]
-async fn json_logout_for_spas_and_webviews() {
+async fn json_logout_for_spas_and_webviews_ends_the_op_session() {
     let w = World::start(Default::default());
     let b = Browser::new();
     login(&b, &w.a, "alice", "alice-password").await;
+    login(&b, &w.b, "alice", "alice-password").await;
+    w.op.reset_stats().await;
     let r = b
         .post_form(
             &w.a.url("/sso/logout"),
@@ -152,6 +154,24 @@ async fn json_logout_for_spas_and_webviews() {
     assert_eq!(j["logged_out"], true);
     assert_eq!(j["op_session_ended"], true, "{j}");
     assert!(r.set_cookie("sso_rt").unwrap().contains("Max-Age=0"));
-    assert!(session_keys(&w.redis.url()).await.is_empty());
     assert_eq!(auth(&b, &w.a).await.status, 401);
+    // Keycloak-style server-side logout: the OP ended its SSO session and back-channelled B
+    let stats = w.op.stats().await;
+    assert_eq!(stats["rp_backchannel_logout"], 1, "{stats}");
+    assert!(
+        eventually(5, || async {
+            session_keys(&w.redis.url()).await.is_empty()
+        })
+        .await
+    );
+    assert_eq!(auth(&b, &w.b).await.status, 401);
+    // and the next login asks for the password again
+    let start = format!("{}?rd={}", w.a.url("/sso/login"), urlencode(&w.a.app_url()));
+    let hops = b
+        .follow(&start, |u| u.host_str() == Some("app1.a.localhost"))
+        .await;
+    assert!(
+        hops.last().unwrap().body.contains("id=\"login\""),
+        "OP session is gone"
+    );
 }

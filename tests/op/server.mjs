@@ -140,10 +140,12 @@ function userClaims(u) {
 
 const stats = {
   token: { authorization_code: 0, refresh_token: 0 },
+  rp_backchannel_logout: 0, // POST /logout with refresh_token (Keycloak's server-side RP logout), any outcome
   backchannel: [],
 };
 function resetStats() {
   stats.token = { authorization_code: 0, refresh_token: 0 };
+  stats.rp_backchannel_logout = 0;
   stats.backchannel = [];
 }
 
@@ -691,35 +693,66 @@ async function verifyAccessToken(token) {
   return payload;
 }
 
-function authenticateClient(req, params) {
-  let id;
-  let secret;
-  let method;
+// Client authentication with the token endpoint's rules: oidc-provider's checks and messages for
+// client_secret_basic / client_secret_post, plus the registered method enforced exactly (as
+// authMethodMismatch does in front of oidc-provider). Returns { client } or { status, body, headers }.
+const BASIC_RE = /^[A-Za-z0-9+/]*={0,2}$/;
+function clientAuthentication(req, params) {
   const auth = req.headers.authorization;
-  if (auth && /^basic /i.test(auth)) {
-    const decoded = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
-    const i = decoded.indexOf(':');
-    if (i < 0) return undefined;
-    try {
-      id = decodeURIComponent(decoded.slice(0, i).replace(/\+/g, ' '));
-      secret = decodeURIComponent(decoded.slice(i + 1).replace(/\+/g, ' '));
-    } catch {
-      return undefined;
-    }
-    method = 'client_secret_basic';
-  } else if (params.get('client_secret')) {
-    id = params.get('client_id');
-    secret = params.get('client_secret');
-    method = 'client_secret_post';
-  } else {
-    return undefined;
+  const invalidRequest = (d) => ({ status: 400, body: { error: 'invalid_request', error_description: d } });
+  const invalidClient = (detail, id) => {
+    console.error(`test-op: client authentication of ${JSON.stringify(id ?? null)} failed: ${detail}`);
+    return {
+      status: 401,
+      body: { error: 'invalid_client', error_description: 'client authentication failed' },
+      headers: auth === undefined ? {} : {
+        'www-authenticate': `Basic realm="${ISSUER}", error="invalid_client", error_description="client authentication failed"`,
+      },
+    };
+  };
+  for (const p of ['client_id', 'client_secret']) {
+    if (params.getAll(p).length > 1) return invalidRequest(`'${p}' parameter must not be provided twice`);
   }
+  const postSecret = params.get('client_secret') || '';
+  if ([auth, postSecret].filter(Boolean).length > 1) {
+    return invalidRequest('client authentication must only be provided using one mechanism');
+  }
+  let id = params.has('client_id') ? params.get('client_id') : undefined;
+  let secret;
+  let method = 'none';
+  if (postSecret) {
+    secret = postSecret;
+    method = 'client_secret_post';
+  } else if (auth !== undefined) {
+    const parts = auth.split(' ');
+    if (parts.length !== 2 || parts[0].toLowerCase() !== 'basic' || !parts[1] || !BASIC_RE.test(parts[1])) {
+      return invalidRequest('invalid authorization header value format');
+    }
+    const decoded = Buffer.from(parts[1], 'base64').toString('utf8');
+    const i = decoded.indexOf(':');
+    if (i < 0) return invalidRequest('invalid authorization header value format');
+    let basicId;
+    try {
+      basicId = decodeURIComponent(decoded.slice(0, i).replace(/\+/g, '%20'));
+      secret = decodeURIComponent(decoded.slice(i + 1).replace(/\+/g, '%20'));
+    } catch {
+      return invalidRequest('client_id and client_secret in the authorization header are not properly encoded');
+    }
+    if (id !== undefined && id !== basicId) return invalidRequest('client_id mismatch');
+    id = basicId;
+    if (!secret) return invalidRequest('client_secret must be provided in the Authorization header');
+    method = 'client_secret_basic';
+  }
+  if (!id) return invalidRequest('no client authentication mechanism provided');
   const c = CLIENT_BY_ID.get(id);
-  if (!c || c.token_endpoint_auth_method !== method) return undefined;
+  if (!c) return invalidClient('client not found', id);
+  if (c.token_endpoint_auth_method !== method) {
+    return invalidClient(`used ${method} but is registered with ${c.token_endpoint_auth_method}`, id);
+  }
   const a = Buffer.from(String(secret));
   const b = Buffer.from(c.client_secret);
-  if (a.length !== b.length || !crypto.timingSafeEqual(a, b)) return undefined;
-  return c;
+  if (a.length !== b.length || !crypto.timingSafeEqual(a, b)) return invalidClient('invalid secret provided', id);
+  return { client: c };
 }
 
 // oidc-provider 9.13 accepts client_secret_basic and client_secret_post interchangeably; enforce
@@ -812,34 +845,48 @@ async function handleInteraction(req, res, uid, action) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// admin "log out user" (Keycloak: Users > Sessions > Sign out)
+// ending OP sessions (admin logout and Keycloak's server-side RP logout)
 
-async function adminLogout(username) {
-  const u = USER_BY_NAME.get(username);
-  if (!u) return { status: 404, body: { error: 'user_not_found', username } };
+async function revokeGrant(grantId) {
+  await Promise.all([
+    provider.AccessToken.revokeByGrantId(grantId),
+    provider.RefreshToken.revokeByGrantId(grantId),
+    provider.AuthorizationCode.revokeByGrantId(grantId),
+    provider.Grant.adapter.destroy(grantId),
+  ]);
+}
+
+// End OP sessions like Keycloak ends a user session: revoke every client's grant (its refresh tokens
+// die; access-token JWTs then fail userinfo and introspection), destroy the session, and send a
+// back-channel logout to every client of it that has a back-channel URI, with that client's sid.
+// `sessions` are { id, payload } (adapter form). Resolves after the back-channel calls have finished;
+// returns the deliveries attempted ({ client_id, uri, status[, error] }).
+async function endSessions(sessions, label) {
   const backchannel = [];
-  const sessions = liveSessions().filter((s) => s.payload.accountId === u.sub);
   const calls = [];
   for (const s of sessions) {
+    const { accountId } = s.payload;
     for (const [clientId, a] of Object.entries(s.payload.authorizations || {})) {
-      if (a.grantId) {
-        await Promise.all([
-          provider.AccessToken.revokeByGrantId(a.grantId),
-          provider.RefreshToken.revokeByGrantId(a.grantId),
-          provider.AuthorizationCode.revokeByGrantId(a.grantId),
-          provider.Grant.adapter.destroy(a.grantId),
-        ]);
-      }
+      if (a.grantId) await revokeGrant(a.grantId);
       const client = await provider.Client.find(clientId).catch(() => undefined);
       if (client?.backchannelLogoutUri) {
-        calls.push(bcCollector.run(backchannel, () => client.backchannelLogout(u.sub, a.sid)).catch((err) => {
-          console.error(`test-op: admin back-channel logout to ${clientId} failed: ${err.message}`);
+        calls.push(bcCollector.run(backchannel, () => client.backchannelLogout(accountId, a.sid)).catch((err) => {
+          console.error(`test-op: ${label} back-channel logout to ${clientId} failed: ${err.message}`);
         }));
       }
     }
     await provider.Session.adapter.destroy(s.id);
   }
   await Promise.all(calls);
+  return backchannel;
+}
+
+// admin "log out user" (Keycloak: Users > Sessions > Sign out)
+async function adminLogout(username) {
+  const u = USER_BY_NAME.get(username);
+  if (!u) return { status: 404, body: { error: 'user_not_found', username } };
+  const sessions = liveSessions().filter((s) => s.payload.accountId === u.sub);
+  const backchannel = await endSessions(sessions, 'admin');
   console.error(`test-op: admin logout ${username}: ${sessions.length} session(s), ${backchannel.length} back-channel call(s)`);
   return {
     status: 200,
@@ -849,6 +896,42 @@ async function adminLogout(username) {
   };
 }
 
+// Keycloak's server-side RP logout: POST /logout with client credentials and refresh_token, no
+// cookies. Client authentication as at the token endpoint (401 invalid_client), then the refresh
+// token must be live, unused, issued to this client and bound to a live OP session (else 400
+// invalid_grant). Ends that whole SSO session (every client, back-channel to each) and answers 204.
+async function rpBackchannelLogout(req, params) {
+  const invalidGrant = (d) => ({ status: 400, body: { error: 'invalid_grant', error_description: d } });
+  const ca = clientAuthentication(req, params);
+  if (!ca.client) return ca;
+  const { client_id: clientId } = ca.client;
+  if (params.getAll('refresh_token').length > 1) {
+    return { status: 400, body: { error: 'invalid_request', error_description: "'refresh_token' parameter must not be provided twice" } };
+  }
+  const value = params.get('refresh_token');
+  if (!value) return { status: 400, body: { error: 'invalid_request', error_description: 'No refresh token' } };
+  // find() also drops session-bound tokens whose OP session, account or grant no longer match
+  const rt = await provider.RefreshToken.find(value, { ignoreExpiration: true });
+  if (!rt) return invalidGrant('Invalid refresh token');
+  if (rt.clientId !== clientId) return invalidGrant('Unmatching clients');
+  if (rt.isExpired) return invalidGrant('Refresh token expired');
+  if (rt.consumed) return invalidGrant('Refresh token already used');
+  const grant = rt.grantId && await provider.Grant.find(rt.grantId);
+  if (!grant || grant.clientId !== clientId || grant.accountId !== rt.accountId) return invalidGrant('Invalid refresh token');
+  const session = rt.sessionUid && await provider.Session.findByUid(rt.sessionUid);
+  if (!session || session.accountId !== rt.accountId || session.grantIdFor(clientId) !== rt.grantId) {
+    return invalidGrant('Session not active');
+  }
+  const stored = await provider.Session.adapter.find(session.id);
+  if (!stored) return invalidGrant('Session not active');
+  await revokeGrant(rt.grantId); // covered by endSessions too; explicit so this token dies whatever happens
+  const backchannel = await endSessions([{ id: session.id, payload: stored }], 'rp');
+  const user = USER_BY_SUB.get(rt.accountId)?.username ?? rt.accountId;
+  console.error(`test-op: rp back-channel logout by ${clientId}: session ${session.uid} of ${user} ended, `
+    + `${backchannel.length} back-channel call(s)`);
+  return { status: 204 };
+}
+
 // ---------------------------------------------------------------------------------------------
 // routing
 
@@ -856,6 +939,7 @@ const TOKEN_PATH = `${REALM_PATH}${KC}/token`;
 const USERINFO_PATH = `${REALM_PATH}${KC}/userinfo`;
 const INTROSPECT_PATH = `${REALM_PATH}${KC}/token/introspect`;
 const REVOKE_PATH = `${REALM_PATH}${KC}/revoke`;
+const LOGOUT_PATH = `${REALM_PATH}${KC}/logout`;
 const INTERACTION_RE = new RegExp(`^${REALM_PATH}/interaction/([A-Za-z0-9_-]+)(?:/(login))?$`);
 
 async function handle(req, res) {
@@ -900,6 +984,27 @@ async function handle(req, res) {
     return;
   }
 
+  // Keycloak's server-side RP logout: a form POST to /logout carrying refresh_token (a browser's
+  // logout never has one). Everything else on /logout goes to oidc-provider unchanged.
+  if (path === LOGOUT_PATH && req.method === 'POST'
+      && /^application\/x-www-form-urlencoded\b/i.test(req.headers['content-type'] || '')) {
+    const raw = await readBody(req);
+    const params = new URLSearchParams(raw);
+    if (!params.has('refresh_token')) {
+      toProvider(req, res, raw);
+      return;
+    }
+    stats.rp_backchannel_logout += 1;
+    const { status, body, headers } = await rpBackchannelLogout(req, params);
+    if (status === 204) {
+      res.writeHead(204, { 'cache-control': 'no-store' });
+      res.end();
+    } else {
+      sendJson(res, status, body, headers);
+    }
+    return;
+  }
+
   if (path === REVOKE_PATH && req.method === 'POST') {
     const raw = await readBody(req);
     if (authMethodMismatch(req, new URLSearchParams(raw), res)) return;
@@ -930,9 +1035,9 @@ async function handle(req, res) {
     if (authMethodMismatch(req, params, res)) return;
     const token = params.get('token') || '';
     if (token.split('.').length === 3) {
-      const client = authenticateClient(req, params);
-      if (!client) {
-        sendJson(res, 401, { error: 'invalid_client', error_description: 'client authentication failed' });
+      const ca = clientAuthentication(req, params);
+      if (!ca.client) {
+        sendJson(res, ca.status, ca.body, ca.headers);
         return;
       }
       try {

@@ -284,6 +284,92 @@ $C -o "$WORK/stats3.json" "$OP/__test/stats"
   || fail "RP logout back-channel: $(cat "$WORK/stats3.json")"
 ok "RP-initiated logout (id_token_hint, auto-submitted logout=yes) -> back-channel to both clients, redirect with state"
 
+# --- server-side RP logout: POST /logout with client credentials and refresh_token, no cookies ----
+# fresh SSO session: alice logs in to A (form), then B via SSO; both exchange their codes
+$C -c "$JAR" -b "$JAR" -D "$WORK/r1" -o /dev/null "$(auth_url smoke-a "$REDIR_A" sta na "$CHALLENGE")"
+LOC="$(location "$WORK/r1")"; [[ "$LOC" == /realms/demo/interaction/* ]] || fail "rp logout setup: no login page: $LOC"
+$C -c "$JAR" -b "$JAR" -o /dev/null "$OP$LOC"
+$C -c "$JAR" -b "$JAR" -D "$WORK/r2" -o /dev/null --data-urlencode username=alice --data-urlencode password=alice-password "$OP$LOC/login"
+NEXT="$(location "$WORK/r2")"; [[ "$NEXT" == http* ]] || NEXT="$OP$NEXT"
+$C -c "$JAR" -b "$JAR" -D "$WORK/r2" -o /dev/null "$NEXT"
+LOC="$(location "$WORK/r2")"; [[ "$LOC" == "$REDIR_A"* ]] || fail "rp logout setup: alice login to A: $LOC"
+$C -o "$WORK/rta.json" -u smoke-a:smoke-a-secret -d grant_type=authorization_code --data-urlencode "code=$(qparam "$LOC" code)" \
+  --data-urlencode "redirect_uri=$REDIR_A" --data-urlencode "code_verifier=$VERIFIER" "$KC/token"
+$C -c "$JAR" -b "$JAR" -D "$WORK/r3" -o /dev/null "$(auth_url smoke-b "$REDIR_B" stb nb "$CHALLENGE_B")"
+LOC="$(location "$WORK/r3")"; [[ "$LOC" == "$REDIR_B"* ]] || fail "rp logout setup: SSO to B: $LOC"
+$C -o "$WORK/rtb.json" -d grant_type=authorization_code --data-urlencode "code=$(qparam "$LOC" code)" --data-urlencode "redirect_uri=$REDIR_B" \
+  --data-urlencode "code_verifier=$VERIFIER_B" -d client_id=smoke-b -d client_secret=smoke-b-secret "$KC/token"
+RTA="$(js "$WORK/rta.json" d.refresh_token)"; RTB="$(js "$WORK/rtb.json" d.refresh_token)"
+[[ -n "$RTA" && "$RTA" != undefined && -n "$RTB" && "$RTB" != undefined ]] || fail "rp logout setup tokens: $(cat "$WORK/rta.json") $(cat "$WORK/rtb.json")"
+jwt_part "$(js "$WORK/rta.json" d.id_token)" 1 > "$WORK/rida.json"; jwt_part "$(js "$WORK/rtb.json" d.id_token)" 1 > "$WORK/ridb.json"
+SID="$(js "$WORK/rida.json" d.sid)"
+RTA0="$RTA"   # rotate A's refresh token once: the old one is then "used"
+$C -o "$WORK/rta2.json" -u smoke-a:smoke-a-secret -d grant_type=refresh_token --data-urlencode "refresh_token=$RTA0" "$KC/token"
+RTA="$(js "$WORK/rta2.json" d.refresh_token)"; [[ -n "$RTA" && "$RTA" != undefined && "$RTA" != "$RTA0" ]] || fail "rp logout setup refresh: $(cat "$WORK/rta2.json")"
+[[ "$SID" == "$(js "$WORK/ridb.json" d.sid)" ]] || fail "rp logout setup: A and B sid differ"
+$C -o "$WORK/rcv0.json" "$BC/received"; NRCV="$(js "$WORK/rcv0.json" d.length)"
+$C -o /dev/null -X POST "$OP/__test/stats/reset"
+# rplogout OUT [curl args...] : POST the logout endpoint without cookies, print the status code
+rplogout() { local out="$1"; shift; $C -o "$out" -w '%{http_code}' "$@" "$KC/logout"; }
+
+# refusals first: nothing may end the session
+[[ "$(rplogout "$WORK/rl1.json" -u smoke-a:wrong-secret --data-urlencode "refresh_token=$RTA")" == 401 \
+  && "$(js "$WORK/rl1.json" d.error)" == invalid_client ]] || fail "rp logout, wrong secret (basic): $(cat "$WORK/rl1.json")"
+[[ "$(rplogout "$WORK/rl2.json" -d client_id=smoke-b -d client_secret=wrong-secret --data-urlencode "refresh_token=$RTB")" == 401 \
+  && "$(js "$WORK/rl2.json" d.error)" == invalid_client ]] || fail "rp logout, wrong secret (post): $(cat "$WORK/rl2.json")"
+[[ "$(rplogout "$WORK/rl3.json" -d client_id=smoke-a -d client_secret=smoke-a-secret --data-urlencode "refresh_token=$RTA")" == 401 \
+  && "$(js "$WORK/rl3.json" d.error)" == invalid_client ]] || fail "rp logout, post for a basic client: $(cat "$WORK/rl3.json")"
+[[ "$(rplogout "$WORK/rl4.json" -d client_id=smoke-b -d client_secret=smoke-b-secret --data-urlencode "refresh_token=$RTA")" == 400 \
+  && "$(js "$WORK/rl4.json" d.error)" == invalid_grant ]] || fail "rp logout, A's token presented by B: $(cat "$WORK/rl4.json")"
+[[ "$(rplogout "$WORK/rl5.json" -u smoke-a:smoke-a-secret -d refresh_token=not-a-token)" == 400 \
+  && "$(js "$WORK/rl5.json" d.error)" == invalid_grant ]] || fail "rp logout, unknown token: $(cat "$WORK/rl5.json")"
+[[ "$(rplogout "$WORK/rl5b.json" -u smoke-a:smoke-a-secret --data-urlencode "refresh_token=$RTA0")" == 400 \
+  && "$(js "$WORK/rl5b.json" d.error)" == invalid_grant ]] || fail "rp logout, rotated-away token: $(cat "$WORK/rl5b.json")"
+$C -o "$WORK/rs0.json" "$OP/__test/stats"
+[[ "$(js "$WORK/rs0.json" 'd.backchannel.length')" == 0 ]] || fail "refused rp logout sent back-channel: $(cat "$WORK/rs0.json")"
+$C -o "$WORK/rui0.json" -w '%{http_code}' -H "Authorization: Bearer $(js "$WORK/rtb.json" d.access_token)" "$KC/userinfo" > "$WORK/st"
+[[ "$(cat "$WORK/st")" == 200 ]] || fail "session ended by a refused rp logout"
+ok "rp logout refusals: wrong secret (basic and post) and wrong method -> 401 invalid_client; other client's, unknown or rotated-away token -> 400 invalid_grant; session intact"
+
+# the real thing: client A, HTTP Basic, its refresh token, no cookies -> 204 and back-channel to A and B
+[[ "$(rplogout "$WORK/rl6.out" -D "$WORK/rl6.h" -u smoke-a:smoke-a-secret --data-urlencode "refresh_token=$RTA")" == 204 ]] \
+  || fail "rp logout: $(status_of "$WORK/rl6.h") $(cat "$WORK/rl6.out")"
+[[ ! -s "$WORK/rl6.out" ]] || fail "rp logout 204 has a body: $(cat "$WORK/rl6.out")"
+$C -o "$WORK/rcv1.json" "$BC/received"
+node -e '
+const d=JSON.parse(require("fs").readFileSync(process.argv[1],"utf8")).slice(+process.argv[2]);
+const [sid, sub]=process.argv.slice(3);
+const ok=d.length===2 && ["/a/backchannel-logout","/b/backchannel-logout"].every((p)=>{
+  const r=d.find((x)=>x.path===p);
+  return r && r.header.typ==="logout+jwt" && r.payload.sid===sid && r.payload.sub===sub
+    && r.payload.aud===(p[1]==="a"?"smoke-a":"smoke-b") && r.payload.events["http://schemas.openid.net/event/backchannel-logout"];
+});
+if(!ok){console.error(JSON.stringify(d));process.exit(1)}' "$WORK/rcv1.json" "$NRCV" "$SID" "$(js "$WORK/rida.json" d.sub)" \
+  || fail "rp logout back-channel deliveries: $(cat "$WORK/rcv1.json")"
+$C -o "$WORK/rs1.json" "$OP/__test/stats"
+[[ "$(js "$WORK/rs1.json" 'd.backchannel.map(b=>b.client_id+":"+b.status).sort().join()')" == "smoke-a:200,smoke-b:200" ]] \
+  || fail "rp logout stats backchannel: $(cat "$WORK/rs1.json")"
+ok "rp logout: 204 No Content; logout tokens (same sid, sub) delivered to A and B"
+
+$C -c "$JAR" -b "$JAR" -D "$WORK/r4" -o /dev/null "$(auth_url smoke-b "$REDIR_B" stb nb "$CHALLENGE_B")"
+LOC="$(location "$WORK/r4")"; [[ "$LOC" == /realms/demo/interaction/* ]] || fail "OP session survived rp logout: $LOC"
+$C -c "$JAR" -b "$JAR" -o "$WORK/r4.html" "$OP$LOC"
+grep -q '<form id="login"' "$WORK/r4.html" || fail "no login form after rp logout"
+$C -o "$WORK/rrb.json" -d grant_type=refresh_token --data-urlencode "refresh_token=$RTB" -d client_id=smoke-b -d client_secret=smoke-b-secret "$KC/token"
+[[ "$(js "$WORK/rrb.json" d.error)" == invalid_grant ]] || fail "client B refresh token alive after rp logout: $(cat "$WORK/rrb.json")"
+$C -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $(js "$WORK/rtb.json" d.access_token)" "$KC/userinfo" > "$WORK/st"
+[[ "$(cat "$WORK/st")" == 401 ]] || fail "client B access token accepted after rp logout"
+ok "after rp logout: OP session gone (login form again), B's refresh token invalid_grant, B's access token refused by userinfo"
+
+[[ "$(rplogout "$WORK/rl7.json" -u smoke-a:smoke-a-secret --data-urlencode "refresh_token=$RTA")" == 400 \
+  && "$(js "$WORK/rl7.json" d.error)" == invalid_grant ]] || fail "rp logout, reused refresh token: $(cat "$WORK/rl7.json")"
+[[ "$(rplogout "$WORK/rl8.json" -u smoke-a:wrong-secret --data-urlencode "refresh_token=$RTA")" == 401 \
+  && "$(js "$WORK/rl8.json" d.error)" == invalid_client ]] || fail "rp logout, wrong secret after logout: $(cat "$WORK/rl8.json")"
+$C -o "$WORK/rs2.json" "$OP/__test/stats"
+[[ "$(js "$WORK/rs2.json" d.rp_backchannel_logout)" == 9 && "$(js "$WORK/rs2.json" 'd.backchannel.length')" == 2 ]] \
+  || fail "rp logout stats: $(cat "$WORK/rs2.json")"
+ok "rp logout again with the same refresh token -> 400 invalid_grant; wrong secret -> 401 invalid_client; stats rp_backchannel_logout=9"
+
 # --- error page is inline -----------------------------------------------------------------------
 $C -o "$WORK/err.html" "$KC/auth?client_id=nope&response_type=code"
 grep -Eqi 'https?://[^"]*(font|googleapis)|@import' "$WORK/err.html" && fail "error page loads remote resources"

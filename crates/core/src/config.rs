@@ -175,6 +175,7 @@ pub struct RawCors {
 #[serde(deny_unknown_fields)]
 pub struct RawLogout {
     pub allow_get: Option<bool>,
+    pub server_side: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -225,6 +226,15 @@ pub enum StoreSettings {
     Cluster {
         urls: Vec<String>,
     },
+}
+
+/// How `POST /sso/logout` (JSON) ends the OP session without the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerSideLogout {
+    /// Keycloak: `POST <end_session_endpoint>` with client credentials and the refresh token.
+    Keycloak,
+    /// RFC 7009: revoke the refresh token at the revocation endpoint.
+    Revocation,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -321,6 +331,7 @@ pub struct Settings {
     pub pass_authorization: bool,
     pub cors_allowed_origins: Vec<String>,
     pub logout_allow_get: bool,
+    pub logout_server_side: ServerSideLogout,
     pub admin_token: Option<AdminToken>,
     pub log_format: LogFormat,
     pub log_filter: String,
@@ -802,6 +813,20 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         }
     }
 
+    // [logout]
+    let logout_server_side = match raw.logout.server_side.as_deref().unwrap_or("auto") {
+        // Keycloak issuers look like https://kc/realms/<realm>
+        "auto" if issuer.contains("/realms/") => ServerSideLogout::Keycloak,
+        "auto" | "revocation" => ServerSideLogout::Revocation,
+        "keycloak" => ServerSideLogout::Keycloak,
+        other => {
+            p.push(format!(
+                "logout.server_side = {other:?}: use \"auto\", \"keycloak\" or \"revocation\""
+            ));
+            ServerSideLogout::Revocation
+        }
+    };
+
     // [forward_auth]
     let mut accepted_clients = vec![client_id.clone()];
     for c in raw
@@ -873,6 +898,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         pass_authorization: raw.forward_auth.pass_authorization.unwrap_or(true),
         cors_allowed_origins,
         logout_allow_get: raw.logout.allow_get.unwrap_or(true),
+        logout_server_side,
         admin_token: admin_token.map(AdminToken::new),
         log_format,
         log_filter: raw.log.filter.unwrap_or_else(|| "info".into()),
@@ -981,6 +1007,32 @@ kind = "memory"
         ] {
             assert!(e.contains(needle), "missing {needle:?} in {e}");
         }
+    }
+
+    #[test]
+    fn server_side_logout_follows_the_issuer() {
+        let s = Settings::from_toml(&good()).unwrap();
+        assert_eq!(
+            s.logout_server_side,
+            ServerSideLogout::Keycloak,
+            "a /realms/ issuer is Keycloak"
+        );
+        let other = good().replace(
+            "https://kc.example.com/realms/demo",
+            "https://op.example.com",
+        );
+        let s = Settings::from_toml(&other).unwrap();
+        assert_eq!(s.logout_server_side, ServerSideLogout::Revocation);
+        let forced = format!("{other}\n[logout]\nserver_side = \"keycloak\"\n");
+        assert_eq!(
+            Settings::from_toml(&forced).unwrap().logout_server_side,
+            ServerSideLogout::Keycloak
+        );
+        let bad = format!("{other}\n[logout]\nserver_side = \"maybe\"\n");
+        assert!(Settings::from_toml(&bad)
+            .unwrap_err()
+            .to_string()
+            .contains("logout.server_side"));
     }
 
     #[test]

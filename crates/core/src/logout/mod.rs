@@ -8,6 +8,7 @@ use cookie::Cookie;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::config::ServerSideLogout;
 use crate::error::{Error, Result};
 use crate::forward_auth::Presented;
 use crate::gateway::Gateway;
@@ -279,9 +280,10 @@ impl Gateway {
         };
         self.end_session_everywhere(&rec).await?;
         Metrics::inc(&self.metrics.logouts);
-        let op = match &rec.refresh_token {
-            Some(rt) => self.oidc.revoke_refresh_token(rt).await,
-            None => Ok(false),
+        let op = match (&rec.refresh_token, self.settings.logout_server_side) {
+            (Some(rt), ServerSideLogout::Keycloak) => self.oidc.keycloak_logout(rt).await,
+            (Some(rt), ServerSideLogout::Revocation) => self.oidc.revoke_refresh_token(rt).await,
+            (None, _) => Ok(false),
         };
         let op_ended = match op {
             Ok(b) => b,

@@ -374,17 +374,36 @@ impl OidcClient {
         Ok(token_set(resp))
     }
 
-    /// RFC 7009: revoke a refresh token (at Keycloak this ends the client session).
-    /// Ok(false) when the OP has no revocation endpoint.
+    /// RFC 7009: revoke a refresh token. Ok(false) when the OP has no revocation endpoint.
     pub async fn revoke_refresh_token(&self, rt: &RefreshToken) -> Result<bool, OidcError> {
         let meta = self.metadata().await?;
         let Some(endpoint) = meta.revocation_endpoint.clone() else {
             return Ok(false);
         };
-        let mut form = vec![
+        let form = vec![
             ("token", rt.secret().to_string()),
             ("token_type_hint", "refresh_token".to_string()),
         ];
+        self.post_with_client_auth(endpoint, form).await
+    }
+
+    /// Keycloak's server-side logout: `POST <end_session_endpoint>` with the client's
+    /// credentials and the refresh token ends the whole SSO session (and Keycloak sends
+    /// back-channel logout to the other clients). Ok(false) without an end-session endpoint.
+    pub async fn keycloak_logout(&self, rt: &RefreshToken) -> Result<bool, OidcError> {
+        let meta = self.metadata().await?;
+        let Some(endpoint) = meta.end_session_endpoint.clone() else {
+            return Ok(false);
+        };
+        let form = vec![("refresh_token", rt.secret().to_string())];
+        self.post_with_client_auth(endpoint, form).await
+    }
+
+    async fn post_with_client_auth(
+        &self,
+        endpoint: Url,
+        mut form: Vec<(&'static str, String)>,
+    ) -> Result<bool, OidcError> {
         let mut req = self.http.post(endpoint);
         match self.settings.auth_method {
             AuthMethod::ClientSecretBasic => {
@@ -410,7 +429,7 @@ impl OidcClient {
             Ok(true)
         } else {
             Err(OidcError::Refused(format!(
-                "revocation answered {}",
+                "the OP answered {}",
                 resp.status()
             )))
         }
