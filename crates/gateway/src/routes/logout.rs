@@ -40,10 +40,15 @@ pub async fn logout_get(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpEr
             "a cross-site request cannot log you out",
         )));
     }
-    logout(gw, req).await
+    let q = query(&req);
+    logout(gw, req, q).await
 }
 
-pub async fn logout_post(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+pub async fn logout_post(
+    gw: Gw,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, HttpError> {
     let json = wants_json(&req);
     if !origin_allowed(&gw, &req) || cross_site(&req) {
         let e = sso_core::Error::Forbidden("a cross-site request cannot log you out");
@@ -63,11 +68,31 @@ pub async fn logout_post(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpE
         super::auth::cors(&gw, &req, &mut r);
         return Ok(r);
     }
-    logout(gw, req).await
+    // `rd` and `peers` may come in the query or in a form body (an HTML logout form).
+    let mut q = query(&req);
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
+            HttpError::html(sso_core::Error::BadRequest(
+                "the logout form is malformed".into(),
+            ))
+        })?;
+        q.extend(form);
+    }
+    logout(gw, req, q).await
 }
 
-async fn logout(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let q = query(&req);
+/// `params`: the query, plus (POST) the form body's fields.
+async fn logout(
+    gw: Gw,
+    req: HttpRequest,
+    params: HashMap<String, String>,
+) -> Result<HttpResponse, HttpError> {
+    let q = params;
     let p = presented(&gw, &req);
     let through_peers = q.get("peers").map(String::as_str) != Some("0");
     let r = gw
