@@ -70,23 +70,7 @@ impl Redis {
         for _ in 0..20 {
             let port = free_port();
             let dir = tempdir::TempDir::new("redis");
-            let mut cmd = Command::new("redis-server");
-            cmd.args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .arg("--dir")
-            .arg(&dir.0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-            die_with_parent(&mut cmd);
-            let mut child = cmd.spawn().expect("spawn redis-server");
+            let mut child = redis_server(port, &dir.0, &[]);
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
                 if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
@@ -124,6 +108,29 @@ impl Drop for Redis {
     }
 }
 
+/// `redis-server` on loopback `port`, no persistence, working dir `dir`, plus `extra` args;
+/// dies with this process.
+fn redis_server(port: u16, dir: &std::path::Path, extra: &[&str]) -> Child {
+    let mut cmd = Command::new("redis-server");
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ])
+    .arg("--dir")
+    .arg(dir)
+    .args(extra)
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    die_with_parent(&mut cmd);
+    cmd.spawn().expect("spawn redis-server")
+}
+
 /// A Redis Cluster of `masters` nodes (no replicas) on free ports.
 pub struct RedisCluster {
     nodes: Vec<Child>,
@@ -140,25 +147,12 @@ impl RedisCluster {
         let mut ports = Vec::new();
         for i in 0..masters {
             let port = free_port();
-            let mut cmd = Command::new("redis-server");
-            cmd.args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args(["--cluster-enabled", "yes", "--cluster-config-file"])
-            .arg(dir.0.join(format!("nodes-{i}.conf")))
-            .arg("--dir")
-            .arg(&dir.0)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-            die_with_parent(&mut cmd);
-            nodes.push(cmd.spawn().expect("spawn redis-server (cluster)"));
+            let conf = dir.0.join(format!("nodes-{i}.conf")).display().to_string();
+            nodes.push(redis_server(
+                port,
+                &dir.0,
+                &["--cluster-enabled", "yes", "--cluster-config-file", &conf],
+            ));
             ports.push(port);
         }
         for &p in &ports {
@@ -234,35 +228,13 @@ impl RedisSentinel {
         require("redis-server", "apt-get install redis-server");
         let dir = tempdir::TempDir::new("sentinel");
         let (m, r, s) = (free_port(), free_port(), free_port());
-        let spawn = |args: Vec<String>| {
-            let mut cmd = Command::new("redis-server");
-            cmd.args(&args).stdout(Stdio::null()).stderr(Stdio::null());
-            die_with_parent(&mut cmd);
-            cmd.spawn().expect("spawn redis-server")
-        };
-        let base = |port: u16| -> Vec<String> {
-            vec![
-                "--port".into(),
-                port.to_string(),
-                "--bind".into(),
-                "127.0.0.1".into(),
-                "--save".into(),
-                "".into(),
-                "--appendonly".into(),
-                "no".into(),
-                "--dir".into(),
-                dir.0.display().to_string(),
-            ]
-        };
-        let mut procs = vec![spawn(base(m))];
+        let mut procs = vec![redis_server(m, &dir.0, &[])];
         wait_ping(m);
-        let mut replica = base(r);
-        replica.extend([
-            "--replicaof".to_string(),
-            "127.0.0.1".to_string(),
-            m.to_string(),
-        ]);
-        procs.push(spawn(replica));
+        procs.push(redis_server(
+            r,
+            &dir.0,
+            &["--replicaof", "127.0.0.1", &m.to_string()],
+        ));
         wait_ping(r);
         // Sentinel rewrites its config file: it needs a writable one of its own.
         let conf = dir.0.join("sentinel.conf");
@@ -277,7 +249,14 @@ impl RedisSentinel {
             ),
         )
         .unwrap();
-        procs.push(spawn(vec![conf.display().to_string(), "--sentinel".into()]));
+        let mut sentinel = Command::new("redis-server");
+        sentinel
+            .arg(&conf)
+            .arg("--sentinel")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        die_with_parent(&mut sentinel);
+        procs.push(sentinel.spawn().expect("spawn redis-server --sentinel"));
         wait_ping(s);
         let me = Self {
             procs,
