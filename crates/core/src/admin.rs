@@ -47,6 +47,7 @@ impl Gateway {
     }
 
     /// End every session of `sub` here and queue the revocation for every peer domain.
+    #[tracing::instrument(skip_all, name = "revoke_subject")]
     pub async fn revoke_subject(&self, sub: &str) -> Result<Ended> {
         if sub.is_empty() || sub.len() > 255 {
             return Err(Error::BadRequest("sub must be 1 to 255 characters".into()));

@@ -46,6 +46,7 @@ impl Gateway {
     }
 
     /// `GET /sso/login`: remember the transaction in `sso_login` and send the browser to the OP.
+    #[tracing::instrument(skip_all, name = "start_login")]
     pub async fn start_login(
         &self,
         query: &HashMap<String, String>,
@@ -133,6 +134,7 @@ impl Gateway {
     /// cookie is set (the caller clears `sso_login`).
     /// `previous`: the browser's current cookies: leftover `sso_at` chunks are cleared and
     /// the session they point to is ended (a new login replaces it).
+    #[tracing::instrument(skip_all, name = "finish_login")]
     pub async fn finish_login(
         &self,
         p: &CallbackParams,

@@ -33,6 +33,7 @@ const POLL: Duration = Duration::from_millis(40);
 impl Gateway {
     /// Tokens for the session behind `handle`, refreshing at the OP only when needed.
     /// `force` refreshes even if the access token is still valid (`POST /sso/refresh`).
+    #[tracing::instrument(skip_all, name = "refresh_session")]
     pub async fn refresh_session(
         &self,
         handle: &RefreshHandle,

@@ -26,20 +26,45 @@ where
     };
 }
 
+/// Access log with a request id (`X-Request-Id` from the proxy when it is a sane token,
+/// else a new one), echoed in the response; every event of the request carries it. Never
+/// logs query strings or headers (they carry codes, states and tokens).
 pub async fn access_log(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use tracing::Instrument;
     let start = std::time::Instant::now();
     let method = req.method().to_string();
     let path = req.path().to_string();
-    let res = next.call(req).await?;
-    tracing::info!(
-        target: "access",
-        method,
-        path,
-        status = res.status().as_u16(),
-        micros = start.elapsed().as_micros() as u64,
-    );
+    let id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 64
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| sso_core::util::random_token(9));
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut res = next.call(req).instrument(span.clone()).await?;
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            v,
+        );
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            target: "access",
+            method,
+            path,
+            status = res.status().as_u16(),
+            micros = start.elapsed().as_micros() as u64,
+        )
+    });
     Ok(res)
 }

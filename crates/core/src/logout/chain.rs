@@ -110,6 +110,7 @@ impl Gateway {
 
     /// `GET /sso/logout/clear?t=&i=`: one hop. Clears this domain's cookies, ends the
     /// session they point to, and goes on to the next hop or the OP.
+    #[tracing::instrument(skip_all, name = "chain_hop")]
     pub async fn chain_hop(
         &self,
         t: &str,

@@ -102,6 +102,7 @@ impl Gateway {
     // ------------------------------------------------------------ back-channel
 
     /// OIDC Back-Channel Logout 1.0 §2.5–2.8. `Ok` only after the store holds the result.
+    #[tracing::instrument(skip_all, name = "backchannel_logout")]
     pub async fn backchannel_logout(&self, req: &BackchannelRequest) -> Result<Ended> {
         let token = req
             .logout_token
@@ -178,6 +179,7 @@ impl Gateway {
     /// `GET|POST /sso/logout`: end the session here and everywhere, clear this domain's
     /// cookies, then go to the OP's end-session endpoint (optionally through the peers'
     /// cookie-clearing chain first).
+    #[tracing::instrument(skip_all, name = "start_logout")]
     pub async fn start_logout(
         &self,
         p: &Presented,
@@ -267,6 +269,7 @@ impl Gateway {
 
     /// `POST /sso/logout` with `Accept: application/json`: end everything server-side
     /// (RFC 7009 revocation of the refresh token at the OP) and answer JSON.
+    #[tracing::instrument(skip_all, name = "logout_json")]
     pub async fn logout_json(
         &self,
         p: &Presented,
