@@ -72,7 +72,10 @@ async fn no_secret_reaches_the_logs() {
 
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("login completed"), "logging works at all");
-    assert!(logs.contains("\"request_id\""), "events carry the request id");
+    assert!(
+        logs.contains("\"request_id\""),
+        "events carry the request id"
+    );
     let secrets = [
         ("client secret", "gw-a-secret".to_string()),
         ("cookie key", COOKIE_KEY[..40].to_string()),

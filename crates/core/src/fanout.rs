@@ -11,6 +11,17 @@ use crate::gateway::Gateway;
 use crate::store::keys;
 use crate::util::{now, random_token};
 
+/// A peer gateway's route: `fanout.peers` entries are its public URL, optionally with its
+/// route prefix (`https://auth.b.com` means the default `/sso`, `https://b.com/auth` a
+/// custom one).
+pub fn peer_endpoint(peer: &str, route: &str) -> String {
+    let base = peer.trim_end_matches('/');
+    match url::Url::parse(base) {
+        Ok(u) if u.path().is_empty() || u.path() == "/" => format!("{base}/sso{route}"),
+        _ => format!("{base}{route}"),
+    }
+}
+
 /// Stream name part for a peer.
 pub fn peer_key(peer: &url::Url) -> String {
     peer.origin().ascii_serialization()
@@ -128,8 +139,8 @@ async fn deliver_some(
         return Ok(0); // another replica delivers
     }
     let base = peer.as_str().trim_end_matches('/');
-    let url = format!("{base}/sso/backchannel-logout");
-    let admin_url = format!("{base}/sso/federation/revoke");
+    let url = peer_endpoint(base, "/backchannel-logout");
+    let admin_url = peer_endpoint(base, "/federation/revoke");
     let mut n = 0;
     let result = async {
         for entry in gw.store.stream_head(&key, 32).await.map_err(|_| ())? {
@@ -175,4 +186,25 @@ async fn deliver_some(
     .await;
     let _ = gw.store.lock_release(&lock, holder).await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peer_endpoint;
+
+    #[test]
+    fn peer_routes_default_to_sso_prefix() {
+        assert_eq!(
+            peer_endpoint("https://auth.b.com", "/backchannel-logout"),
+            "https://auth.b.com/sso/backchannel-logout"
+        );
+        assert_eq!(
+            peer_endpoint("https://auth.b.com/", "/logout/clear"),
+            "https://auth.b.com/sso/logout/clear"
+        );
+        assert_eq!(
+            peer_endpoint("https://b.com/auth/", "/logout/clear"),
+            "https://b.com/auth/logout/clear"
+        );
+    }
 }

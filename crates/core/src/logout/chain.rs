@@ -75,11 +75,11 @@ impl Gateway {
         Ok(c)
     }
 
-    fn hop_url(base: &str, token: &str, i: usize) -> String {
+    fn hop_url(peer: &str, token: &str, i: usize) -> String {
         let enc: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
         format!(
-            "{}/sso/logout/clear?t={enc}&i={i}",
-            base.trim_end_matches('/')
+            "{}?t={enc}&i={i}",
+            crate::fanout::peer_endpoint(peer, "/logout/clear")
         )
     }
 
@@ -118,13 +118,14 @@ impl Gateway {
         p: &crate::forward_auth::Presented,
     ) -> Result<Redirect> {
         let c = self.open_chain(t)?;
-        let me = self
-            .settings
-            .server
-            .public_url
-            .as_str()
-            .trim_end_matches('/');
-        if c.hops.get(i).map(String::as_str) != Some(me) {
+        // The hop must name this gateway (its public origin).
+        let me = self.settings.server.public_url.origin();
+        let for_me = c
+            .hops
+            .get(i)
+            .and_then(|h| Url::parse(h).ok())
+            .is_some_and(|h| h.origin() == me);
+        if !for_me {
             return Err(Error::BadRequest(
                 "this logout chain link is not for this gateway".into(),
             ));
