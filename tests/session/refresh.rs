@@ -129,3 +129,37 @@ async fn post_refresh_rotates_now() {
         .await;
     assert_eq!(r.status, 403);
 }
+
+#[tokio::test]
+async fn refresh_before_expiry_renews_a_token_about_to_expire() {
+    let w = sso_integration_tests::world::World::start_with(
+        OpOptions {
+            access_token_ttl: Some(10),
+            ..Default::default()
+        },
+        |o| {
+            o.extra
+                .push_str("[session]\nrefresh_before_expiry_secs = 8\n")
+        },
+    );
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    w.op.reset_stats().await;
+    let r = auth(&b, &w.a).await;
+    assert_eq!(r.status, 200);
+    assert!(r.set_cookies().is_empty(), "fresh token served as is");
+    tokio::time::sleep(std::time::Duration::from_millis(2600)).await;
+    let r = auth(&b, &w.a).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.set_cookie("sso_at").is_some(),
+        "renewed before it expired"
+    );
+    assert_eq!(w.op.refresh_calls().await, 1);
+    let r = auth(&b, &w.a).await;
+    assert!(
+        r.set_cookies().is_empty(),
+        "the renewed token is served as is"
+    );
+    assert_eq!(w.op.refresh_calls().await, 1);
+}

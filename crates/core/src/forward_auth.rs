@@ -129,8 +129,13 @@ impl Gateway {
                 _ => {}
             }
         }
+        let early = self.settings.session.refresh_before_expiry_secs;
         if let (Some(at), false) = (&p.access, force_refresh) {
             match self.check_access_token(at).await? {
+                // `session.refresh_before_expiry_secs`: refresh a token about to expire
+                // (when the browser has a refresh cookie) instead of serving it.
+                TokenVerdict::Valid(claims)
+                    if early > 0 && p.refresh.is_some() && claims.exp - now() <= early => {}
                 TokenVerdict::Valid(claims) => {
                     Metrics::inc(&self.metrics.auth_ok);
                     return Ok(AuthOutcome::allowed(Allowed {
