@@ -107,3 +107,24 @@ pub async fn login_with_password(
     assert_eq!(chrome.text("#user").await, user);
     form_url
 }
+
+/// Click "Log in" on `app` and wait until it shows Signed in, failing at once if the OP's
+/// login form appears (SSO must not ask for the password again).
+pub async fn login_without_password(chrome: &Chrome, app: &str) {
+    chrome.click("#login").await;
+    let host = url::Url::parse(app).unwrap().host_str().map(str::to_string);
+    let seen = chrome
+        .wait_until("signed in or the OP's login form", WAIT, || async {
+            let u = chrome.current_url().await;
+            if is_op_login_page(&u) {
+                return Some(Err(u));
+            }
+            let signed_in = u.host_str() == host.as_deref()
+                && chrome.try_text("#status").await.as_deref() == Some("Signed in");
+            signed_in.then_some(Ok(()))
+        })
+        .await;
+    if let Err(u) = seen {
+        panic!("{app} asked for a password: the OP's login form is at {u}");
+    }
+}

@@ -24,10 +24,13 @@ async fn peer_down_during_logout_gets_it_when_back() {
     w.op.admin_logout("alice").await;
     assert!(session_keys(&w.redis.url()).await.is_empty());
     let metrics = Browser::new().get(&w.a.url("/metrics")).await.body;
-    assert!(
-        metrics.contains("sso_fanout_queue_depth{peer=\"http://auth.b.localhost"),
-        "{metrics}"
-    );
+    let depth = metrics
+        .lines()
+        .find(|l| l.starts_with("sso_fanout_queue_depth{peer=\"http://auth.b.localhost"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(depth, Some(1), "one logout token waits for B: {metrics}");
+    assert!(metrics.contains("sso_fanout_lag_seconds{peer=\"http://auth.b.localhost"));
     assert_eq!(
         session_keys(&redis_b).await.len(),
         1,
@@ -47,20 +50,17 @@ async fn peer_down_during_logout_gets_it_when_back() {
     );
     let r = auth_with_cookies(&w.b, &b_cookies).await;
     assert_eq!(r.status, 401);
+    // the queue for B drains to zero
     assert!(
         eventually(5, || async {
-            Browser::new()
-                .get(&w.a.url("/metrics"))
-                .await
-                .body
-                .contains("sso_fanout_queue_depth{peer=\"http://auth.b.localhost:")
-                && Browser::new()
-                    .get(&w.a.url("/metrics"))
-                    .await
-                    .body
-                    .contains("} 0\n")
+            let m = Browser::new().get(&w.a.url("/metrics")).await.body;
+            m.lines().any(|l| {
+                l.starts_with("sso_fanout_queue_depth{peer=\"http://auth.b.localhost:")
+                    && l.ends_with("} 0")
+            })
         })
-        .await
+        .await,
+        "fan-out queue drained"
     );
 }
 
