@@ -126,7 +126,28 @@ async fn cookie_attributes_are_exact() {
     }
     // the refresh token itself never reaches the browser: sso_rt is an opaque sealed handle
     let rt = r.set_cookie("sso_rt").unwrap();
-    assert!(!rt.contains('.') || rt.split(';').next().unwrap().len() < 400);
+    let ids =
+        w.a.gw
+            .store
+            .lookup(
+                sso_core::store::Index::Sub,
+                &w.op.issuer,
+                "1b8f0e3c-0000-4000-8000-00000000a11c",
+            )
+            .await
+            .unwrap();
+    let rec = w.a.gw.store.get_session(&ids[0]).await.unwrap().unwrap();
+    let refresh_token = rec.refresh_token.unwrap();
+    assert!(
+        !rt.contains(refresh_token.secret()),
+        "refresh token leaked into sso_rt"
+    );
+    assert!(
+        !rt.contains(rec.id.secret()),
+        "session id readable in sso_rt"
+    );
+    let cookies = r.set_cookies().join("\n");
+    assert!(!cookies.contains(refresh_token.secret()));
     let cleared = r.set_cookie("sso_login").unwrap();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
 }
