@@ -533,16 +533,14 @@ impl OidcClient {
         if jwt.claims.contains_key("nonce") || jwt.claims.contains_key("events") {
             return Err(AccessTokenError::Invalid("not an access token".into()));
         }
-        // RFC 9068 §4: the token must be meant for us: an accepted client as `azp` or `aud`.
+        // The token must be meant for us: an accepted client as `azp` (Keycloak), `client_id`
+        // (RFC 9068 §2.2) or in `aud`.
         let accepted = &self.settings.accepted_clients;
         if !accepted.is_empty() {
-            let azp_ok = jwt
-                .str_claim("azp")
-                .is_some_and(|a| accepted.iter().any(|c| c == a));
-            let aud_ok = jwt
-                .audiences()
-                .iter()
-                .any(|a| accepted.iter().any(|c| c == a));
+            let is_accepted = |v: &str| accepted.iter().any(|c| c == v);
+            let azp_ok = jwt.str_claim("azp").is_some_and(is_accepted)
+                || jwt.str_claim("client_id").is_some_and(is_accepted);
+            let aud_ok = jwt.audiences().into_iter().any(is_accepted);
             if !azp_ok && !aud_ok {
                 return Err(AccessTokenError::Invalid(
                     "token issued to another client".into(),
@@ -678,4 +676,82 @@ pub fn pkce_pair() -> (String, String) {
     let verifier = crate::util::random_token(32);
     let challenge = crate::util::sha256_b64(verifier.as_bytes());
     (verifier, challenge)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn client() -> OidcClient {
+        OidcClient::new(
+            OidcSettings {
+                issuer: "https://op/realms/x".into(),
+                client_id: "gw-a".into(),
+                client_secret: crate::secret::ClientSecret::new("s"),
+                auth_method: AuthMethod::ClientSecretBasic,
+                scopes: vec!["openid".into()],
+                allowed_algs: vec!["RS256".into()],
+                pass_params: vec![],
+                clock_leeway_secs: 30,
+                jwks_min_refetch_secs: 10,
+                http_timeout_secs: 5,
+                accepted_clients: vec!["gw-a".into(), "mobile".into()],
+            },
+            "https://auth.a.com/sso/callback".into(),
+        )
+        .unwrap()
+    }
+
+    fn at(extra: serde_json::Value, typ: Option<&str>) -> VerifiedJwt {
+        let mut c = json!({"iss": "https://op/realms/x", "sub": "u", "exp": 2000, "iat": 1000});
+        for (k, v) in extra.as_object().unwrap() {
+            c[k] = v.clone();
+        }
+        VerifiedJwt {
+            alg: "RS256".into(),
+            typ: typ.map(String::from),
+            kid: None,
+            claims: c.as_object().unwrap().clone(),
+        }
+    }
+
+    #[test]
+    fn access_tokens_must_be_for_an_accepted_client() {
+        let c = client();
+        let ok = |j: &VerifiedJwt| c.check_access_claims(j, 1500).is_ok();
+        assert!(
+            ok(&at(json!({"azp": "gw-a", "aud": "account"}), Some("JWT"))),
+            "Keycloak: azp"
+        );
+        assert!(
+            ok(&at(
+                json!({"client_id": "mobile", "aud": "https://api"}),
+                Some("at+jwt")
+            )),
+            "RFC 9068 client_id"
+        );
+        assert!(ok(&at(json!({"aud": ["x", "gw-a"]}), None)), "aud");
+        assert!(
+            !ok(&at(json!({"azp": "other", "aud": "account"}), None)),
+            "foreign client"
+        );
+        assert!(
+            !ok(&at(json!({"azp": "gw-a", "nonce": "n"}), None)),
+            "an ID token is not an access token"
+        );
+        assert!(
+            !ok(&at(json!({"azp": "gw-a"}), Some("logout+jwt"))),
+            "wrong typ"
+        );
+        assert!(matches!(
+            c.check_access_claims(&at(json!({"azp": "gw-a"}), None), 2000),
+            Err(AccessTokenError::Expired)
+        ));
+        assert!(
+            !ok(&at(json!({"azp": "gw-a", "iss": "https://evil"}), None)),
+            "issuer"
+        );
+    }
 }
