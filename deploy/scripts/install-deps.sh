@@ -18,6 +18,7 @@ if [ "$mode" = test ]; then
   have chromium || need_pkgs+=(chromium)
   have chromedriver || need_pkgs+=(chromium-driver)
   have curl || need_pkgs+=(curl)
+  have openssl || need_pkgs+=(openssl)
 fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -49,7 +50,7 @@ fi
 missing=()
 for b in node npm; do have "$b" || missing+=("$b"); done
 if [ "$mode" = test ]; then
-  for b in redis-server nginx chromium chromedriver curl; do have "$b" || missing+=("$b"); done
+  for b in redis-server nginx chromium chromedriver curl openssl; do have "$b" || missing+=("$b"); done
 fi
 [ -d tests/op/node_modules/oidc-provider ] || missing+=("tests/op/node_modules (npm ci failed)")
 if [ "$mode" = test ]; then

@@ -49,6 +49,15 @@ pub struct RawConfig {
     pub admin: RawAdmin,
     #[serde(default)]
     pub log: RawLog,
+    #[serde(default)]
+    pub tls: RawTls,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM bundle of extra trusted CAs for the OP and peer gateways (private PKI).
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -264,6 +273,8 @@ pub struct OidcSettings {
     pub clock_leeway_secs: i64,
     pub jwks_min_refetch_secs: u64,
     pub http_timeout_secs: u64,
+    /// Extra trusted CA certificates (PEM) for calls to the OP and to peers.
+    pub extra_roots_pem: Option<Vec<u8>>,
     /// Access tokens must name one of these in `azp` or `aud` (empty: any client).
     pub accepted_clients: Vec<String>,
 }
@@ -813,6 +824,24 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         }
     }
 
+    // [tls]
+    let extra_roots_pem = match &raw.tls.ca_file {
+        None => None,
+        Some(f) => match std::fs::read(f) {
+            Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
+                Ok(certs) if !certs.is_empty() => Some(pem),
+                _ => {
+                    p.push(format!("tls.ca_file {}: no PEM certificate found; give a PEM bundle of CA certificates", f.display()));
+                    None
+                }
+            },
+            Err(e) => {
+                p.push(format!("tls.ca_file: cannot read {}: {e}", f.display()));
+                None
+            }
+        },
+    };
+
     // [logout]
     let logout_server_side = match raw.logout.server_side.as_deref().unwrap_or("auto") {
         // Keycloak issuers look like https://kc/realms/<realm>
@@ -879,6 +908,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             clock_leeway_secs: leeway as i64,
             jwks_min_refetch_secs: raw.oidc.jwks_min_refetch_secs.unwrap_or(10),
             http_timeout_secs: raw.oidc.http_timeout_secs.unwrap_or(10),
+            extra_roots_pem,
             accepted_clients,
         },
         cookie: CookieSettings {

@@ -71,7 +71,7 @@ pub async fn run(gw: Arc<Gateway>) {
     if gw.settings.fanout.peers.is_empty() {
         return;
     }
-    let http = match crate::oidc::http_client(5).and_then(|_| peer_client(&gw)) {
+    let http = match peer_client(&gw) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "fan-out disabled: cannot build HTTP client");
@@ -103,9 +103,7 @@ pub async fn run(gw: Arc<Gateway>) {
 }
 
 fn peer_client(gw: &Gateway) -> std::result::Result<reqwest::Client, crate::oidc::OidcError> {
-    let mut b = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(5));
+    let mut b = crate::oidc::http_client_builder(5, gw.settings.oidc.extra_roots_pem.as_deref())?;
     // RFC 6761 §6.3: *.localhost names are loopback (glibc here does not resolve them).
     for p in &gw.settings.fanout.peers {
         if let Some(h) = p.host_str() {

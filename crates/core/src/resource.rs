@@ -41,6 +41,7 @@ impl ResourceServer {
             clock_leeway_secs: 30,
             jwks_min_refetch_secs: 10,
             http_timeout_secs: 10,
+            extra_roots_pem: None,
             accepted_clients,
         };
         Ok(Self {

@@ -165,14 +165,33 @@ impl std::fmt::Debug for OidcClient {
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 
 /// The HTTP client used towards the OP: no redirects (SSRF), bounded timeouts.
-pub fn http_client(timeout_secs: u64) -> Result<reqwest::Client, OidcError> {
-    reqwest::Client::builder()
+pub fn http_client(
+    timeout_secs: u64,
+    extra_roots_pem: Option<&[u8]>,
+) -> Result<reqwest::Client, OidcError> {
+    http_client_builder(timeout_secs, extra_roots_pem)?
+        .build()
+        .map_err(|e| OidcError::Unavailable(e.to_string()))
+}
+
+/// The builder behind [`http_client`], for callers that add more (name overrides).
+pub fn http_client_builder(
+    timeout_secs: u64,
+    extra_roots_pem: Option<&[u8]>,
+) -> Result<reqwest::ClientBuilder, OidcError> {
+    let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(timeout_secs))
         .connect_timeout(Duration::from_secs(timeout_secs.min(5)))
-        .user_agent(concat!("sso-gateway/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| OidcError::Unavailable(e.to_string()))
+        .user_agent(concat!("sso-gateway/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = extra_roots_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| OidcError::Unavailable(format!("tls.ca_file: {e}")))?;
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    Ok(b)
 }
 
 fn net_err(e: reqwest::Error) -> OidcError {
@@ -185,7 +204,10 @@ fn net_err(e: reqwest::Error) -> OidcError {
 
 impl OidcClient {
     pub fn new(settings: OidcSettings, redirect_uri: String) -> Result<Self, OidcError> {
-        let http = http_client(settings.http_timeout_secs)?;
+        let http = http_client(
+            settings.http_timeout_secs,
+            settings.extra_roots_pem.as_deref(),
+        )?;
         Ok(Self {
             settings,
             redirect_uri,
@@ -697,6 +719,7 @@ mod tests {
                 clock_leeway_secs: 30,
                 jwks_min_refetch_secs: 10,
                 http_timeout_secs: 5,
+                extra_roots_pem: None,
                 accepted_clients: vec!["gw-a".into(), "mobile".into()],
             },
             "https://auth.a.com/sso/callback".into(),

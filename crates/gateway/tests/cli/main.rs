@@ -158,3 +158,146 @@ fn sessions_list_and_revoke_from_the_command_line() {
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(j["ended"], 0);
 }
+
+/// A private CA for the OP: without `tls.ca_file` the TLS handshake fails (OP unreachable);
+/// with it the gateway talks TLS to the OP (which here answers no discovery JSON).
+#[test]
+fn private_ca_for_the_op_via_tls_ca_file() {
+    let dir = std::env::temp_dir().join(format!("sso-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // a private CA and a server certificate it signed (webpki refuses a CA as end entity)
+    let f = |n: &str| dir.join(n).display().to_string();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl is needed (Debian: openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=test CA",
+        "-keyout",
+        &f("ca.key"),
+        "-out",
+        &f("ca.pem"),
+    ]);
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &f("k.pem"),
+        "-out",
+        &f("s.csr"),
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &f("s.csr"),
+        "-CA",
+        &f("ca.pem"),
+        "-CAkey",
+        &f("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &f("ext.cnf"),
+        "-out",
+        &f("c.pem"),
+    ]);
+    let (cert, key, ca) = (dir.join("c.pem"), dir.join("k.pem"), dir.join("ca.pem"));
+    let tls_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-www",
+            "-accept",
+            &tls_port.to_string(),
+        ])
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let readyz = |extra: &str, name: &str| -> String {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = good()
+            .replace(
+                "https://kc.example.com/realms/demo",
+                &format!("https://127.0.0.1:{tls_port}/realms/demo"),
+            )
+            .replace(
+                "[server]",
+                &format!("[server]\nlisten = \"127.0.0.1:{port}\""),
+            )
+            + extra;
+        let p = write(name, &cfg);
+        let mut gw = gateway()
+            .arg("--config")
+            .arg(&p)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut body = String::new();
+        for _ in 0..50 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read, Write};
+                let _ = s.write_all(b"GET /readyz HTTP/1.0\r\nHost: x\r\n\r\n");
+                let _ = s.read_to_string(&mut body);
+                break;
+            }
+        }
+        let _ = gw.kill();
+        let _ = gw.wait();
+        body
+    };
+    let without = readyz("", "tls-without.toml");
+    assert!(without.contains("unreachable"), "untrusted CA: {without}");
+    let with = readyz(
+        &format!("[tls]\nca_file = {:?}\n", ca.display().to_string()),
+        "tls-with.toml",
+    );
+    assert!(
+        with.contains("invalid response") && !with.contains("unreachable"),
+        "trusted CA: {with}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
