@@ -98,6 +98,12 @@ async fn every_invalid_logout_token_is_refused_with_400_json() {
         );
     }
     assert_eq!(auth(&b, &e.gw).await.status, 200, "still signed in");
+    // wrong method
+    let r = Browser::new()
+        .get(&e.gw.url("/sso/backchannel-logout"))
+        .await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers.get("allow").unwrap(), "POST");
     // no logout_token at all
     let r = Browser::new()
         .post_form(&e.gw.url("/sso/backchannel-logout"), &[("x", "y")], &[])

@@ -11,37 +11,52 @@ use sso_core::Gateway;
 
 pub type Gw = web::Data<std::sync::Arc<Gateway>>;
 
+/// A resource answering `405` with `Allow` for methods it does not serve.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || async move {
+        actix_web::HttpResponse::MethodNotAllowed()
+            .insert_header((actix_web::http::header::ALLOW, allow))
+            .json(serde_json::json!({"error": "method_not_allowed", "error_description": format!("use {allow}")}))
+    }))
+}
+
 /// Register every route under the configured prefix.
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
+    use actix_web::http::Method;
+    let options = || web::method(Method::OPTIONS);
     cfg.service(
         web::scope(prefix)
-            .route("/login", web::get().to(login::login))
-            .route("/callback", web::get().to(login::callback))
-            .route("/auth", web::get().to(auth::forward_auth))
-            .route("/session", web::get().to(auth::session))
-            .route(
-                "/session",
-                web::method(actix_web::http::Method::OPTIONS).to(auth::preflight),
+            .service(resource("/login", "GET").route(web::get().to(login::login)))
+            .service(resource("/callback", "GET").route(web::get().to(login::callback)))
+            .service(resource("/auth", "GET").route(web::get().to(auth::forward_auth)))
+            .service(
+                resource("/session", "GET, OPTIONS")
+                    .route(web::get().to(auth::session))
+                    .route(options().to(auth::preflight)),
             )
-            .route("/logout", web::get().to(logout::logout_get))
-            .route("/logout", web::post().to(logout::logout_post))
-            .route(
-                "/logout",
-                web::method(actix_web::http::Method::OPTIONS).to(auth::preflight),
+            .service(
+                resource("/refresh", "POST, OPTIONS")
+                    .route(web::post().to(auth::refresh))
+                    .route(options().to(auth::preflight)),
             )
-            .route("/logged-out", web::get().to(logout::logged_out))
-            .route("/logout/clear", web::get().to(logout::chain_hop))
-            .route("/backchannel-logout", web::post().to(logout::backchannel))
-            .route("/admin/sessions", web::get().to(admin::list))
-            .route("/admin/sessions/revoke", web::post().to(admin::revoke))
-            .route(
-                "/federation/revoke",
-                web::post().to(admin::federation_revoke),
+            .service(
+                resource("/logout", "GET, POST, OPTIONS")
+                    .route(web::get().to(logout::logout_get))
+                    .route(web::post().to(logout::logout_post))
+                    .route(options().to(auth::preflight)),
             )
-            .route("/refresh", web::post().to(auth::refresh))
-            .route(
-                "/refresh",
-                web::method(actix_web::http::Method::OPTIONS).to(auth::preflight),
+            .service(resource("/logged-out", "GET").route(web::get().to(logout::logged_out)))
+            .service(resource("/logout/clear", "GET").route(web::get().to(logout::chain_hop)))
+            .service(
+                resource("/backchannel-logout", "POST").route(web::post().to(logout::backchannel)),
+            )
+            .service(resource("/admin/sessions", "GET").route(web::get().to(admin::list)))
+            .service(
+                resource("/admin/sessions/revoke", "POST").route(web::post().to(admin::revoke)),
+            )
+            .service(
+                resource("/federation/revoke", "POST")
+                    .route(web::post().to(admin::federation_revoke)),
             ),
     )
     .route("/healthz", web::get().to(ops::healthz))
