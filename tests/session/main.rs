@@ -8,6 +8,7 @@ mod express;
 mod forward_auth;
 mod nginx;
 mod refresh;
+mod resource;
 
 use sso_integration_tests::browser::Resp;
 use sso_integration_tests::world::World;

@@ -18,7 +18,7 @@ pub struct Gateway {
     pub oidc: OidcClient,
     pub store: Arc<dyn SessionStore>,
     pub cookies: CookieCodec,
-    pub revocations: RevocationCache,
+    pub revocations: Arc<RevocationCache>,
     pub metrics: Metrics,
 }
 
@@ -45,15 +45,15 @@ impl Gateway {
             oidc,
             store,
             cookies,
-            revocations: RevocationCache::default(),
+            revocations: Arc::new(RevocationCache::default()),
             metrics: Metrics::default(),
         }))
     }
 
     /// Keep the revocation cache fed from `sso:revocations` (rebuilt on every resubscribe).
     pub fn spawn_background(self: &Arc<Self>) {
-        let me = self.clone();
-        tokio::spawn(async move { crate::revocation::run_listener(me).await });
+        let (store, cache) = (self.store.clone(), self.revocations.clone());
+        tokio::spawn(async move { crate::revocation::run_listener(store, cache).await });
         let me = self.clone();
         tokio::spawn(async move { crate::fanout::run(me).await });
     }

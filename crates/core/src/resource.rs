@@ -50,6 +50,14 @@ impl ResourceServer {
         })
     }
 
+    /// Feed the revocation cache from the gateways' store (`sso:revocations` plus the
+    /// tombstones), so a logout anywhere is refused here at once, not only at token expiry.
+    /// Call from inside the runtime (e.g. in `main` before `HttpServer::run`).
+    pub fn follow_revocations(&self, store: Arc<dyn crate::store::SessionStore>) {
+        let cache = self.revocations.clone();
+        tokio::spawn(async move { crate::revocation::run_listener(store, cache).await });
+    }
+
     pub async fn verify(&self, token: &AccessToken) -> Result<AccessClaims, Unauthorized> {
         match self.oidc.verify_access_token(token.secret()).await {
             Ok(c)

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
-use crate::gateway::Gateway;
-use crate::store::{BusEvent, Revocation};
+use crate::store::{BusEvent, Revocation, SessionStore};
 
 #[derive(Debug, Default)]
 pub struct RevocationCache {
@@ -112,16 +111,16 @@ impl RevocationCache {
 }
 
 /// Subscribe forever; after each (re)subscribe rebuild from the tombstones.
-pub async fn run_listener(gw: Arc<Gateway>) {
+pub async fn run_listener(store: Arc<dyn SessionStore>, cache: Arc<RevocationCache>) {
     let mut backoff = Duration::from_millis(100);
     loop {
-        match gw.store.subscribe().await {
+        match store.subscribe().await {
             Ok(mut events) => {
                 while let Some(ev) = events.next().await {
                     match ev {
-                        BusEvent::Subscribed => match gw.store.tombstones().await {
+                        BusEvent::Subscribed => match store.tombstones().await {
                             Ok(all) => {
-                                gw.revocations.replace_all(&all);
+                                cache.replace_all(&all);
                                 backoff = Duration::from_millis(100);
                                 tracing::info!(entries = all.len(), "revocation cache rebuilt");
                             }
@@ -130,14 +129,14 @@ pub async fn run_listener(gw: Arc<Gateway>) {
                                 break;
                             }
                         },
-                        BusEvent::Revoked(r) => gw.revocations.insert(&r),
+                        BusEvent::Revoked(r) => cache.insert(&r),
                     }
                 }
                 tracing::warn!("revocation subscription ended; resubscribing");
             }
             Err(e) => tracing::warn!(error = %e, "cannot subscribe to revocations"),
         }
-        gw.revocations.mark_stale();
+        cache.mark_stale();
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
