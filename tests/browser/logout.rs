@@ -43,9 +43,7 @@ async fn sign_in_at_a_and_b(env: &Env) {
 async fn logout_at_a_signs_out_everywhere(chain: bool) {
     let t0 = Instant::now();
     let w = if chain {
-        World::start_split(Default::default(), |o| {
-            o.extra.push_str(&World::fanout_toml(o, true))
-        })
+        World::start_federated()
     } else {
         World::start(Default::default())
     };

@@ -184,6 +184,14 @@ impl World {
         Self::start_full(op_opts, false, tweak)
     }
 
+    /// Each domain with its own Redis, peered through `[fanout]` with a federation key.
+    pub fn start_federated() -> Self {
+        Self::start_split(Default::default(), |o| {
+            let f = World::fanout_toml(o, true);
+            o.extra.push_str(&f);
+        })
+    }
+
     /// Each domain with its own Redis; `tweak` sees both option sets (fan-out peers etc.).
     pub fn start_split(op_opts: OpOptions, tweak: impl Fn(&mut GatewayOptions)) -> Self {
         Self::start_full(op_opts, true, tweak)
@@ -417,4 +425,25 @@ impl EvilWorld {
             .await;
         hops.into_iter().last().unwrap()
     }
+}
+
+/// `sub` of the test OP's user alice.
+pub const ALICE_SUB: &str = "1b8f0e3c-0000-4000-8000-00000000a11c";
+
+/// The sessions gateway `g` holds for `sub`.
+pub async fn sessions_of(
+    g: &GatewayHandle,
+    issuer: &str,
+    sub: &str,
+) -> Vec<sso_core::store::SessionRecord> {
+    let mut out = Vec::new();
+    for id in
+        g.gw.store
+            .lookup(sso_core::store::Index::Sub, issuer, sub)
+            .await
+            .unwrap()
+    {
+        out.extend(g.gw.store.get_session(&id).await.unwrap());
+    }
+    out
 }

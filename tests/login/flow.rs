@@ -126,17 +126,13 @@ async fn cookie_attributes_are_exact() {
     }
     // the refresh token itself never reaches the browser: sso_rt is an opaque sealed handle
     let rt = r.set_cookie("sso_rt").unwrap();
-    let ids =
-        w.a.gw
-            .store
-            .lookup(
-                sso_core::store::Index::Sub,
-                &w.op.issuer,
-                "1b8f0e3c-0000-4000-8000-00000000a11c",
-            )
-            .await
-            .unwrap();
-    let rec = w.a.gw.store.get_session(&ids[0]).await.unwrap().unwrap();
+    let rec = sso_integration_tests::world::sessions_of(
+        &w.a,
+        &w.op.issuer,
+        sso_integration_tests::world::ALICE_SUB,
+    )
+    .await
+    .remove(0);
     let refresh_token = rec.refresh_token.unwrap();
     assert!(
         !rt.contains(refresh_token.secret()),

@@ -52,23 +52,13 @@ async fn no_secret_reaches_the_logs() {
         ))
         .await;
     let cookies = b.jar.cookies_for(&w.a.app_url());
-    let session =
-        w.a.gw
-            .store
-            .lookup(
-                sso_core::store::Index::Sub,
-                &w.op.issuer,
-                "1b8f0e3c-0000-4000-8000-00000000a11c",
-            )
-            .await
-            .unwrap();
-    let rec =
-        w.a.gw
-            .store
-            .get_session(&session[0])
-            .await
-            .unwrap()
-            .unwrap();
+    let rec = sso_integration_tests::world::sessions_of(
+        &w.a,
+        &w.op.issuer,
+        sso_integration_tests::world::ALICE_SUB,
+    )
+    .await
+    .remove(0);
 
     let logs = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("login completed"), "logging works at all");

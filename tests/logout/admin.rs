@@ -6,7 +6,7 @@ use sso_integration_tests::Browser;
 use crate::{auth_with_cookies, eventually, session_keys};
 
 const TOKEN: &str = "admin-token-admin-token-admin-token-0123";
-const ALICE: &str = "1b8f0e3c-0000-4000-8000-00000000a11c";
+use sso_integration_tests::world::ALICE_SUB as ALICE;
 
 #[tokio::test]
 async fn admin_api_lists_and_revokes_everywhere() {

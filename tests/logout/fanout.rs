@@ -8,10 +8,7 @@ use crate::{auth_with_cookies, eventually, session_keys};
 
 #[tokio::test]
 async fn peer_down_during_logout_gets_it_when_back() {
-    let mut w = World::start_split(Default::default(), |o| {
-        let f = World::fanout_toml(o, true);
-        o.extra.push_str(&f);
-    });
+    let mut w = World::start_federated();
     let b = Browser::new();
     login(&b, &w.a, "alice", "alice-password").await;
     login(&b, &w.b, "alice", "alice-password").await;
@@ -36,6 +33,14 @@ async fn peer_down_during_logout_gets_it_when_back() {
         1,
         "B's state untouched while down"
     );
+
+    // what A queued for B (to replay it later)
+    let queued = stream_entries(
+        &w.redis.url(),
+        &format!("sso:fanout:http://auth.b.localhost:{}", w.b.port),
+    )
+    .await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
 
     w.op.reset_stats().await;
     w.restart_b();
@@ -62,19 +67,85 @@ async fn peer_down_during_logout_gets_it_when_back() {
         .await,
         "fan-out queue drained"
     );
+    // B accepted the forwarded token but never forwards it again (nothing queued for A)
+    let to_a = format!("sso:fanout:http://auth.a.localhost:{}", w.a.port);
+    assert_eq!(
+        entries_added(&redis_b, &to_a).await,
+        0,
+        "a forwarded token is never forwarded again"
+    );
+    // and the same forwarded token a second time is a jti replay
+    let form: Vec<(&str, &str)> = queued[0]
+        .iter()
+        .map(|(k, v)| match k.as_str() {
+            "token" => ("logout_token", v.as_str()),
+            "mac" => ("federation_mac", v.as_str()),
+            other => (other, v.as_str()),
+        })
+        .chain([("forwarded", "1")])
+        .collect();
+    let r = Browser::new()
+        .post_form(&w.b.url("/sso/backchannel-logout"), &form, &[])
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("jti"),
+        "{}",
+        r.body
+    );
+}
+
+/// Entries of a stream as field lists.
+async fn stream_entries(redis_url: &str, key: &str) -> Vec<Vec<(String, String)>> {
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let reply: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(key)
+        .arg("-")
+        .arg("+")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    reply
+        .ids
+        .iter()
+        .map(|e| {
+            e.map
+                .iter()
+                .map(|(k, v)| (k.clone(), redis::from_redis_value::<String>(v).unwrap()))
+                .collect()
+        })
+        .collect()
+}
+
+/// How many entries were ever added to a stream (0 when it does not exist).
+async fn entries_added(redis_url: &str, key: &str) -> i64 {
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let info: redis::RedisResult<std::collections::HashMap<String, redis::Value>> =
+        redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(key)
+            .query_async(&mut c)
+            .await;
+    match info {
+        Ok(m) => redis::from_redis_value(m.get("entries-added").unwrap()).unwrap(),
+        Err(_) => 0, // no such key
+    }
 }
 
 #[tokio::test]
-async fn forwarded_tokens_are_not_forwarded_again_and_replays_fail() {
-    let w = World::start_split(Default::default(), |o| {
-        let f = World::fanout_toml(o, true);
-        o.extra.push_str(&f);
-    });
+async fn logout_delivered_by_the_op_and_by_the_peer_ends_cleanly() {
+    let w = World::start_federated();
     let b = Browser::new();
     login(&b, &w.a, "alice", "alice-password").await;
     login(&b, &w.b, "alice", "alice-password").await;
     w.op.admin_logout("alice").await;
-    // both die; neither queue keeps anything (B did not bounce A's forward back)
+    // both die; each gateway queued the OP's token once for its peer, and the peer's copy
+    // (a jti replay there) was dropped: no queue keeps anything
     assert!(
         eventually(10, || async {
             session_keys(w.redis_b.as_ref().unwrap().url().as_str())
@@ -84,6 +155,13 @@ async fn forwarded_tokens_are_not_forwarded_again_and_replays_fail() {
         .await
     );
     tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let to_b = format!("sso:fanout:http://auth.b.localhost:{}", w.b.port);
+    let to_a = format!("sso:fanout:http://auth.a.localhost:{}", w.a.port);
+    assert_eq!(entries_added(&w.redis.url(), &to_b).await, 1);
+    assert_eq!(
+        entries_added(&w.redis_b.as_ref().unwrap().url(), &to_a).await,
+        1
+    );
     for g in [&w.a, &w.b] {
         let m = Browser::new().get(&g.url("/metrics")).await.body;
         let depth: Vec<&str> = m
@@ -96,10 +174,7 @@ async fn forwarded_tokens_are_not_forwarded_again_and_replays_fail() {
 
 #[tokio::test]
 async fn logout_chain_clears_peer_cookies_without_iframes() {
-    let w = World::start_split(Default::default(), |o| {
-        let f = World::fanout_toml(o, true);
-        o.extra.push_str(&f);
-    });
+    let w = World::start_federated();
     let b = Browser::new();
     login(&b, &w.a, "alice", "alice-password").await;
     login(&b, &w.b, "alice", "alice-password").await;

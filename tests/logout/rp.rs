@@ -176,3 +176,25 @@ async fn json_logout_for_spas_and_webviews_ends_the_op_session() {
         "OP session is gone"
     );
 }
+
+#[tokio::test]
+async fn get_logout_can_be_turned_off() {
+    let w = World::start_with(Default::default(), |o| {
+        o.extra.push_str("[logout]\nallow_get = false\n")
+    });
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let r = b.get(&w.a.url("/sso/logout")).await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.headers.get("allow").unwrap(), "POST");
+    assert_eq!(
+        auth(&b, &w.a).await.status,
+        200,
+        "a GET (a link, an <img>) logs nobody out"
+    );
+    let r = b
+        .post_form(&w.a.url("/sso/logout"), &[], &[("Origin", &w.a.base())])
+        .await;
+    assert_eq!(r.status, 302);
+    assert_eq!(auth(&b, &w.a).await.status, 401);
+}

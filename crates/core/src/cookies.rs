@@ -59,6 +59,39 @@ impl std::fmt::Debug for LoginTransaction {
     }
 }
 
+/// Join `sso_at`, `sso_at.1`, … from a cookie lookup. Returns the token and how many chunks
+/// the browser sent, stray ones after a gap included (so a shorter token clears leftovers).
+/// Shared by the gateway and the resource-server extractor.
+pub fn join_access(get: impl Fn(&str) -> Option<String>) -> (Option<AccessToken>, usize) {
+    let mut joined = String::new();
+    let mut present = 0;
+    let mut contiguous = true;
+    for i in 0..MAX_CHUNKS {
+        match get(&chunk_name(i)) {
+            Some(v) if contiguous && !v.is_empty() => {
+                joined.push_str(&v);
+                present = i + 1;
+            }
+            Some(_) => {
+                contiguous = false;
+                present = i + 1;
+            }
+            None => contiguous = false,
+        }
+    }
+    (
+        (!joined.is_empty()).then(|| AccessToken::new(joined)),
+        present,
+    )
+}
+
+/// RFC 6750 §2.1: the token of an `Authorization: Bearer <token>` header.
+pub fn bearer(authorization: Option<&str>) -> Option<AccessToken> {
+    let (scheme, tok) = authorization?.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !tok.trim().is_empty())
+        .then(|| AccessToken::new(tok.trim()))
+}
+
 /// Builds, reads and clears the gateway's cookies.
 #[derive(Clone)]
 pub struct CookieCodec {
@@ -148,34 +181,6 @@ impl CookieCodec {
             out.push(self.clear_domain_cookie(&chunk_name(j)));
         }
         out
-    }
-
-    /// Join `sso_at`, `sso_at.1`, … from a cookie lookup. Returns the token and how many
-    /// chunks the browser sent (so a shorter token can clear the leftovers).
-    pub fn read_access<'a>(
-        &self,
-        get: impl Fn(&str) -> Option<&'a str>,
-    ) -> (Option<AccessToken>, usize) {
-        let mut joined = String::new();
-        let mut n = 0;
-        while n < MAX_CHUNKS {
-            match get(&chunk_name(n)) {
-                Some(v) if !v.is_empty() => {
-                    joined.push_str(v);
-                    n += 1;
-                }
-                _ => break,
-            }
-        }
-        // Count stray chunks after a gap too, so they get cleared.
-        let mut present = n;
-        for j in n..MAX_CHUNKS {
-            if get(&chunk_name(j)).is_some() {
-                present = j + 1;
-            }
-        }
-        let token = (!joined.is_empty()).then(|| AccessToken::new(joined));
-        (token, present)
     }
 
     // ------------------------------------------------------------ sso_rt
@@ -314,7 +319,7 @@ mod tests {
             .iter()
             .map(|c| (c.name().to_string(), c.value().to_string()))
             .collect();
-        let (joined, n) = c.read_access(|n| map.get(n).map(String::as_str));
+        let (joined, n) = join_access(|n| map.get(n).cloned());
         assert_eq!(joined.unwrap().secret(), token.secret());
         assert_eq!(n, 3);
     }
@@ -341,6 +346,30 @@ mod tests {
             codec_with(vec![Key::generate()]).read_refresh(cookie.value()),
             None
         );
+    }
+
+    #[test]
+    fn bearer_header_and_chunk_gaps() {
+        assert_eq!(
+            bearer(Some("Bearer abc")).map(|t| t.secret().to_string()),
+            Some("abc".into())
+        );
+        assert_eq!(
+            bearer(Some("bearer  abc ")).map(|t| t.secret().to_string()),
+            Some("abc".into())
+        );
+        assert!(bearer(Some("Basic abc")).is_none());
+        assert!(bearer(Some("Bearer ")).is_none());
+        assert!(bearer(None).is_none());
+        // a gap stops the token; a stray chunk after it still counts (to be cleared)
+        let (t, n) = join_access(|n| match n {
+            "sso_at" => Some("a".into()),
+            "sso_at.1" => Some("b".into()),
+            "sso_at.4" => Some("stray".into()),
+            _ => None,
+        });
+        assert_eq!(t.unwrap().secret(), "ab");
+        assert_eq!(n, 5);
     }
 
     #[test]

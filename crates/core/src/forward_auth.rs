@@ -4,7 +4,7 @@
 
 use cookie::Cookie;
 
-use crate::cookies::{RefreshHandle, ACCESS, MAX_CHUNKS, REFRESH};
+use crate::cookies::{RefreshHandle, REFRESH};
 use crate::error::Result;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
@@ -66,30 +66,9 @@ impl Gateway {
         cookie: impl Fn(&str) -> Option<String>,
         authorization: Option<&str>,
     ) -> Presented {
-        let values: Vec<Option<String>> = (0..MAX_CHUNKS)
-            .map(|i| {
-                cookie(&if i == 0 {
-                    ACCESS.to_string()
-                } else {
-                    format!("{ACCESS}.{i}")
-                })
-            })
-            .collect();
-        let (access, chunks) = self.cookies.read_access(|name| {
-            let i = if name == ACCESS {
-                Some(0)
-            } else {
-                name.strip_prefix("sso_at.")
-                    .and_then(|n| n.parse::<usize>().ok())
-            };
-            i.and_then(|i| values.get(i)).and_then(|v| v.as_deref())
-        });
+        let (access, chunks) = crate::cookies::join_access(&cookie);
         let rt = cookie(REFRESH);
-        let bearer = authorization.and_then(|h| {
-            let (scheme, tok) = h.split_once(' ')?;
-            (scheme.eq_ignore_ascii_case("bearer") && !tok.trim().is_empty())
-                .then(|| AccessToken::new(tok.trim()))
-        });
+        let bearer = crate::cookies::bearer(authorization);
         Presented {
             access,
             chunks,

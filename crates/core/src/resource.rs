@@ -11,7 +11,6 @@ use actix_web::http::header;
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 
 use crate::config::OidcSettings;
-use crate::cookies::{ACCESS, MAX_CHUNKS};
 use crate::oidc::{AccessClaims, AccessTokenError, OidcClient, OidcError};
 use crate::revocation::RevocationCache;
 use crate::secret::{AccessToken, ClientSecret};
@@ -80,31 +79,12 @@ impl ResourceServer {
 
 /// The token from `Authorization: Bearer` or the joined `sso_at` chunks.
 pub fn token_from_request(req: &HttpRequest) -> Option<AccessToken> {
-    if let Some(h) = req
+    let auth = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let mut parts = h.splitn(2, ' ');
-        if let (Some(scheme), Some(tok)) = (parts.next(), parts.next()) {
-            if scheme.eq_ignore_ascii_case("bearer") && !tok.trim().is_empty() {
-                return Some(AccessToken::new(tok.trim()));
-            }
-        }
-    }
-    let mut joined = String::new();
-    for i in 0..MAX_CHUNKS {
-        let name = if i == 0 {
-            ACCESS.to_string()
-        } else {
-            format!("{ACCESS}.{i}")
-        };
-        match req.cookie(&name) {
-            Some(c) if !c.value().is_empty() => joined.push_str(c.value()),
-            _ => break,
-        }
-    }
-    (!joined.is_empty()).then(|| AccessToken::new(joined))
+        .and_then(|v| v.to_str().ok());
+    crate::cookies::bearer(auth)
+        .or_else(|| crate::cookies::join_access(|n| req.cookie(n).map(|c| c.value().to_string())).0)
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,6 @@ pub mod token;
 
 use cookie::Cookie;
 use serde::{Deserialize, Serialize};
-use url::Url;
 
 use crate::config::ServerSideLogout;
 use crate::error::{Error, Result};
@@ -314,11 +313,6 @@ impl Gateway {
             .federation_key
             .as_ref()
             .map(|k| chain::mac(k, &format!("fwd|{t}|{token}")))
-    }
-
-    /// Parse a URL for the peers list.
-    pub fn peer_origin(u: &Url) -> String {
-        u.origin().ascii_serialization()
     }
 }
 

@@ -44,14 +44,20 @@ fn gateway() -> Command {
     c
 }
 
+/// `sso-gateway check-config --config <path>` with extra environment.
+fn check_config(path: &std::path::Path, env: &[(&str, &str)]) -> std::process::Output {
+    gateway()
+        .args(["check-config", "--config"])
+        .arg(path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn check_config_accepts_a_good_file() {
     let p = write("good.toml", &good());
-    let out = gateway()
-        .args(["check-config", "--config"])
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = check_config(&p, &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -68,11 +74,7 @@ fn check_config_lists_every_problem_and_exits_non_zero() {
         .replace("domain = \"a.com\"", "domain = \"a.com\"\nsecuer = true")
         .replace("*.a.com", "*a.com");
     let p = write("typo.toml", &bad);
-    let out = gateway()
-        .args(["check-config", "--config"])
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = check_config(&p, &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("secuer"), "unknown key named: {err}");
@@ -83,11 +85,7 @@ fn check_config_lists_every_problem_and_exits_non_zero() {
             .replace("*.a.com", "*a.com")
             .replace("client_id = \"gw-a\"\n", ""),
     );
-    let out = gateway()
-        .args(["check-config", "--config"])
-        .arg(&p)
-        .output()
-        .unwrap();
+    let out = check_config(&p, &[]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("oidc.client_id is missing"), "{err}");
@@ -102,24 +100,14 @@ fn env_overrides_and_secret_files() {
         &format!("client_secret_file = {secret:?}"),
     );
     let p = write("env.toml", &text);
-    let out = gateway()
-        .args(["check-config", "--config"])
-        .arg(&p)
-        .env("SSO__OIDC__CLIENT_ID", "gw-from-env")
-        .output()
-        .unwrap();
+    let out = check_config(&p, &[("SSO__OIDC__CLIENT_ID", "gw-from-env")]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("gw-from-env"));
-    let out = gateway()
-        .args(["check-config", "--config"])
-        .arg(&p)
-        .env("SSO__OIDC__CLIENTID", "typo")
-        .output()
-        .unwrap();
+    let out = check_config(&p, &[("SSO__OIDC__CLIENTID", "typo")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("clientid"));
 }
