@@ -73,17 +73,12 @@ impl Redis {
             let mut child = redis_server(port, &dir.0, &[]);
             let deadline = Instant::now() + Duration::from_secs(5);
             while Instant::now() < deadline {
-                if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-                    use std::io::{Read, Write};
-                    let _ = s.write_all(b"PING\r\n");
-                    let mut buf = [0u8; 7];
-                    if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
-                        return Self {
-                            child,
-                            port,
-                            _dir: dir,
-                        };
-                    }
+                if pong(port) {
+                    return Self {
+                        child,
+                        port,
+                        _dir: dir,
+                    };
                 }
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // port taken: try another
@@ -328,17 +323,22 @@ impl Drop for RedisSentinel {
     }
 }
 
+/// Does a redis-server on `port` answer PING?
+fn pong(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut buf = [0u8; 7];
+    s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+}
+
 /// Block until a redis-server on `port` answers PING.
 pub fn wait_ping(port: u16) {
-    use std::io::{Read, Write};
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
-            let _ = s.write_all(b"PING\r\n");
-            let mut buf = [0u8; 7];
-            if s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n" {
-                return;
-            }
+        if pong(port) {
+            return;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
