@@ -180,3 +180,25 @@ async fn revoke_offline_access_ends_every_session_of_the_user() {
     assert!(session_keys(&e.redis.url()).await.is_empty());
     assert_eq!(auth(&b1, &e.gw).await.status, 401);
 }
+
+#[tokio::test]
+async fn success_only_after_redis_holds_the_result() {
+    let e = env();
+    let token =
+        e.op.sign(header(), claims(&e, "redis-down"), SignWith::Good);
+    let EvilWorld { op: _op, gw, redis } = e;
+    drop(redis);
+    let r = Browser::new()
+        .post_form(
+            &gw.url("/sso/backchannel-logout"),
+            &[("logout_token", token.as_str())],
+            &[],
+        )
+        .await;
+    assert_eq!(
+        r.status, 503,
+        "never 200 when the logout could not be stored: {}",
+        r.body
+    );
+    assert_eq!(r.json()["error"], "temporarily_unavailable");
+}

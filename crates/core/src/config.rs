@@ -1066,6 +1066,16 @@ kind = "memory"
     }
 
     #[test]
+    fn openid_scope_is_always_requested() {
+        let text = good().replace(
+            "client_id = \"gw-a\"",
+            "client_id = \"gw-a\"\nscopes = [\"profile\", \"roles\"]",
+        );
+        let s = Settings::from_toml(&text).unwrap();
+        assert_eq!(s.oidc.scopes, vec!["openid", "profile", "roles"]);
+    }
+
+    #[test]
     fn leeway_capped_at_60() {
         let text = good().replace(
             "client_id = \"gw-a\"",
