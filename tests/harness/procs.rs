@@ -368,6 +368,37 @@ impl NodeService {
             path.join("node_modules").join(module).exists(),
             "{dir}/node_modules is missing: run `npm ci --prefix {dir}` (make test does)"
         );
+        // Node 20 + OpenSSL 3 occasionally (a few starts in a hundred, seen here) stalls for
+        // good right after generating the OP's RSA key: give each start 20 s, try 3 times,
+        // and show the stderr of the last try if none announced itself.
+        let mut last = String::new();
+        for attempt in 1..=3 {
+            match Self::try_start(&path, env, log_var) {
+                Ok((child, line)) => {
+                    let base = line
+                        .strip_prefix(&format!("{prefix} "))
+                        .unwrap_or_else(|| {
+                            panic!("unexpected output from {dir}/server.mjs: {line}")
+                        })
+                        .trim()
+                        .to_string();
+                    return Self { child, base };
+                }
+                Err(why) => {
+                    eprintln!("{dir}/server.mjs start {attempt}/3 failed: {why}");
+                    last = why;
+                }
+            }
+        }
+        panic!("{dir}/server.mjs did not start in 3 tries: {last}");
+    }
+
+    /// One start: the child and its announcement line, or why not (with its stderr).
+    fn try_start(
+        path: &std::path::Path,
+        env: &[(&str, String)],
+        log_var: &str,
+    ) -> Result<(Child, String), String> {
         // stderr goes to a file so a failed start can show why
         let log_dir = tempdir::TempDir::new("node-log");
         let log_path = log_dir.0.join("stderr.log");
@@ -383,10 +414,8 @@ impl NodeService {
             .stdout(Stdio::piped())
             .stderr(stderr);
         die_with_parent(&mut cmd);
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn node {dir}/server.mjs: {e}"));
-        let stdout = child.stdout.take().unwrap();
+        let mut child = cmd.spawn().map_err(|e| format!("spawn node: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
@@ -394,37 +423,25 @@ impl NodeService {
             let _ = tx.send(lines.next().and_then(Result::ok));
             for _ in lines {} // keep the pipe drained
         });
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(Some(l)) => l,
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Some(l)) => Ok((child, l)),
             other => {
                 let _ = child.kill();
                 let status = child.wait();
                 let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-                let tail: String = log
-                    .lines()
-                    .rev()
-                    .take(30)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                panic!(
-                    "{dir}/server.mjs did not start ({}; exit {status:?}); its stderr:\n{tail}",
+                let tail: Vec<&str> = log.lines().rev().take(30).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                Err(format!(
+                    "{} (exit {status:?}); its stderr:\n{}",
                     if other.is_err() {
-                        "timed out after 60 s"
+                        "no announcement within 20 s"
                     } else {
                         "exited"
-                    }
-                );
+                    },
+                    tail.join("\n")
+                ))
             }
-        };
-        let base = line
-            .strip_prefix(&format!("{prefix} "))
-            .unwrap_or_else(|| panic!("unexpected output from {dir}/server.mjs: {line}"))
-            .trim()
-            .to_string();
-        Self { child, base }
+        }
     }
 
     pub fn stop(&mut self) {
