@@ -8,6 +8,7 @@ pub mod browser;
 pub mod chrome;
 pub mod hostile_op;
 pub mod procs;
+pub mod spring;
 pub mod world;
 
 pub use browser::Browser;

@@ -9,6 +9,7 @@ mod forward_auth;
 mod nginx;
 mod refresh;
 mod resource;
+mod spring;
 
 use sso_integration_tests::browser::Resp;
 use sso_integration_tests::world::World;
