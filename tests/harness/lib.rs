@@ -7,6 +7,7 @@
 pub mod browser;
 pub mod chrome;
 pub mod hostile_op;
+pub mod keycloak;
 pub mod procs;
 pub mod spring;
 pub mod world;

@@ -23,6 +23,8 @@ pub struct GatewayOptions {
     pub redis_url: Option<String>,
     /// Extra TOML appended to the generated config (sections must not repeat generated ones).
     pub extra: String,
+    /// Extra lines inside the generated `[oidc]` section.
+    pub oidc_extra: String,
     pub secure: bool,
     pub auth_method: &'static str,
     /// The other domain's gateway port (for `[fanout]` in `extra`).
@@ -38,6 +40,7 @@ impl GatewayOptions {
             issuer: issuer.into(),
             redis_url,
             extra: String::new(),
+            oidc_extra: String::new(),
             secure: true,
             auth_method: "client_secret_basic",
             peer_port: None,
@@ -62,6 +65,7 @@ client_secret = "{secret}"
 auth_method = "{auth_method}"
 http_timeout_secs = 5
 jwks_min_refetch_secs = 1
+{oidc_extra}
 [cookie]
 domain = "{d}.localhost"
 secure = {secure}
@@ -80,6 +84,7 @@ filter = "warn"
             secret = self.client_secret,
             secure = self.secure,
             extra = self.extra,
+            oidc_extra = self.oidc_extra,
             auth_method = self.auth_method,
         )
     }

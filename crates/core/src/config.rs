@@ -81,6 +81,7 @@ pub struct RawOidc {
     pub pass_params: Option<Vec<String>>,
     pub clock_leeway_secs: Option<u64>,
     pub jwks_min_refetch_secs: Option<u64>,
+    pub jwks_max_age_secs: Option<u64>,
     pub http_timeout_secs: Option<u64>,
 }
 
@@ -172,6 +173,8 @@ impl std::fmt::Debug for RawFanout {
 pub struct RawForwardAuth {
     pub pass_authorization: Option<bool>,
     pub accepted_clients: Option<Vec<String>>,
+    pub accept_audience_only: Option<bool>,
+    pub unverified_email: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -272,11 +275,18 @@ pub struct OidcSettings {
     pub pass_params: Vec<String>,
     pub clock_leeway_secs: i64,
     pub jwks_min_refetch_secs: u64,
+    /// The key set is fetched again once it is this old; keys the OP no longer publishes
+    /// are then dropped (a removed, compromised key stops verifying within this bound).
+    pub jwks_max_age_secs: u64,
     pub http_timeout_secs: u64,
     /// Extra trusted CA certificates (PEM) for calls to the OP and to peers.
     pub extra_roots_pem: Option<Vec<u8>>,
-    /// Access tokens must name one of these in `azp` or `aud` (empty: any client).
+    /// Access tokens must name one of these in `azp` or `client_id` (empty: any client).
     pub accepted_clients: Vec<String>,
+    /// Also accept an access token whose only link to an accepted client is `aud`
+    /// (Keycloak's audience resolution puts every client the user holds roles of in `aud`,
+    /// so this lets tokens issued to other clients in: an explicit opt-in).
+    pub accept_audience_only: bool,
 }
 
 #[derive(Clone)]
@@ -330,6 +340,16 @@ impl std::fmt::Debug for FanoutSettings {
     }
 }
 
+/// `forward_auth.unverified_email`: `X-Auth-Request-Email` is only ever sent for an
+/// `email_verified: true` token; this says what happens to the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnverifiedEmail {
+    /// Allow the request, without `X-Auth-Request-Email`.
+    Omit,
+    /// Refuse the request (403): the app requires a verified email.
+    Deny,
+}
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub server: ServerSettings,
@@ -340,6 +360,8 @@ pub struct Settings {
     pub store: StoreSettings,
     pub fanout: FanoutSettings,
     pub pass_authorization: bool,
+    /// What forward-auth does with an email the OP has not verified.
+    pub unverified_email: UnverifiedEmail,
     pub cors_allowed_origins: Vec<String>,
     pub logout_allow_get: bool,
     pub logout_server_side: ServerSideLogout,
@@ -869,6 +891,27 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         }
     }
 
+    let unverified_email = match raw
+        .forward_auth
+        .unverified_email
+        .as_deref()
+        .unwrap_or("omit")
+    {
+        "omit" => UnverifiedEmail::Omit,
+        "deny" => UnverifiedEmail::Deny,
+        other => {
+            p.push(format!(
+                "forward_auth.unverified_email = {other:?}: use \"omit\" (no X-Auth-Request-Email \
+                 unless email_verified is true) or \"deny\" (403 unless email_verified is true)"
+            ));
+            UnverifiedEmail::Omit
+        }
+    };
+    let jwks_max_age_secs = raw.oidc.jwks_max_age_secs.unwrap_or(300);
+    if jwks_max_age_secs == 0 {
+        p.push("oidc.jwks_max_age_secs = 0: use a number of seconds > 0 (default 300)".into());
+    }
+
     // [log]
     let log_format = match raw.log.format.as_deref().unwrap_or("json") {
         "json" => LogFormat::Json,
@@ -907,9 +950,11 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             pass_params,
             clock_leeway_secs: leeway as i64,
             jwks_min_refetch_secs: raw.oidc.jwks_min_refetch_secs.unwrap_or(10),
+            jwks_max_age_secs,
             http_timeout_secs: raw.oidc.http_timeout_secs.unwrap_or(10),
             extra_roots_pem,
             accepted_clients,
+            accept_audience_only: raw.forward_auth.accept_audience_only.unwrap_or(false),
         },
         cookie: CookieSettings {
             domain,
@@ -926,6 +971,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             federation_key,
         },
         pass_authorization: raw.forward_auth.pass_authorization.unwrap_or(true),
+        unverified_email,
         cors_allowed_origins,
         logout_allow_get: raw.logout.allow_get.unwrap_or(true),
         logout_server_side,

@@ -4,6 +4,7 @@
 
 use cookie::Cookie;
 
+use crate::config::UnverifiedEmail;
 use crate::cookies::{RefreshHandle, REFRESH};
 use crate::error::Result;
 use crate::gateway::Gateway;
@@ -158,6 +159,30 @@ impl Gateway {
             Err(RefreshFailure::Ended(why)) => Ok(self.deny(p, why)),
             Err(RefreshFailure::Upstream(e)) => Err(e),
         }
+    }
+
+    /// The identity headers for the upstream (`X-Auth-Request-*`), or `None` when the
+    /// `forward_auth.unverified_email = "deny"` policy refuses the caller. The email is sent
+    /// only when the OP says `email_verified: true`; `X-Auth-Request-Sub` is the one stable
+    /// identifier (a username or an email can be changed or reassigned at the OP).
+    pub fn identity_headers(&self, c: &AccessClaims) -> Option<Vec<(&'static str, String)>> {
+        if !c.email_verified
+            && c.email.is_some()
+            && self.settings.unverified_email == UnverifiedEmail::Deny
+        {
+            return None;
+        }
+        let user = c
+            .preferred_username
+            .clone()
+            .unwrap_or_else(|| c.sub.clone());
+        let mut h = vec![("x-auth-request-user", user)];
+        if let (Some(email), true) = (&c.email, c.email_verified) {
+            h.push(("x-auth-request-email", email.clone()));
+        }
+        h.push(("x-auth-request-sub", c.sub.clone()));
+        h.push(("x-auth-request-groups", c.groups.join(",")));
+        Some(h)
     }
 
     /// `GET /sso/session`: who is signed in, refreshing if needed.

@@ -23,7 +23,7 @@ pub struct ResourceServer {
 }
 
 impl ResourceServer {
-    /// `accepted_clients`: tokens must carry one of them in `azp` or `aud` (empty: any).
+    /// `accepted_clients`: tokens must carry one of them in `azp` or `client_id` (empty: any).
     pub fn new(
         issuer: &str,
         allowed_algs: Vec<String>,
@@ -39,9 +39,11 @@ impl ResourceServer {
             pass_params: vec![],
             clock_leeway_secs: 30,
             jwks_min_refetch_secs: 10,
+            jwks_max_age_secs: 300,
             http_timeout_secs: 10,
             extra_roots_pem: None,
             accepted_clients,
+            accept_audience_only: false,
         };
         Ok(Self {
             oidc: OidcClient::new(settings, String::new())?,

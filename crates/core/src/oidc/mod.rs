@@ -134,7 +134,10 @@ pub enum IdTokenError {
 
 struct JwksState {
     keys: Arc<Vec<Jwk>>,
+    /// When the OP last answered with a key set.
     fetched_at: Option<Instant>,
+    /// When a fetch was last tried (failed tries included), for the refetch rate limit.
+    tried_at: Option<Instant>,
 }
 
 struct Discovered {
@@ -217,6 +220,7 @@ impl OidcClient {
             jwks: RwLock::new(JwksState {
                 keys: Arc::new(Vec::new()),
                 fetched_at: None,
+                tried_at: None,
             }),
             jwks_gate: Mutex::new(()),
         })
@@ -294,7 +298,10 @@ impl OidcClient {
         Ok(meta)
     }
 
+    /// Fetch the key set and replace the cached one whole: a key the OP no longer
+    /// publishes is dropped here. A failed fetch keeps the cached keys.
     async fn fetch_jwks(&self) -> Result<(), OidcError> {
+        self.jwks.write().await.tried_at = Some(Instant::now());
         let meta = self.metadata().await?;
         let resp = self
             .http
@@ -319,35 +326,53 @@ impl OidcClient {
     }
 
     /// Verify a JWS signed by the OP. An unknown `kid` triggers one JWKS refetch, at most
-    /// once per `jwks_min_refetch_secs` (key rotation without a thundering herd).
+    /// once per `jwks_min_refetch_secs` (key rotation without a thundering herd). A key set
+    /// older than `jwks_max_age_secs` is fetched again before it is used, so a key the OP
+    /// stopped publishing (disabled or removed after a compromise) stops verifying within
+    /// that bound; while the OP cannot be reached the cached keys stay in use.
     pub async fn verify_jwt(&self, token: &str) -> Result<VerifiedJwt, JwtOrOidc> {
-        let (keys, fetched) = {
+        let (keys, fetched, tried) = {
             let st = self.jwks.read().await;
-            (st.keys.clone(), st.fetched_at)
+            (st.keys.clone(), st.fetched_at, st.tried_at)
         };
-        if fetched.is_some() {
+        let min = Duration::from_secs(self.settings.jwks_min_refetch_secs);
+        let max_age = Duration::from_secs(self.settings.jwks_max_age_secs);
+        let stale = fetched.is_some_and(|t| t.elapsed() >= max_age)
+            && tried.is_none_or(|t| t.elapsed() >= min);
+        if fetched.is_some() && !stale {
             match jwt::verify(token, &keys, &self.settings.allowed_algs) {
                 Err(JwtError::UnknownKey) => {}
                 other => return other.map_err(JwtOrOidc::Jwt),
             }
         }
-        // Unknown kid (or no keys yet): refetch, rate-limited.
+        // No keys yet, too old, or an unknown kid: refetch, rate-limited.
         {
             let _gate = self.jwks_gate.lock().await;
-            let (fetched_at, same) = {
+            let (fetched_at, tried_at, same) = {
                 let st = self.jwks.read().await;
-                (st.fetched_at, Arc::ptr_eq(&st.keys, &keys))
+                (st.fetched_at, st.tried_at, Arc::ptr_eq(&st.keys, &keys))
             };
-            let min = Duration::from_secs(self.settings.jwks_min_refetch_secs);
             let due = match fetched_at {
-                None => true,
-                Some(t) => same && t.elapsed() >= min,
+                None => tried_at.is_none_or(|t| t.elapsed() >= min.min(Duration::from_secs(1))),
+                Some(_) => same && tried_at.is_none_or(|t| t.elapsed() >= min),
             };
             if due {
-                self.fetch_jwks().await.map_err(JwtOrOidc::Oidc)?;
+                if let Err(e) = self.fetch_jwks().await {
+                    if fetched_at.is_none() {
+                        return Err(JwtOrOidc::Oidc(e));
+                    }
+                    tracing::warn!(error = %e, "JWKS refetch failed, keeping the cached keys");
+                }
             }
         }
-        let keys = self.jwks.read().await.keys.clone();
+        let st = self.jwks.read().await;
+        if st.fetched_at.is_none() {
+            return Err(JwtOrOidc::Oidc(OidcError::Unavailable(
+                "no key set fetched yet".into(),
+            )));
+        }
+        let keys = st.keys.clone();
+        drop(st);
         jwt::verify(token, &keys, &self.settings.allowed_algs).map_err(JwtOrOidc::Jwt)
     }
 
@@ -552,17 +577,36 @@ impl OidcClient {
                 return Err(AccessTokenError::Invalid("typ".into()));
             }
         }
-        if jwt.claims.contains_key("nonce") || jwt.claims.contains_key("events") {
+        // BCL 1.0 §2.4: a logout token carries `events`; never an access token.
+        if jwt.claims.contains_key("events") {
             return Err(AccessTokenError::Invalid("not an access token".into()));
         }
-        // The token must be meant for us: an accepted client as `azp` (Keycloak), `client_id`
-        // (RFC 9068 §2.2) or in `aud`.
+        // Keycloak names each token's kind in a payload `typ` claim: "Bearer" for access
+        // tokens, "ID", "Refresh", "Offline", "Logout" for the others. Only "Bearer" passes.
+        // Without it, a `nonce` marks an ID token (OIDC Core §2); with it, a `nonce` is
+        // Keycloak's "Nonce backwards compatible" mapper and the token is still an access token.
+        match jwt.claims.get("typ") {
+            Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
+            Some(_) => {
+                return Err(AccessTokenError::Invalid(
+                    "not an access token (typ)".into(),
+                ))
+            }
+            None if jwt.claims.contains_key("nonce") => {
+                return Err(AccessTokenError::Invalid("not an access token".into()))
+            }
+            None => {}
+        }
+        // The token must be meant for us: an accepted client as `azp` (Keycloak) or
+        // `client_id` (RFC 9068 §2.2). `aud` alone only with `accept_audience_only`:
+        // Keycloak's audience resolution adds every client whose roles the user holds.
         let accepted = &self.settings.accepted_clients;
         if !accepted.is_empty() {
             let is_accepted = |v: &str| accepted.iter().any(|c| c == v);
             let azp_ok = jwt.str_claim("azp").is_some_and(is_accepted)
                 || jwt.str_claim("client_id").is_some_and(is_accepted);
-            let aud_ok = jwt.audiences().into_iter().any(is_accepted);
+            let aud_ok =
+                self.settings.accept_audience_only && jwt.audiences().into_iter().any(is_accepted);
             if !azp_ok && !aud_ok {
                 return Err(AccessTokenError::Invalid(
                     "token issued to another client".into(),
@@ -615,6 +659,7 @@ impl OidcClient {
             azp: jwt.str_claim("azp").map(String::from),
             preferred_username: jwt.str_claim("preferred_username").map(String::from),
             email: jwt.str_claim("email").map(String::from),
+            email_verified: jwt.claims.get("email_verified").and_then(Value::as_bool) == Some(true),
             name: jwt.str_claim("name").map(String::from),
             groups,
         })
@@ -632,6 +677,8 @@ pub struct AccessClaims {
     pub azp: Option<String>,
     pub preferred_username: Option<String>,
     pub email: Option<String>,
+    /// `email_verified` is `true` (absent or anything else: not verified).
+    pub email_verified: bool,
     pub name: Option<String>,
     pub groups: Vec<String>,
 }
@@ -718,9 +765,11 @@ mod tests {
                 pass_params: vec![],
                 clock_leeway_secs: 30,
                 jwks_min_refetch_secs: 10,
+                jwks_max_age_secs: 300,
                 http_timeout_secs: 5,
                 extra_roots_pem: None,
                 accepted_clients: vec!["gw-a".into(), "mobile".into()],
+                accept_audience_only: false,
             },
             "https://auth.a.com/sso/callback".into(),
         )
@@ -755,7 +804,17 @@ mod tests {
             )),
             "RFC 9068 client_id"
         );
-        assert!(ok(&at(json!({"aud": ["x", "gw-a"]}), None)), "aud");
+        assert!(
+            !ok(&at(json!({"aud": ["x", "gw-a"]}), None)),
+            "aud alone is not enough by default"
+        );
+        assert!(
+            !ok(&at(
+                json!({"azp": "other-app", "aud": ["gw-a", "account"]}),
+                None
+            )),
+            "Keycloak audience resolution: another client's token naming gw-a in aud"
+        );
         assert!(
             !ok(&at(json!({"azp": "other", "aud": "account"}), None)),
             "foreign client"
@@ -763,6 +822,26 @@ mod tests {
         assert!(
             !ok(&at(json!({"azp": "gw-a", "nonce": "n"}), None)),
             "an ID token is not an access token"
+        );
+        for kind in ["ID", "Refresh", "Offline", "Logout"] {
+            assert!(
+                !ok(&at(json!({"azp": "gw-a", "typ": kind}), Some("JWT"))),
+                "Keycloak {kind} token"
+            );
+        }
+        assert!(
+            ok(&at(
+                json!({"azp": "gw-a", "typ": "Bearer", "nonce": "n"}),
+                Some("JWT")
+            )),
+            "Keycloak access token with the nonce backwards-compatible mapper"
+        );
+        assert!(
+            !ok(&at(
+                json!({"azp": "gw-a", "typ": "Bearer", "events": {}}),
+                None
+            )),
+            "a logout token is never an access token"
         );
         assert!(
             !ok(&at(json!({"azp": "gw-a"}), Some("logout+jwt"))),
@@ -776,5 +855,31 @@ mod tests {
             !ok(&at(json!({"azp": "gw-a", "iss": "https://evil"}), None)),
             "issuer"
         );
+    }
+
+    #[test]
+    fn audience_only_is_an_explicit_opt_in() {
+        let mut c = client();
+        c.settings.accept_audience_only = true;
+        assert!(c
+            .check_access_claims(&at(json!({"aud": ["x", "gw-a"]}), None), 1500)
+            .is_ok());
+        assert!(c
+            .check_access_claims(&at(json!({"aud": ["x", "y"]}), None), 1500)
+            .is_err());
+    }
+
+    #[test]
+    fn email_verified_only_when_true() {
+        let c = client();
+        let v = |x: serde_json::Value| {
+            c.check_access_claims(&at(x, None), 1500)
+                .unwrap()
+                .email_verified
+        };
+        assert!(v(json!({"azp": "gw-a", "email_verified": true})));
+        assert!(!v(json!({"azp": "gw-a", "email_verified": "true"})));
+        assert!(!v(json!({"azp": "gw-a"})));
+        assert!(!v(json!({"azp": "gw-a", "email_verified": false})));
     }
 }

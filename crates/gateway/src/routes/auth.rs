@@ -52,20 +52,20 @@ pub async fn forward_auth(gw: Gw, req: HttpRequest) -> Result<HttpResponse, Http
     let outcome = gw.authenticate(&p, false).await.map_err(HttpError::json)?;
     let mut resp = match outcome {
         AuthOutcome::Allowed(a) => {
-            let c = &a.claims;
+            let Some(identity) = gw.identity_headers(&a.claims) else {
+                let mut r = HttpResponse::Forbidden()
+                    .insert_header((header::CACHE_CONTROL, "no-store"))
+                    .json(serde_json::json!({
+                        "error": "email_not_verified",
+                        "error_description": "this application requires an email address verified by the identity provider"
+                    }));
+                add_cookies(&mut r, &a.set_cookies);
+                return Ok(r);
+            };
             let mut b = HttpResponse::Ok();
             b.insert_header((header::CACHE_CONTROL, "no-store"));
-            let user = c
-                .preferred_username
-                .clone()
-                .unwrap_or_else(|| c.sub.clone());
-            for (k, v) in [
-                ("x-auth-request-user", Some(user)),
-                ("x-auth-request-email", c.email.clone()),
-                ("x-auth-request-sub", Some(c.sub.clone())),
-                ("x-auth-request-groups", Some(c.groups.join(","))),
-            ] {
-                if let Some(v) = v.and_then(|v| HeaderValue::from_str(&v).ok()) {
+            for (k, v) in identity {
+                if let Ok(v) = HeaderValue::from_str(&v) {
                     b.insert_header((k, v));
                 }
             }
