@@ -3,12 +3,18 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test deps deps-demo build lint bench clean
+.PHONY: check demo demo-keycloak test deps deps-demo build lint bench clean
 
 ## Start the test OP, gateways for a.localhost and b.localhost, and the demo app.
 demo: deps-demo
 	$(CARGO) build -p sso-gateway -p sso-demo-app
 	bash deploy/demo/run.sh
+
+## The same demo on a real Keycloak (the shipped realm), instead of the embedded OP.
+demo-keycloak: deps-demo
+	bash deploy/scripts/install-deps.sh keycloak
+	$(CARGO) build -p sso-gateway -p sso-demo-app
+	DEMO_OP=keycloak bash deploy/demo/run.sh
 
 ## Install what is missing, then run every test (lint included).
 test: deps
@@ -22,6 +28,12 @@ deps:
 
 deps-demo:
 	bash deploy/scripts/install-deps.sh demo
+
+## The fast inner loop: format, lint, unit tests (no external services).
+check:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) test --workspace --lib --bins
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -22,6 +22,13 @@ if [ "$mode" = test ]; then
   # JDK + Maven for the Spring Boot example (examples/spring-boot, Java 17+)
   have javac || need_pkgs+=(openjdk-17-jdk-headless)
   have mvn || need_pkgs+=(maven)
+  have unzip || need_pkgs+=(unzip)
+fi
+
+if [ "$mode" = keycloak ]; then
+  have java || need_pkgs+=(openjdk-17-jre-headless)
+  have mvn || need_pkgs+=(maven)
+  have unzip || need_pkgs+=(unzip)
 fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then
@@ -67,6 +74,12 @@ if [ "$mode" = test ] && have mvn && have javac; then
       exit 1
     fi
   fi
+fi
+
+# Keycloak (tests/keycloak, make demo-keycloak): fetched once with Maven into a cache outside
+# the repository (deploy/scripts/keycloak.sh; version in deploy/keycloak/VERSION).
+if [ "$mode" = test ] || [ "$mode" = keycloak ]; then
+  bash deploy/scripts/keycloak.sh install || { echo "install-deps: ERROR: Keycloak could not be installed (see above)" >&2; exit 1; }
 fi
 
 # Verify, loudly.

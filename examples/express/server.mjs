@@ -6,7 +6,7 @@
 // token is large (they are joined in order). The token is verified locally: signature with
 // the issuer's JWKS (`jwks_uri` from discovery, cached by jose, refetched for an unknown
 // `kid`), an asymmetric algorithm, `iss` equal to ISSUER, `exp` in the future, and the same
-// "is an access token" checks the gateway makes (`typ`, no `nonce`/`events`).
+// "is an access token" checks the gateway makes (header and payload `typ`, `nonce`, `events`).
 //
 //   GET /api/me  → 200 {sub, preferred_username, email}
 //                → 401 {error, error_description} + WWW-Authenticate: Bearer …
@@ -19,7 +19,7 @@
 //   PORT                default 3000; 0 picks a free port
 //   HOST                default 127.0.0.1
 //   ACCEPTED_CLIENTS    optional, comma-separated client ids (e.g. "gw-a,gw-b"): the token's `azp`
-//                       or one of its `aud` values must be one of them, as with the gateway's
+//                       (or `client_id`) must be one of them, as with the gateway's
 //                       `forward_auth.accepted_clients` / ResourceServer's `accepted_clients`
 //   EXIT_ON_STDIN_EOF   "1": exit when stdin closes (test harnesses keep a pipe open)
 //
@@ -136,10 +136,21 @@ async function verify(token) {
   if (protectedHeader.typ && !ACCESS_TOKEN_TYPS.has(protectedHeader.typ.toLowerCase())) {
     throw new Unauthorized('access token invalid');
   }
-  if ('nonce' in payload || 'events' in payload) throw new Unauthorized('access token invalid');
+  if ('events' in payload) throw new Unauthorized('access token invalid');
+  // Keycloak's payload `typ`: only "Bearer" is an access token (ID, Refresh, Logout are not).
+  // Without it, a `nonce` marks an ID token; with it, `nonce` comes from Keycloak's
+  // "Nonce backwards compatible" mapper.
+  if ('typ' in payload) {
+    if (typeof payload.typ !== 'string' || payload.typ.toLowerCase() !== 'bearer') {
+      throw new Unauthorized('access token invalid');
+    }
+  } else if ('nonce' in payload) {
+    throw new Unauthorized('access token invalid');
+  }
+  // Issued to an accepted client: `azp` (Keycloak) or `client_id` (RFC 9068). `aud` alone is
+  // not enough: Keycloak's audience resolution adds every client the user holds roles of.
   if (ACCEPTED_CLIENTS.length) {
-    const auds = Array.isArray(payload.aud) ? payload.aud : payload.aud === undefined ? [] : [payload.aud];
-    if (!ACCEPTED_CLIENTS.includes(payload.azp) && !auds.some((a) => ACCEPTED_CLIENTS.includes(a))) {
+    if (!ACCEPTED_CLIENTS.includes(payload.azp) && !ACCEPTED_CLIENTS.includes(payload.client_id)) {
       throw new Unauthorized('access token issued to another client');
     }
   }
