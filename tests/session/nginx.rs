@@ -574,6 +574,52 @@ async fn nginx_carries_tokens_over_8kb_and_their_refresh() {
     assert!(r.set_cookies().is_empty());
 }
 
+/// The most cookies one answer carries (a refresh that also clears 15 leftover `sso_at.N`
+/// chunks: 17 `Set-Cookie`s) all pass through nginx, and the rotated `sso_rt` is never the one
+/// dropped: the browser's next request is on the hot path with the new handle.
+#[tokio::test]
+async fn nginx_never_drops_the_rotated_refresh_handle() {
+    let w = World::start(OpOptions {
+        access_token_ttl: Some(2),
+        ..Default::default()
+    });
+    let app = EchoApp::start().await;
+    let ng = Nginx::start(w.a.port, app.port);
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let before = b.jar.cookies_for(&ng.url("/"));
+    // an expired token plus leftovers of an earlier, bigger one: the gateway refreshes
+    // (rotating the handle) and clears all 15 leftovers in the same answer
+    wait_for_expiry(2).await;
+    let app_url = url::Url::parse(&ng.url("/")).unwrap();
+    for i in 1..16 {
+        b.jar
+            .store(&app_url, &format!("sso_at.{i}=x; Domain=a.localhost; Path=/"));
+    }
+    w.op.reset_stats().await;
+    let r = b.get(&ng.url("/many-cookies")).await;
+    app_saw(&r, &ng);
+    assert_eq!(w.op.refresh_calls().await, 1);
+    let rt = cookies_named(&r, "sso_rt");
+    assert_eq!(rt.len(), 1, "sso_rt reached the browser: {:?}", r.set_cookies());
+    assert!(!rt[0].contains("Max-Age=0"), "{}", rt[0]);
+    for i in 1..16 {
+        let c = cookies_named(&r, &format!("sso_at.{i}"));
+        assert!(
+            c.len() == 1 && c[0].contains("Max-Age=0"),
+            "sso_at.{i} cleared: {c:?}"
+        );
+    }
+    let after = b.jar.cookies_for(&ng.url("/"));
+    assert_ne!(after["sso_rt"], before["sso_rt"], "the browser holds the rotated handle");
+    assert!(!after.contains_key("sso_at.1"));
+    // the next request: hot path, no refresh, nothing to set
+    let r = b.get(&ng.url("/again")).await;
+    app_saw(&r, &ng);
+    assert!(r.set_cookies().is_empty(), "{:?}", r.set_cookies());
+    assert_eq!(w.op.refresh_calls().await, 1);
+}
+
 /// `deploy/nginx/example-site.conf` with the snippets where it expects them passes `nginx -t`.
 #[test]
 fn nginx_example_site_conf_is_valid() {

@@ -232,10 +232,9 @@ impl CookieCodec {
 
     /// Clear `sso_at` (all `chunks` the browser holds, at least one) and `sso_rt`.
     pub fn clear_session(&self, chunks: usize) -> Vec<Cookie<'static>> {
-        let mut out: Vec<Cookie<'static>> = (0..chunks.clamp(1, MAX_CHUNKS))
-            .map(|i| self.clear_domain_cookie(&chunk_name(i)))
-            .collect();
-        out.push(self.clear_domain_cookie(REFRESH));
+        // sso_rt first, as in a session's cookies (see `session_cookies`).
+        let mut out = vec![self.clear_domain_cookie(REFRESH)];
+        out.extend((0..chunks.clamp(1, MAX_CHUNKS)).map(|i| self.clear_domain_cookie(&chunk_name(i))));
         out
     }
 

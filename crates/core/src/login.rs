@@ -316,7 +316,10 @@ impl Gateway {
             session: s.id.clone(),
             generation: s.version,
         };
-        v.push(self.cookies.refresh_cookie(&handle, s.expires_at - now));
+        // sso_rt first: a proxy that copies only the first N cookies (nginx's numbered
+        // `X-Auth-Request-Set-Cookie-N`) must never drop the rotated refresh handle, or the
+        // browser keeps the old one and the session later ends as a refresh-token reuse.
+        v.insert(0, self.cookies.refresh_cookie(&handle, s.expires_at - now));
         v
     }
 }
