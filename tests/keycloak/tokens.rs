@@ -22,9 +22,20 @@ async fn bearer_auth(g: &GatewayHandle, token: &str) -> sso_integration_tests::b
 /// email is not verified.
 fn token_realm(rep: &mut Value) {
     rep["roles"]["client"] = json!({"gw-a": [{"name": "reader"}]});
+    // role names a header cannot carry as they are
+    for r in ["ünïcode", "with,comma"] {
+        rep["roles"]["realm"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": r}));
+    }
     for u in rep["users"].as_array_mut().unwrap() {
         if u["username"] == "alice" {
             u["clientRoles"] = json!({"gw-a": ["reader"]});
+            u["realmRoles"]
+                .as_array_mut()
+                .unwrap()
+                .extend([json!("ünïcode"), json!("with,comma")]);
         }
         if u["username"] == "bob" {
             u["emailVerified"] = json!(false);
@@ -64,6 +75,16 @@ async fn keycloak_token_shapes_at_forward_auth() {
         r.headers["x-auth-request-email"], "alice@example.com",
         "email_verified: true"
     );
+    // non-ASCII and `,` in group names: percent-encoded, never dropped
+    let groups: Vec<String> = r.headers["x-auth-request-groups"]
+        .to_str()
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
+    for want in ["%C3%BCn%C3%AFcode", "with%2Ccomma", "user", "gw-a:reader"] {
+        assert!(groups.iter().any(|g| g == want), "{want} in {groups:?}");
+    }
 
     // Keycloak's ID and refresh tokens are not access tokens (payload typ ID / Refresh)
     let id = own["id_token"].as_str().unwrap();

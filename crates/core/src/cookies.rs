@@ -234,7 +234,9 @@ impl CookieCodec {
     pub fn clear_session(&self, chunks: usize) -> Vec<Cookie<'static>> {
         // sso_rt first, as in a session's cookies (see `session_cookies`).
         let mut out = vec![self.clear_domain_cookie(REFRESH)];
-        out.extend((0..chunks.clamp(1, MAX_CHUNKS)).map(|i| self.clear_domain_cookie(&chunk_name(i))));
+        out.extend(
+            (0..chunks.clamp(1, MAX_CHUNKS)).map(|i| self.clear_domain_cookie(&chunk_name(i))),
+        );
         out
     }
 

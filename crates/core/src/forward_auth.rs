@@ -60,6 +60,21 @@ impl AuthOutcome {
     }
 }
 
+/// Bytes an identity header value carries percent-encoded (RFC 3986 §2.1, UTF-8): controls,
+/// space, `%` (so decoding is unambiguous), `,` (the groups separator) and, through
+/// `utf8_percent_encode`, every non-ASCII byte. Plain ASCII names pass unchanged; an app
+/// percent-decodes each value (each group after splitting on `,`) to get the OP's string.
+const HEADER_UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+    .add(b' ')
+    .add(b'%')
+    .add(b',')
+    .add(b'"');
+
+/// An identity header value: never dropped for its characters, encoded instead.
+pub fn header_value(v: &str) -> String {
+    percent_encoding::utf8_percent_encode(v, HEADER_UNSAFE).to_string()
+}
+
 impl Gateway {
     /// Read the gateway cookies and a bearer token through a cookie lookup.
     pub fn presented(
@@ -176,12 +191,13 @@ impl Gateway {
             .preferred_username
             .clone()
             .unwrap_or_else(|| c.sub.clone());
-        let mut h = vec![("x-auth-request-user", user)];
+        let mut h = vec![("x-auth-request-user", header_value(&user))];
         if let (Some(email), true) = (&c.email, c.email_verified) {
-            h.push(("x-auth-request-email", email.clone()));
+            h.push(("x-auth-request-email", header_value(email)));
         }
-        h.push(("x-auth-request-sub", c.sub.clone()));
-        h.push(("x-auth-request-groups", c.groups.join(",")));
+        h.push(("x-auth-request-sub", header_value(&c.sub)));
+        let groups: Vec<String> = c.groups.iter().map(|g| header_value(g)).collect();
+        h.push(("x-auth-request-groups", groups.join(",")));
         Some(h)
     }
 
@@ -201,5 +217,31 @@ impl Gateway {
         let rd = self.settings.redirect.check(original?).ok()?;
         let enc: String = url::form_urlencoded::byte_serialize(rd.as_str().as_bytes()).collect();
         Some(format!("{}?rd={enc}", self.settings.public_route("/login")))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::header_value;
+
+    #[test]
+    fn identity_values_are_encoded_not_dropped() {
+        assert_eq!(header_value("alice"), "alice");
+        assert_eq!(header_value("alice@example.com"), "alice@example.com");
+        assert_eq!(header_value("Jörg Müller"), "J%C3%B6rg%20M%C3%BCller");
+        assert_eq!(header_value("a,b"), "a%2Cb");
+        assert_eq!(header_value("100%"), "100%25");
+        assert_eq!(header_value("x\r\ny"), "x%0D%0Ay");
+        for v in ["Jörg Müller", "a,b", "100%", "日本語", "x\r\ny"] {
+            let e = header_value(v);
+            assert!(e.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{e}");
+            assert_eq!(
+                percent_encoding::percent_decode_str(&e)
+                    .decode_utf8()
+                    .unwrap(),
+                v
+            );
+        }
     }
 }
