@@ -50,6 +50,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub log: RawLog,
     #[serde(default)]
+    pub rate_limit: RawRateLimit,
+    #[serde(default)]
     pub tls: RawTls,
 }
 
@@ -175,6 +177,21 @@ pub struct RawForwardAuth {
     pub accepted_clients: Option<Vec<String>>,
     pub accept_audience_only: Option<bool>,
     pub unverified_email: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimit {
+    pub enabled: Option<bool>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub login_per_minute: Option<u32>,
+    pub login_burst: Option<u32>,
+    pub backchannel_per_minute: Option<u32>,
+    pub backchannel_burst: Option<u32>,
+    pub clear_per_minute: Option<u32>,
+    pub clear_burst: Option<u32>,
+    pub admin_per_minute: Option<u32>,
+    pub admin_burst: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -368,6 +385,7 @@ pub struct Settings {
     pub admin_token: Option<AdminToken>,
     pub log_format: LogFormat,
     pub log_filter: String,
+    pub rate_limit: crate::rate_limit::RateLimitSettings,
 }
 
 impl Settings {
@@ -418,6 +436,7 @@ const LIST_KEYS: &[&str] = &[
     "fanout.accepted_audiences",
     "cors.allowed_origins",
     "forward_auth.accepted_clients",
+    "rate_limit.trusted_proxies",
 ];
 
 fn load_raw(
@@ -912,6 +931,52 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         p.push("oidc.jwks_max_age_secs = 0: use a number of seconds > 0 (default 300)".into());
     }
 
+    // [rate_limit]
+    let rate_limit = {
+        use crate::rate_limit::{Budget, RateLimitSettings};
+        let d = RateLimitSettings::default();
+        let r = &raw.rate_limit;
+        let mut trusted_proxies = Vec::new();
+        for t in r.trusted_proxies.clone().unwrap_or_default() {
+            let parsed = t
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(n) => trusted_proxies.push(n),
+                Err(_) => p.push(format!(
+                    "rate_limit.trusted_proxies: {t:?} is not an address or CIDR range \
+                     (e.g. \"10.0.0.0/8\" or \"127.0.0.1\")"
+                )),
+            }
+        }
+        let mut budget = |name: &str, per: Option<u32>, burst: Option<u32>, def: Budget| {
+            let b = Budget {
+                per_minute: per.unwrap_or(def.per_minute),
+                burst: burst.unwrap_or(def.burst),
+            };
+            if b.per_minute == 0 || b.burst == 0 {
+                p.push(format!(
+                    "rate_limit.{name}_per_minute and {name}_burst must be > 0 \
+                     (turn limits off with rate_limit.enabled = false)"
+                ));
+            }
+            b
+        };
+        RateLimitSettings {
+            enabled: r.enabled.unwrap_or(true),
+            login: budget("login", r.login_per_minute, r.login_burst, d.login),
+            backchannel: budget(
+                "backchannel",
+                r.backchannel_per_minute,
+                r.backchannel_burst,
+                d.backchannel,
+            ),
+            clear: budget("clear", r.clear_per_minute, r.clear_burst, d.clear),
+            admin: budget("admin", r.admin_per_minute, r.admin_burst, d.admin),
+            trusted_proxies,
+        }
+    };
+
     // [log]
     let log_format = match raw.log.format.as_deref().unwrap_or("json") {
         "json" => LogFormat::Json,
@@ -978,6 +1043,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         admin_token: admin_token.map(AdminToken::new),
         log_format,
         log_filter: raw.log.filter.unwrap_or_else(|| "info".into()),
+        rate_limit,
     })
 }
 

@@ -20,6 +20,7 @@ pub struct Gateway {
     pub cookies: CookieCodec,
     pub revocations: Arc<RevocationCache>,
     pub metrics: Metrics,
+    pub rate_limits: crate::rate_limit::RateLimits,
 }
 
 impl Gateway {
@@ -40,6 +41,7 @@ impl Gateway {
     pub fn with_store(settings: Settings, store: Arc<dyn SessionStore>) -> Result<Arc<Self>> {
         let oidc = OidcClient::new(settings.oidc.clone(), settings.public_route("/callback"))?;
         let cookies = CookieCodec::new(&settings.cookie, &settings.server.prefix);
+        let rate_limits = crate::rate_limit::RateLimits::new(settings.rate_limit.clone());
         Ok(Arc::new(Self {
             settings: Arc::new(settings),
             oidc,
@@ -47,6 +49,7 @@ impl Gateway {
             cookies,
             revocations: Arc::new(RevocationCache::default()),
             metrics: Metrics::default(),
+            rate_limits,
         }))
     }
 
@@ -56,6 +59,15 @@ impl Gateway {
         tokio::spawn(async move { crate::revocation::run_listener(store, cache).await });
         let me = self.clone();
         tokio::spawn(async move { crate::fanout::run(me).await });
+        let me = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                let Some(gw) = me.upgrade() else { return };
+                gw.rate_limits.prune();
+            }
+        });
     }
 }
 

@@ -13,6 +13,7 @@ pub mod login;
 pub mod logout;
 pub mod metrics;
 pub mod oidc;
+pub mod rate_limit;
 pub mod redirect;
 pub mod refresh;
 pub mod resource;

@@ -12,6 +12,7 @@ pub struct Metrics {
     pub refresh_failures: AtomicU64,
     pub logouts: AtomicU64,
     pub backchannel_logouts: AtomicU64,
+    pub rate_limited: AtomicU64,
 }
 
 impl Metrics {
@@ -52,6 +53,11 @@ impl Metrics {
                 "sso_backchannel_logouts_total",
                 "Accepted back-channel logouts",
                 &self.backchannel_logouts,
+            ),
+            (
+                "sso_rate_limited_total",
+                "Requests refused with 429 by the per-address rate limits",
+                &self.rate_limited,
             ),
         ];
         let mut out = String::new();

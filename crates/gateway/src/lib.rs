@@ -1,6 +1,7 @@
 //! sso-gateway: the HTTP layer over `sso-core`.
 
 pub mod error;
+pub mod rate_limit;
 pub mod routes;
 pub mod telemetry;
 
@@ -44,6 +45,7 @@ pub fn app(
                 .add(("Referrer-Policy", "no-referrer"))
                 .add(("X-Frame-Options", "DENY")),
         )
+        .wrap(from_fn(rate_limit::limit))
         .wrap(from_fn(telemetry::access_log))
         .configure(|cfg| routes::configure(cfg, &prefix))
 }
