@@ -71,7 +71,8 @@ domain = "{d}.localhost"
 secure = {secure}
 keys = ["{COOKIE_KEY}"]
 [redirect]
-allowed = ["{d}.localhost", "*.{d}.localhost"]
+allowed = ["{d}.localhost:*", "*.{d}.localhost:*"]
+allow_http = true
 [store]
 {store}
 [log]

@@ -130,6 +130,7 @@ impl std::fmt::Debug for RawCookie {
 #[serde(deny_unknown_fields)]
 pub struct RawRedirect {
     pub allowed: Option<Vec<String>>,
+    pub allow_http: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -720,8 +721,11 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     if allowed.is_empty() {
         p.push(format!("redirect.allowed is missing: list the hosts the gateway may send users back to, e.g. [\"{d}\", \"*.{d}\"]", d = if domain.is_empty() { "a.com" } else { &domain }));
     }
+    // Secure cookies cannot be used by an http page: its targets are https only, unless the
+    // operator opts in (`redirect.allow_http = true`, e.g. for *.localhost development).
+    let allow_http = !secure || raw.redirect.allow_http.unwrap_or(false);
     let redirect = match RedirectPolicy::new(&allowed) {
-        Ok(r) => Some(r),
+        Ok(r) => Some(r.with_http(allow_http)),
         Err(e) => {
             p.push(e.to_string());
             None

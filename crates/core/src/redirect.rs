@@ -64,6 +64,10 @@ pub enum RedirectError {
         "The redirect URL must use http:// or https://; other schemes (such as javascript:, data: or file:) are not allowed."
     )]
     DisallowedScheme,
+    #[error(
+        "The redirect URL must use https:// (this gateway's cookies are Secure; plain http:// needs redirect.allow_http)."
+    )]
+    HttpNotAllowed,
     #[error("The redirect URL must have \"//\" directly after \"http:\" or \"https:\".")]
     MissingSlashes,
     #[error(
@@ -152,6 +156,10 @@ pub enum PatternError {
     )]
     WildcardOverTld { entry: String },
     #[error(
+        "redirect.allowed entry {entry:?}: {suffix:?} is a public suffix (anyone can register a name under it); write your own domain, like \"*.example.{suffix}\""
+    )]
+    WildcardOverPublicSuffix { entry: String, suffix: String },
+    #[error(
         "redirect.allowed entry {entry:?}: a wildcard cannot be used with an IP address; list each address exactly"
     )]
     WildcardOnIp { entry: String },
@@ -177,11 +185,21 @@ enum HostPattern {
     Ipv6(Ipv6Addr),
 }
 
+/// Which ports a pattern allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PortRule {
+    /// No port written: the scheme's default port only (443 for https, 80 for http).
+    Default,
+    /// `host:8443`: exactly that port (`:443` also matches an implicit https port).
+    Exact(u16),
+    /// `host:*`: any port, an explicit opt-in (development setups).
+    Any,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Pattern {
     host: HostPattern,
-    /// `None`: any port.
-    port: Option<u16>,
+    port: PortRule,
 }
 
 /// A host as seen by the matcher.
@@ -196,6 +214,8 @@ enum Candidate {
 #[derive(Debug, Clone)]
 pub struct RedirectPolicy {
     patterns: Vec<Pattern>,
+    /// Plain `http://` targets too (a cookie that is not `Secure`, or `redirect.allow_http`).
+    allow_http: bool,
 }
 
 impl RedirectPolicy {
@@ -205,7 +225,17 @@ impl RedirectPolicy {
             .iter()
             .map(|entry| parse_pattern(entry.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { patterns })
+        Ok(Self {
+            patterns,
+            allow_http: true,
+        })
+    }
+
+    /// Refuse plain `http://` targets unless `allow` (the gateway does this whenever its
+    /// cookies are `Secure`: an http page could not use them, and the hop leaks the URL).
+    pub fn with_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
     }
 
     /// Returns the normalised URL to redirect to, or why it is refused.
@@ -215,8 +245,11 @@ impl RedirectPolicy {
         let (raw_host, raw_port) = screen_authority(raw.authority)?;
 
         let url = Url::parse(rd).map_err(|_| RedirectError::Malformed)?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(RedirectError::DisallowedScheme);
+        match url.scheme() {
+            "https" => {}
+            "http" if self.allow_http => {}
+            "http" => return Err(RedirectError::HttpNotAllowed),
+            _ => return Err(RedirectError::DisallowedScheme),
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(RedirectError::Userinfo);
@@ -226,7 +259,8 @@ impl RedirectPolicy {
         }
 
         let (candidate, port) = reconcile(raw_host, raw_port, &url)?;
-        if self.matches(&candidate, Some(port)) {
+        // `Url::port()` is `None` for the scheme's default port, written or not
+        if self.matches(&candidate, port, url.port().is_none()) {
             return Ok(url);
         }
         match candidate {
@@ -238,24 +272,13 @@ impl RedirectPolicy {
         }
     }
 
-    /// true if `host` (already lower-case ASCII, no port) matches an entry; used for CORS origins and forward-auth hosts.
-    ///
-    /// `port` should be the effective port (scheme default applied). `None`
-    /// only matches entries without a port. IPv6 hosts must be bracketed
-    /// (`[::1]`), as in `Url::host_str`. Anything that is not a plain,
-    /// canonical host name or IP address yields `false`.
-    pub fn host_allowed(&self, host: &str, port: Option<u16>) -> bool {
-        match candidate_from_host(host) {
-            Some(c) => self.matches(&c, port),
-            None => false,
-        }
-    }
-
-    fn matches(&self, candidate: &Candidate, port: Option<u16>) -> bool {
+    /// `port`: the effective port; `default_port`: it is the scheme's default.
+    fn matches(&self, candidate: &Candidate, port: u16, default_port: bool) -> bool {
         self.patterns.iter().any(|p| {
             let port_ok = match p.port {
-                None => true,
-                Some(want) => port == Some(want),
+                PortRule::Default => default_port,
+                PortRule::Exact(want) => port == want,
+                PortRule::Any => true,
             };
             port_ok
                 && match (&p.host, candidate) {
@@ -545,31 +568,6 @@ fn reconcile(
     Ok((candidate, effective))
 }
 
-/// Interprets a bare host (as from `Url::host_str` or a Host header without
-/// the port) for [`RedirectPolicy::host_allowed`]. Fails closed.
-fn candidate_from_host(host: &str) -> Option<Candidate> {
-    if host.is_empty() || host.len() > MAX_HOST_LEN + 2 || !host.is_ascii() {
-        return None;
-    }
-    let lower = host.to_ascii_lowercase();
-    if lower.starts_with('[') {
-        if !lower
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() || matches!(b, b':' | b'.' | b'[' | b']'))
-        {
-            return None;
-        }
-    } else if lower.ends_with('.') || !domain_syntax_ok(&lower) {
-        return None;
-    }
-    match Host::parse(&lower).ok()? {
-        Host::Domain(d) if d == lower => Some(Candidate::Domain(d)),
-        Host::Domain(_) => None,
-        h @ Host::Ipv4(ip) => (h.to_string() == lower).then_some(Candidate::Ipv4(ip)),
-        h @ Host::Ipv6(ip) => (h.to_string() == lower).then_some(Candidate::Ipv6(ip)),
-    }
-}
-
 fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
     let owned = || entry.to_owned();
     if entry.is_empty() {
@@ -657,10 +655,17 @@ fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
         }
     };
     let port = match port_text {
-        None => None,
-        Some(p) => Some(parse_port(p).ok_or_else(|| PatternError::InvalidPort { entry: owned() })?),
+        None => PortRule::Default,
+        Some("*") => PortRule::Any,
+        Some(p) => PortRule::Exact(
+            parse_port(p).ok_or_else(|| PatternError::InvalidPort { entry: owned() })?,
+        ),
     };
-    let port_suffix = port.map(|p| format!(":{p}")).unwrap_or_default();
+    let port_suffix = match port {
+        PortRule::Default => String::new(),
+        PortRule::Exact(p) => format!(":{p}"),
+        PortRule::Any => ":*".into(),
+    };
     if host.is_empty() {
         return Err(invalid("the host name is missing"));
     }
@@ -727,6 +732,14 @@ fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
     }
     if wildcard && !name.contains('.') {
         return Err(PatternError::WildcardOverTld { entry: owned() });
+    }
+    // A wildcard over a public suffix (`*.co.uk`, `*.github.io`) covers hosts of strangers:
+    // refused with the Public Suffix List (the `psl` crate, ICANN and private sections).
+    if wildcard && psl::suffix_str(name) == Some(name) {
+        return Err(PatternError::WildcardOverPublicSuffix {
+            entry: owned(),
+            suffix: name.to_string(),
+        });
     }
     match Host::parse(name) {
         Ok(Host::Domain(d)) if d == name => Ok(Pattern {
@@ -840,10 +853,50 @@ mod tests {
     }
 
     #[test]
-    fn accepts_deep_subdomain_any_port() {
-        let u = accepts("http://deep.sub.a.com:8080/p");
+    fn ports_only_as_listed() {
+        // no port written: the scheme's default port only
+        rejects(
+            &["http://deep.sub.a.com:8080/p"],
+            not_allowed("deep.sub.a.com", 8080),
+        );
+        rejects(&["https://a.com:8443/"], not_allowed("a.com", 8443));
+        let u = accepts("https://deep.sub.a.com:443/p");
+        assert_eq!(u.port(), None, "the default port, written");
+        // `:*` opts in to any port
+        let p = RedirectPolicy::new(&["*.a.com:*"]).unwrap();
+        let u = p.check("http://deep.sub.a.com:8080/p").unwrap();
         assert_eq!(u.host_str(), Some("deep.sub.a.com"));
         assert_eq!(u.port(), Some(8080));
+    }
+
+    #[test]
+    fn https_only_unless_http_is_allowed() {
+        let p = RedirectPolicy::new(&["a.com"]).unwrap().with_http(false);
+        assert!(p.check("https://a.com/").is_ok());
+        assert_eq!(p.check("http://a.com/"), Err(RedirectError::HttpNotAllowed));
+        let p = p.with_http(true);
+        assert!(p.check("http://a.com/").is_ok());
+    }
+
+    #[test]
+    fn wildcards_over_public_suffixes_are_refused() {
+        for entry in ["*.co.uk", "*.github.io", "*.com.au", "*.herokuapp.com"] {
+            assert!(
+                matches!(
+                    RedirectPolicy::new(&[entry]),
+                    Err(PatternError::WildcardOverPublicSuffix { .. })
+                ),
+                "{entry}"
+            );
+        }
+        for entry in [
+            "*.example.co.uk",
+            "*.me.github.io",
+            "*.a.localhost",
+            "co.uk",
+        ] {
+            assert!(RedirectPolicy::new(&[entry]).is_ok(), "{entry}");
+        }
     }
 
     #[test]
@@ -863,7 +916,10 @@ mod tests {
 
     #[test]
     fn accepts_localhost_wildcard() {
-        let u = accepts("http://app1.a.localhost:8090/");
+        let u = RedirectPolicy::new(&["*.a.localhost:8090"])
+            .unwrap()
+            .check("http://app1.a.localhost:8090/")
+            .unwrap();
         assert_eq!(u.as_str(), "http://app1.a.localhost:8090/");
     }
 
@@ -918,7 +974,7 @@ mod tests {
 
     #[test]
     fn ip_listed_exactly_is_accepted() {
-        let p = RedirectPolicy::new(&["127.0.0.1", "[::1]:8080"]).unwrap();
+        let p = RedirectPolicy::new(&["127.0.0.1", "127.0.0.1:9000", "[::1]:8080"]).unwrap();
         assert!(p.check("http://127.0.0.1/").is_ok());
         assert!(p.check("http://127.0.0.1:9000/").is_ok());
         assert!(p.check("http://[::1]:8080/").is_ok());
@@ -940,7 +996,6 @@ mod tests {
     fn empty_policy_allows_nothing() {
         let p = RedirectPolicy::new::<&str>(&[]).unwrap();
         assert_eq!(p.check("https://a.com/"), Err(not_allowed("a.com", 443)));
-        assert!(!p.host_allowed("a.com", None));
     }
 
     // ----- rejected -----
@@ -1385,51 +1440,6 @@ mod tests {
 
     // ----- host_allowed -----
 
-    #[test]
-    fn host_allowed_matches_patterns() {
-        let p = policy();
-        assert!(p.host_allowed("a.com", Some(443)));
-        assert!(p.host_allowed("a.com", None));
-        assert!(p.host_allowed("x.y.a.com", Some(1)));
-        assert!(p.host_allowed("app.b.com", Some(8443)));
-        assert!(!p.host_allowed("app.b.com", Some(443)));
-        assert!(!p.host_allowed("app.b.com", None));
-        assert!(p.host_allowed("app1.a.localhost", Some(8090)));
-        assert!(p.host_allowed("A.COM", Some(443)));
-        for bad in [
-            "",
-            "a.com.",
-            "evil.com",
-            "a.com.evil.com",
-            "evila.com",
-            "a.com:443",
-            "a.com/",
-            "a.com@evil.com",
-            "\u{430}.com",
-            "a.com\u{ff0e}",
-            "%61.com",
-            "xn--80ak6aa92e.a.com",
-            "127.0.0.1",
-            "*.a.com",
-            "a..com",
-            " a.com",
-        ] {
-            assert!(!p.host_allowed(bad, Some(443)), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn host_allowed_ip() {
-        let p = RedirectPolicy::new(&["127.0.0.1", "[::1]"]).unwrap();
-        assert!(p.host_allowed("127.0.0.1", Some(80)));
-        assert!(p.host_allowed("[::1]", Some(80)));
-        assert!(!p.host_allowed("::1", Some(80)));
-        assert!(!p.host_allowed("127.1", Some(80)));
-        assert!(!p.host_allowed("2130706433", Some(80)));
-        assert!(!p.host_allowed("[0:0::1]", Some(80)));
-        assert!(!p.host_allowed("127.0.0.2", Some(80)));
-    }
-
     // ----- patterns -----
 
     #[track_caller]
@@ -1461,10 +1471,10 @@ mod tests {
             p.patterns[1],
             Pattern {
                 host: HostPattern::Subdomains("a.com".into()),
-                port: None
+                port: PortRule::Default
             }
         );
-        assert_eq!(p.patterns[2].port, Some(8443));
+        assert_eq!(p.patterns[2].port, PortRule::Exact(8443));
     }
 
     #[test]

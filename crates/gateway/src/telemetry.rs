@@ -17,6 +17,22 @@ where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
     let filter = EnvFilter::try_from_env("SSO_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
+    init_with_filter(format, filter, writer);
+}
+
+/// Install the global subscriber with exactly `filter` (no `SSO_LOG` override: the
+/// secrets-in-logs test must run at trace level whatever the environment says).
+pub fn init_exact<W>(format: LogFormat, filter: &str, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    init_with_filter(format, EnvFilter::new(filter), writer);
+}
+
+fn init_with_filter<W>(format: LogFormat, filter: EnvFilter, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer);
