@@ -122,12 +122,87 @@ fn missing_config_file_is_a_clear_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
 }
 
-#[test]
-fn sessions_list_and_revoke_from_the_command_line() {
-    let p = write("mem.toml", &good());
+/// A private `redis-server` on a free port, killed on drop.
+struct Redis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server is not installed (make test installs it)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sessions as a login stores them (the store's own `put_session`, indexes included).
+fn seed_sessions(url: &str, subs: &[(&str, &str)]) {
+    use sso_core::secret::{AccessToken, SessionId};
+    use sso_core::store::{SessionRecord, SessionStore};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = sso_core::store::redis::RedisStore::connect(url)
+            .await
+            .unwrap();
+        let now = sso_core::util::now();
+        for (sub, user) in subs {
+            let rec = SessionRecord {
+                id: SessionId::generate(),
+                iss: "https://kc.example.com/realms/demo".into(),
+                sub: (*sub).into(),
+                sid: Some(format!("sid-{user}-{}", sso_core::util::random_token(4))),
+                access_token: AccessToken::new("a.b.c"),
+                refresh_token: None,
+                id_token: None,
+                access_expires_at: now + 300,
+                refresh_expires_at: None,
+                created_at: now,
+                expires_at: now + 3600,
+                version: 0,
+                refreshed_at: now,
+                preferred_username: Some((*user).into()),
+                email: None,
+                name: None,
+                access_jti: Some(format!("jti-{}", sso_core::util::random_token(4))),
+            };
+            store.put_session(&rec, 3600).await.unwrap();
+        }
+    });
+}
+
+fn cli_json(args: &[&str], config: &std::path::Path) -> serde_json::Value {
     let out = gateway()
-        .args(["sessions", "list", "--sub", "alice", "--config"])
-        .arg(&p)
+        .args(args)
+        .arg("--config")
+        .arg(config)
         .output()
         .unwrap();
     assert!(
@@ -135,15 +210,52 @@ fn sessions_list_and_revoke_from_the_command_line() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `sessions list|revoke` against Redis holding real sessions of two users: the list shows
+/// alice's two sessions (never ids or tokens), the revoke ends exactly those, bob keeps his.
+#[test]
+fn sessions_list_and_revoke_from_the_command_line() {
+    let redis = Redis::start();
+    let url = format!("redis://127.0.0.1:{}", redis.port);
+    seed_sessions(
+        &url,
+        &[
+            ("alice-sub", "alice"),
+            ("alice-sub", "alice"),
+            ("bob-sub", "bob"),
+        ],
+    );
+    let p = write(
+        "redis.toml",
+        &good().replace(
+            "kind = \"memory\"",
+            &format!("kind = \"redis\"\nurl = \"{url}\""),
+        ),
+    );
+    let j = cli_json(&["sessions", "list", "--sub", "alice-sub"], &p);
+    let list = j["sessions"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "{j}");
+    assert!(list.iter().all(|s| s["preferred_username"] == "alice"));
+    let text = j.to_string();
+    assert!(
+        !text.contains("a.b.c") && !text.contains("jti-"),
+        "no tokens: {text}"
+    );
+
+    let j = cli_json(&["sessions", "revoke", "--sub", "alice-sub"], &p);
+    assert_eq!(j["ended"], 2, "{j}");
+    let j = cli_json(&["sessions", "list", "--sub", "alice-sub"], &p);
     assert_eq!(j["sessions"], serde_json::json!([]));
-    let out = gateway()
-        .args(["sessions", "revoke", "--sub", "alice", "--config"])
-        .arg(&p)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let j = cli_json(&["sessions", "list", "--sub", "bob-sub"], &p);
+    assert_eq!(
+        j["sessions"].as_array().unwrap().len(),
+        1,
+        "bob is untouched: {j}"
+    );
+    // a second revoke finds nothing
+    let j = cli_json(&["sessions", "revoke", "--sub", "alice-sub"], &p);
     assert_eq!(j["ended"], 0);
 }
 
