@@ -48,11 +48,19 @@ async fn redis_sentinel_store_passes_acceptance_suite_and_survives_failover() {
     assert_eq!(s.current_master(), s.replica_port);
     // Writes follow Sentinel to the new master within its 1 s re-check (or at once on
     // READONLY / a dropped connection); data written before the failover is still there.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert!(store
-        .mark_once("sso:state:{after-failover}", 600)
-        .await
-        .unwrap());
+    // wait for the condition itself: a write that lands (an error or READONLY while the
+    // store still points at the old master makes it try again)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if let Ok(true) = store.mark_once("sso:state:{after-failover}", 600).await {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "writes never followed the failover"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert!(
         s.cli(s.replica_port, &["exists", "sso:state:{after-failover}"])
             .trim()

@@ -350,7 +350,15 @@ fn private_ca_for_the_op_via_tls_ca_file() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
+    // wait until s_server accepts connections (the condition, not a guess at its start time)
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", tls_port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "openssl s_server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let readyz = |extra: &str, name: &str| -> String {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
