@@ -8,10 +8,12 @@ pub mod browser;
 pub mod chrome;
 pub mod hostile_op;
 pub mod procs;
+pub mod relay;
 pub mod world;
 
 pub use browser::Browser;
 pub use procs::{Op, OpOptions, Redis, RedisCluster, RedisSentinel};
+pub use relay::Relay;
 pub use world::{GatewayHandle, GatewayOptions};
 
 /// Workspace root (where Cargo.toml lives).

@@ -5,6 +5,7 @@
 mod admin;
 mod backchannel;
 mod fanout;
+mod faults;
 mod replicas;
 mod rp;
 

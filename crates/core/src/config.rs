@@ -38,6 +38,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub store: RawStore,
     #[serde(default)]
+    pub revocation: RawRevocation,
+    #[serde(default)]
     pub fanout: RawFanout,
     #[serde(default)]
     pub forward_auth: RawForwardAuth,
@@ -138,6 +140,14 @@ pub struct RawSession {
     pub refresh_lock_secs: Option<u64>,
     pub refresh_before_expiry_secs: Option<u64>,
     pub revocation_ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRevocation {
+    pub heartbeat_interval_secs: Option<u64>,
+    pub heartbeat_timeout_secs: Option<u64>,
+    pub resync_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -310,6 +320,29 @@ pub struct SessionSettings {
     pub revocation_ttl_secs: i64,
 }
 
+/// Liveness of the revocation subscription and periodic resync (`[revocation]`).
+#[derive(Debug, Clone)]
+pub struct RevocationSettings {
+    /// Every replica publishes a heartbeat on `sso:revocations` this often.
+    pub heartbeat_interval_secs: u64,
+    /// No heartbeat received for this long: the subscription is dead (resubscribe, rebuild,
+    /// not ready meanwhile).
+    pub heartbeat_timeout_secs: u64,
+    /// Merge the tombstones from the store into the cache (and write back what the store
+    /// lost) this often, even while subscribed.
+    pub resync_interval_secs: u64,
+}
+
+impl Default for RevocationSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_secs: 5,
+            heartbeat_timeout_secs: 15,
+            resync_interval_secs: 60,
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct FanoutSettings {
     pub peers: Vec<Url>,
@@ -338,6 +371,7 @@ pub struct Settings {
     pub redirect: RedirectPolicy,
     pub session: SessionSettings,
     pub store: StoreSettings,
+    pub revocation: RevocationSettings,
     pub fanout: FanoutSettings,
     pub pass_authorization: bool,
     pub cors_allowed_origins: Vec<String>,
@@ -713,6 +747,25 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         p.push("session.refresh_lock_secs must be between 1 and 120".into());
     }
 
+    // [revocation]
+    let r = &raw.revocation;
+    let revocation = RevocationSettings {
+        heartbeat_interval_secs: r.heartbeat_interval_secs.unwrap_or(5),
+        heartbeat_timeout_secs: r.heartbeat_timeout_secs.unwrap_or(15),
+        resync_interval_secs: r.resync_interval_secs.unwrap_or(60),
+    };
+    if revocation.heartbeat_interval_secs == 0 || revocation.heartbeat_interval_secs > 60 {
+        p.push("revocation.heartbeat_interval_secs must be between 1 and 60".into());
+    }
+    if revocation.heartbeat_timeout_secs < 2 * revocation.heartbeat_interval_secs
+        || revocation.heartbeat_timeout_secs > 300
+    {
+        p.push("revocation.heartbeat_timeout_secs must be at least twice revocation.heartbeat_interval_secs and at most 300".into());
+    }
+    if revocation.resync_interval_secs == 0 || revocation.resync_interval_secs > 3600 {
+        p.push("revocation.resync_interval_secs must be between 1 and 3600".into());
+    }
+
     // [store]
     let store = match raw.store.kind.as_deref().unwrap_or("redis") {
         "memory" => StoreSettings::Memory,
@@ -920,6 +973,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         redirect,
         session,
         store,
+        revocation,
         fanout: FanoutSettings {
             peers,
             accepted_audiences,

@@ -53,7 +53,8 @@ impl Gateway {
     /// Keep the revocation cache fed from `sso:revocations` (rebuilt on every resubscribe).
     pub fn spawn_background(self: &Arc<Self>) {
         let (store, cache) = (self.store.clone(), self.revocations.clone());
-        tokio::spawn(async move { crate::revocation::run_listener(store, cache).await });
+        let cfg = self.settings.revocation.clone();
+        tokio::spawn(async move { crate::revocation::run_listener(store, cache, cfg).await });
         let me = self.clone();
         tokio::spawn(async move { crate::fanout::run(me).await });
     }
@@ -63,11 +64,16 @@ impl Gateway {
     /// End one session now: delete it and revoke its current access token on every replica.
     pub async fn end_session(&self, rec: &crate::store::SessionRecord) -> Result<()> {
         self.store.delete_session(&rec.id).await?;
+        self.revoke_access_token(rec).await
+    }
+
+    /// Revoke a session's current access token (`jti`) on every replica.
+    pub async fn revoke_access_token(&self, rec: &crate::store::SessionRecord) -> Result<()> {
         if let Some(jti) = &rec.access_jti {
             let ttl = (rec.access_expires_at - crate::util::now()).max(0) + 60;
             let r = crate::store::Revocation::Token { jti: jti.clone() };
             self.store.revoke(&r, ttl).await?;
-            self.revocations.insert(&r);
+            self.revocations.insert(&r, crate::util::now() + ttl);
         }
         Ok(())
     }

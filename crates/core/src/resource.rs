@@ -54,7 +54,9 @@ impl ResourceServer {
     /// Call from inside the runtime (e.g. in `main` before `HttpServer::run`).
     pub fn follow_revocations(&self, store: Arc<dyn crate::store::SessionStore>) {
         let cache = self.revocations.clone();
-        tokio::spawn(async move { crate::revocation::run_listener(store, cache).await });
+        tokio::spawn(async move {
+            crate::revocation::run_listener(store, cache, Default::default()).await
+        });
     }
 
     pub async fn verify(&self, token: &AccessToken) -> Result<AccessClaims, Unauthorized> {

@@ -81,6 +81,21 @@ impl Gateway {
         }
     }
 
+    /// Would a revocation refuse this token? The cache, and the store while the cache is
+    /// not current.
+    pub(crate) async fn covered_by_revocation(&self, c: &AccessClaims) -> Result<bool> {
+        if self
+            .revocations
+            .is_revoked(c.sid.as_deref(), &c.sub, c.iat, c.jti.as_deref())
+        {
+            return Ok(true);
+        }
+        if self.revocations.is_ready() {
+            return Ok(false);
+        }
+        self.tombstoned_in_store(c).await
+    }
+
     fn cached_verdict(&self, c: AccessClaims) -> TokenVerdict {
         if self
             .revocations
@@ -93,7 +108,6 @@ impl Gateway {
     }
 
     async fn tombstoned_in_store(&self, c: &AccessClaims) -> Result<bool> {
-        use crate::store::Revocation;
         let mut ids = vec![format!("sub:{}", c.sub)];
         if let Some(sid) = &c.sid {
             ids.push(sid.clone());
@@ -102,10 +116,10 @@ impl Gateway {
             ids.push(format!("jti:{jti}"));
         }
         for id in ids {
-            match self.store.tombstone(&id).await? {
-                Some(Revocation::Sub { before, .. }) if c.iat > before => {}
-                Some(_) => return Ok(true),
-                None => {}
+            if let Some(r) = self.store.tombstone(&id).await? {
+                if r.covers(c.sid.as_deref(), &c.sub, c.iat, c.jti.as_deref()) {
+                    return Ok(true);
+                }
             }
         }
         Ok(false)
