@@ -427,3 +427,39 @@ async fn logout_with_the_op_down_still_ends_the_local_session() {
     assert!(session_keys(&w.redis.url()).await.is_empty());
     assert_eq!(auth_with_cookies(&w.a, &at_only).await.status, 401);
 }
+
+/// Item 7: a clearing-chain link is bound to the session being logged out: handed to
+/// another user's browser, it ends nothing there; the owner's browser can still use it.
+#[tokio::test]
+async fn clearing_chain_link_cannot_log_out_someone_else() {
+    let w = World::start_federated();
+    let attacker = Browser::new();
+    login(&attacker, &w.a, "bob", "bob-password").await;
+    login(&attacker, &w.b, "bob", "bob-password").await;
+    let victim = Browser::new();
+    login(&victim, &w.b, "alice", "alice-password").await;
+    assert_eq!(auth(&victim, &w.b).await.status, 200);
+    // the attacker logs out at A and keeps the first hop (for B) instead of following it
+    let r = attacker
+        .get(&format!(
+            "{}?rd={}",
+            w.a.url("/sso/logout"),
+            urlencode(&w.a.app_url())
+        ))
+        .await;
+    let hop = r.location().unwrap();
+    assert_eq!(hop.path(), "/sso/logout/clear", "{hop}");
+    // the victim's browser is made to open it (a link or an image on another site)
+    let r = victim.get(hop.as_str()).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.set_cookie("sso_rt").is_none(), "nothing cleared");
+    assert_eq!(
+        auth(&victim, &w.b).await.status,
+        200,
+        "victim still signed in"
+    );
+    // the owner's browser can still use it
+    let r = attacker.get(hop.as_str()).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    assert_eq!(auth(&attacker, &w.b).await.status, 401);
+}

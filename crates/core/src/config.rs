@@ -166,6 +166,7 @@ pub struct RawFanout {
     pub accepted_audiences: Option<Vec<String>>,
     pub federation_key: Option<String>,
     pub federation_key_file: Option<PathBuf>,
+    pub chain_binding: Option<String>,
 }
 
 impl std::fmt::Debug for RawFanout {
@@ -343,11 +344,22 @@ impl Default for RevocationSettings {
     }
 }
 
+/// What a clearing-chain link is bound to (`fanout.chain_binding`): a hop ends the session
+/// the browser presents at that peer only if it belongs to the same OP session (`sid`,
+/// for OPs that share one session id across clients, like Keycloak) or at least the same
+/// subject (`sub`, for OPs with a session id per client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainBinding {
+    Sid,
+    Sub,
+}
+
 #[derive(Clone)]
 pub struct FanoutSettings {
     pub peers: Vec<Url>,
     pub accepted_audiences: Vec<String>,
     pub federation_key: Option<Vec<u8>>,
+    pub chain_binding: ChainBinding,
 }
 
 impl std::fmt::Debug for FanoutSettings {
@@ -355,6 +367,7 @@ impl std::fmt::Debug for FanoutSettings {
         f.debug_struct("FanoutSettings")
             .field("peers", &self.peers)
             .field("accepted_audiences", &self.accepted_audiences)
+            .field("chain_binding", &self.chain_binding)
             .field(
                 "federation_key",
                 &self.federation_key.as_ref().map(|_| "[redacted]"),
@@ -829,6 +842,16 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     if !client_id.is_empty() && !accepted_audiences.contains(&client_id) {
         accepted_audiences.push(client_id.clone());
     }
+    let chain_binding = match raw.fanout.chain_binding.as_deref().unwrap_or("sid") {
+        "sid" => ChainBinding::Sid,
+        "sub" => ChainBinding::Sub,
+        other => {
+            p.push(format!(
+                "fanout.chain_binding = {other:?}: use \"sid\" (the OP shares one session id across clients, like Keycloak) or \"sub\""
+            ));
+            ChainBinding::Sid
+        }
+    };
     let federation_key = match (&raw.fanout.federation_key, &raw.fanout.federation_key_file) {
         (Some(_), Some(_)) => {
             p.push(
@@ -978,6 +1001,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             peers,
             accepted_audiences,
             federation_key,
+            chain_binding,
         },
         pass_authorization: raw.forward_auth.pass_authorization.unwrap_or(true),
         cors_allowed_origins,

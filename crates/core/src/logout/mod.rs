@@ -275,7 +275,7 @@ impl Gateway {
                 .append_pair("state", &state);
         }
         let location = if through_peers {
-            self.chain_start(url.as_str())?
+            self.chain_start(url.as_str(), &rec)?
                 .unwrap_or_else(|| url.to_string())
         } else {
             url.to_string()
