@@ -463,3 +463,117 @@ async fn clearing_chain_link_cannot_log_out_someone_else() {
     assert_eq!(r.status, 302, "{}", r.body);
     assert_eq!(auth(&attacker, &w.b).await.status, 401);
 }
+
+fn metric(m: &str, prefix: &str) -> Option<f64> {
+    m.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Item 8: a delivery the peer refuses for good (403: B's federation key was rotated and A
+/// still signs with the old one) goes to a dead-letter stream, counted in /metrics; once
+/// the keys agree again the operator's replay delivers it.
+#[tokio::test]
+async fn refused_fanout_goes_to_dead_letters_and_the_operator_replays_it() {
+    const NEW_KEY: &str = "bmV3LWZlZGVyYXRpb24ta2V5LW5ldy1mZWRlcmF0aW9uLWtleS1uZXctZmVk";
+    let mut w = World::start_split(Default::default(), |o| {
+        let mut f = World::fanout_toml(o, true);
+        if o.domain == "b" {
+            f = f.replace(FED_KEY, NEW_KEY);
+        }
+        o.extra.push_str(&f);
+    });
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    login(&b, &w.b, "alice", "alice-password").await;
+    let redis_b = w.redis_b.as_ref().unwrap().url();
+    // the operator ends alice everywhere (A ends hers and queues a federation revocation)
+    let ended =
+        w.a.gw
+            .revoke_subject(sso_integration_tests::world::ALICE_SUB)
+            .await
+            .unwrap();
+    assert_eq!(ended.sessions, 1);
+    let dead = format!(
+        "sso_fanout_dead_letters{{peer=\"http://auth.b.localhost:{}\"}}",
+        w.b.port
+    );
+    assert!(
+        eventually(10, || async {
+            let m = Browser::new().get(&w.a.url("/metrics")).await.body;
+            metric(&m, &dead) == Some(1.0)
+        })
+        .await,
+        "the refused revocation waits in the dead-letter stream"
+    );
+    assert_eq!(session_keys(&redis_b).await.len(), 1, "B refused it");
+    // B gets the key A uses (the rotation completes), then the operator replays
+    w.b_opts.extra = w.b_opts.extra.replace(NEW_KEY, FED_KEY);
+    w.stop_b();
+    w.restart_b();
+    assert_eq!(w.a.gw.replay_dead_letters(None).await.unwrap(), 1);
+    assert!(
+        eventually(10, || async { session_keys(&redis_b).await.is_empty() }).await,
+        "delivered after the replay"
+    );
+    let m = Browser::new().get(&w.a.url("/metrics")).await.body;
+    assert_eq!(metric(&m, &dead), Some(0.0), "{m}");
+}
+
+/// Item 8: one worker per peer: a peer that hangs (accepts, never answers: every attempt
+/// waits for the 5 s timeout) and is in a long backoff does not delay deliveries to
+/// another peer.
+#[tokio::test]
+async fn a_failing_peer_does_not_delay_fanout_to_the_others() {
+    // the kernel completes the handshake (backlog); nobody ever reads or answers
+    let hanging = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dead_port = hanging.local_addr().unwrap().port();
+    let w = World::start_split(Default::default(), |o| {
+        let mut f = World::fanout_toml(o, true);
+        if o.domain == "a" {
+            // a peer nobody answers for, listed first
+            f = f.replace(
+                "peers = [",
+                &format!("peers = [\"http://127.0.0.1:{dead_port}\", "),
+            );
+        }
+        o.extra.push_str(&f);
+    });
+    let dead_lag = format!("sso_fanout_lag_seconds{{peer=\"http://127.0.0.1:{dead_port}\"}}");
+    let redis_b = w.redis_b.as_ref().unwrap().url();
+    // an operator revocation queues an entry for each peer: the dead peer's backoff grows
+    // (0.2 s, 0.4 s, 0.8 s, …)
+    w.a.gw.revoke_subject("nobody").await.unwrap();
+    assert!(
+        eventually(15, || async {
+            let m = Browser::new().get(&w.a.url("/metrics")).await.body;
+            metric(&m, &dead_lag).is_some_and(|lag| lag >= 6.0)
+        })
+        .await,
+        "the dead peer's entry waits"
+    );
+    // now alice, signed in at B: A's revocation must reach B at once, whatever the dead
+    // peer's timeout and backoff (twice, at two points of its cycle)
+    for round in 0..2 {
+        let alice = Browser::new();
+        login(&alice, &w.b, "alice", "alice-password").await;
+        assert_eq!(session_keys(&redis_b).await.len(), 1);
+        let t0 = Instant::now();
+        w.a.gw
+            .revoke_subject(sso_integration_tests::world::ALICE_SUB)
+            .await
+            .unwrap();
+        assert!(
+            eventually(20, || async { session_keys(&redis_b).await.is_empty() }).await,
+            "B's session ended"
+        );
+        let took = t0.elapsed();
+        eprintln!(
+            "round {round}: fan-out to B with a hanging peer in backoff: B's session ended {} ms after the revocation",
+            took.as_millis()
+        );
+        assert!(took < Duration::from_secs(1), "round {round}: {took:?}");
+    }
+    drop(hanging);
+}

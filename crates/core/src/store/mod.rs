@@ -236,6 +236,9 @@ pub mod keys {
     pub fn fanout(peer: &str) -> String {
         format!("sso:fanout:{peer}")
     }
+    pub fn fanout_dead(peer: &str) -> String {
+        format!("sso:fanout:dead:{peer}")
+    }
     pub fn fanout_lock(peer: &str) -> String {
         format!("sso:lock:fanout:{{{peer}}}")
     }

@@ -77,15 +77,21 @@ pub async fn metrics(gw: Gw) -> HttpResponse {
     let fanout = gw.fanout_status().await;
     if !fanout.is_empty() {
         body.push_str("# HELP sso_fanout_queue_depth Logout tokens waiting for delivery to a peer\n# TYPE sso_fanout_queue_depth gauge\n");
-        for (peer, depth, _) in &fanout {
+        for (peer, depth, _, _) in &fanout {
             body.push_str(&format!(
                 "sso_fanout_queue_depth{{peer=\"{peer}\"}} {depth}\n"
             ));
         }
         body.push_str("# HELP sso_fanout_lag_seconds Age of the oldest undelivered logout token\n# TYPE sso_fanout_lag_seconds gauge\n");
-        for (peer, _, lag) in &fanout {
+        for (peer, _, lag, _) in &fanout {
             body.push_str(&format!(
                 "sso_fanout_lag_seconds{{peer=\"{peer}\"}} {lag}\n"
+            ));
+        }
+        body.push_str("# HELP sso_fanout_dead_letters Logouts a peer refused for good, waiting for an operator (sso-gateway fanout replay-dead)\n# TYPE sso_fanout_dead_letters gauge\n");
+        for (peer, _, _, dead) in &fanout {
+            body.push_str(&format!(
+                "sso_fanout_dead_letters{{peer=\"{peer}\"}} {dead}\n"
             ));
         }
     }
