@@ -577,3 +577,25 @@ async fn a_failing_peer_does_not_delay_fanout_to_the_others() {
     }
     drop(hanging);
 }
+
+/// Item 9: a sid tombstone lives at least as long as the longest access token it must
+/// stop, even when session.revocation_ttl_secs is shorter.
+#[tokio::test]
+async fn tombstones_outlive_the_longest_access_token() {
+    let w = World::start_with(
+        sso_integration_tests::OpOptions {
+            access_token_ttl: Some(900),
+            ..Default::default()
+        },
+        |o| o.extra.push_str("[session]\nrevocation_ttl_secs = 60\n"),
+    );
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let sid = sid_of(&w).await;
+    w.op.admin_logout("alice").await;
+    let ttl: i64 = redis::from_redis_value(
+        &redis_cmd(&w.redis.url(), &["TTL", &format!("sso:revoked:{{{sid}}}")]).await,
+    )
+    .unwrap();
+    assert!(ttl >= 900, "tombstone TTL {ttl} s for 900 s access tokens");
+}

@@ -20,6 +20,8 @@ pub struct Gateway {
     pub cookies: CookieCodec,
     pub revocations: Arc<RevocationCache>,
     pub metrics: Metrics,
+    /// The longest access-token lifetime (`exp - iat`) seen here, seconds.
+    longest_token_secs: std::sync::atomic::AtomicI64,
 }
 
 impl Gateway {
@@ -47,6 +49,7 @@ impl Gateway {
             cookies,
             revocations: Arc::new(RevocationCache::default()),
             metrics: Metrics::default(),
+            longest_token_secs: std::sync::atomic::AtomicI64::new(0),
         }))
     }
 
@@ -76,5 +79,26 @@ impl Gateway {
             self.revocations.insert(&r, crate::util::now() + ttl);
         }
         Ok(())
+    }
+}
+
+impl Gateway {
+    /// Remember how long the OP's access tokens live (login and refresh).
+    pub fn note_token_lifetime(&self, at: &crate::oidc::AccessClaims) {
+        self.longest_token_secs
+            .fetch_max(at.exp - at.iat, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long a sid or sub tombstone lives: `session.revocation_ttl_secs`, and never
+    /// less than the longest access-token lifetime seen (plus the clock leeway), so it
+    /// outlives every token it must stop.
+    pub fn tombstone_ttl(&self) -> i64 {
+        let seen = self
+            .longest_token_secs
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.settings
+            .session
+            .revocation_ttl_secs
+            .max(seen + self.settings.oidc.clock_leeway_secs + 60)
     }
 }

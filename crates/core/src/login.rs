@@ -336,6 +336,7 @@ impl Gateway {
                 "access token subject differs from the ID token".into(),
             )));
         }
+        self.note_token_lifetime(&at);
         Ok(at)
     }
 

@@ -178,6 +178,7 @@ impl Gateway {
                 OidcError::BadResponse("refreshed access token is for another subject".into()),
             )));
         }
+        self.note_token_lifetime(&at);
         let now = now();
         let mut next = rec.clone();
         next.access_token = tokens.access_token;

@@ -220,6 +220,32 @@ impl RevocationCache {
     }
 }
 
+/// Is a token with these claims tombstoned in the store? (The check while a cache is not
+/// current.)
+pub async fn tombstoned_in_store(
+    store: &dyn SessionStore,
+    sid: Option<&str>,
+    sub: &str,
+    iat: i64,
+    jti: Option<&str>,
+) -> Result<bool, crate::store::StoreError> {
+    let mut ids = vec![format!("sub:{sub}")];
+    if let Some(sid) = sid {
+        ids.push(sid.to_string());
+    }
+    if let Some(jti) = jti {
+        ids.push(format!("jti:{jti}"));
+    }
+    for id in ids {
+        if let Some(r) = store.tombstone(&id).await? {
+            if r.covers(sid, sub, iat, jti) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// Merge the store's tombstones into the cache and write back what the store lost.
 async fn resync(
     store: &dyn SessionStore,
@@ -377,6 +403,45 @@ mod tests {
         assert!(c.is_revoked(Some("s"), "u", 100, None));
         assert!(!c.is_revoked(Some("s"), "u", 101, None), "a later login");
         assert!(!c.is_revoked(Some("t"), "u", 1, None));
+    }
+
+    /// Item 9: entries and the store's index are pruned by expiry while subscribed (the
+    /// periodic resync), not only on a resubscribe.
+    #[tokio::test]
+    async fn expired_entries_are_pruned_while_subscribed() {
+        let store: Arc<dyn SessionStore> = Arc::new(crate::store::memory::MemoryStore::new());
+        let cache = Arc::new(RevocationCache::default());
+        let cfg = RevocationSettings {
+            heartbeat_interval_secs: 1,
+            heartbeat_timeout_secs: 3,
+            resync_interval_secs: 1,
+        };
+        let (s, c) = (store.clone(), cache.clone());
+        let listener = tokio::spawn(async move { run_listener(s, c, cfg).await });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !cache.is_ready() {
+            assert!(tokio::time::Instant::now() < deadline, "never ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let short = Revocation::Token {
+            jti: "short".into(),
+        };
+        store.revoke(&short, 1).await.unwrap_or_default();
+        let long = Revocation::Token { jti: "long".into() };
+        store.revoke(&long, 600).await.unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while cache.len() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "not delivered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while cache.is_revoked(None, "u", 0, Some("short")) {
+            assert!(tokio::time::Instant::now() < deadline, "never pruned");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(cache.is_revoked(None, "u", 0, Some("long")));
+        assert_eq!(cache.len(), 1);
+        listener.abort();
     }
 
     #[test]

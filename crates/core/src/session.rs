@@ -108,20 +108,13 @@ impl Gateway {
     }
 
     async fn tombstoned_in_store(&self, c: &AccessClaims) -> Result<bool> {
-        let mut ids = vec![format!("sub:{}", c.sub)];
-        if let Some(sid) = &c.sid {
-            ids.push(sid.clone());
-        }
-        if let Some(jti) = &c.jti {
-            ids.push(format!("jti:{jti}"));
-        }
-        for id in ids {
-            if let Some(r) = self.store.tombstone(&id).await? {
-                if r.covers(c.sid.as_deref(), &c.sub, c.iat, c.jti.as_deref()) {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
+        Ok(crate::revocation::tombstoned_in_store(
+            self.store.as_ref(),
+            c.sid.as_deref(),
+            &c.sub,
+            c.iat,
+            c.jti.as_deref(),
+        )
+        .await?)
     }
 }

@@ -111,7 +111,7 @@ impl Gateway {
     }
 
     async fn revoke(&self, r: Revocation) -> Result<()> {
-        let ttl = self.settings.session.revocation_ttl_secs;
+        let ttl = self.tombstone_ttl();
         self.store.revoke(&r, ttl).await?;
         self.revocations.insert(&r, now() + ttl);
         Ok(())
