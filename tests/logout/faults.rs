@@ -599,3 +599,57 @@ async fn tombstones_outlive_the_longest_access_token() {
     .unwrap();
     assert!(ttl >= 900, "tombstone TTL {ttl} s for 900 s access tokens");
 }
+
+/// Item 11: with the OP failing, discovery is not retried by every request: it backs off
+/// (0.5 s doubling, with jitter) and requests meanwhile fail at once (503).
+#[tokio::test]
+async fn failing_discovery_backs_off() {
+    // an "OP" that answers every request with 500 and counts them
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for s in listener.incoming() {
+            let Ok(mut s) = s else { break };
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            );
+        }
+    });
+    let redis = sso_integration_tests::Redis::start();
+    let o = sso_integration_tests::GatewayOptions::new(
+        "a",
+        &format!("http://127.0.0.1:{port}/realms/down"),
+        Some(redis.url()),
+    );
+    let gw = GatewayHandle::start(bind().0, &o);
+    let login = format!("{}?rd={}", gw.url("/sso/login"), urlencode(&gw.app_url()));
+    // 40 logins over about 2 s
+    let t0 = Instant::now();
+    let mut statuses = Vec::new();
+    while t0.elapsed() < Duration::from_secs(2) || statuses.len() < 40 {
+        statuses.push(Browser::new().get(&login).await.status.as_u16());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 502 || *s == 503),
+        "{statuses:?}"
+    );
+    let n = hits.load(std::sync::atomic::Ordering::SeqCst);
+    eprintln!(
+        "{} login requests in {} ms with the OP failing: {n} discovery requests",
+        statuses.len(),
+        t0.elapsed().as_millis()
+    );
+    // 0.5 + 1 + 2 s backoff (±25 %): at most about 4 attempts in this window
+    assert!(
+        n <= 5,
+        "{n} discovery requests for {} logins",
+        statuses.len()
+    );
+}

@@ -45,6 +45,9 @@ pub struct RevocationCache {
     pub dead_subscriptions: AtomicU64,
     /// Tombstones written back to a store that had lost them.
     pub written_back: AtomicU64,
+    /// Woken when a session refresh finished (here, or on another replica through the
+    /// channel): refresh waiters re-read their session instead of polling Redis.
+    pub refreshed: tokio::sync::Notify,
 }
 
 fn now_ms() -> i64 {
@@ -318,6 +321,10 @@ async fn follow(
                     cache.heartbeat_seen();
                 }
                 Some(BusEvent::Heartbeat) => cache.heartbeat_seen(),
+                Some(BusEvent::Refreshed) => {
+                    cache.heartbeat_seen();
+                    cache.refreshed.notify_waiters();
+                }
             },
             _ = beat.tick() => {
                 let silent = if confirmed {

@@ -1,5 +1,6 @@
 //! OpenID Connect client: discovery, JWKS cache, code exchange, refresh, token validation.
 
+pub mod backoff;
 pub mod jwt;
 
 use std::sync::Arc;
@@ -149,6 +150,8 @@ pub struct OidcClient {
     http: reqwest::Client,
     discovered: RwLock<Option<Discovered>>,
     discovery_gate: Mutex<()>,
+    /// Issue 8: failed discovery/JWKS fetches back off (see `backoff.rs`).
+    fetch_backoff: backoff::FetchBackoff,
     jwks: RwLock<JwksState>,
     jwks_gate: Mutex<()>,
 }
@@ -214,6 +217,7 @@ impl OidcClient {
             http,
             discovered: RwLock::new(None),
             discovery_gate: Mutex::new(()),
+            fetch_backoff: backoff::FetchBackoff::default(),
             jwks: RwLock::new(JwksState {
                 keys: Arc::new(Vec::new()),
                 fetched_at: None,
@@ -247,7 +251,15 @@ impl OidcClient {
                 return Ok(d.meta.clone());
             }
         }
-        let fresh = self.discover().await;
+        let fresh = match self.fetch_backoff.check() {
+            Some(e) => Err(OidcError::Unavailable(format!("backing off after: {e}"))),
+            None => self.discover().await,
+        };
+        match &fresh {
+            Ok(_) => self.fetch_backoff.succeeded(),
+            Err(OidcError::Unavailable(e)) if e.starts_with("backing off") => {}
+            Err(e) => self.fetch_backoff.failed(&e.to_string()),
+        }
         match fresh {
             Ok(meta) => {
                 let meta = Arc::new(meta);

@@ -218,6 +218,11 @@ impl SessionStore for MemoryStore {
         Ok(())
     }
 
+    async fn refreshed(&self) -> Result<(), StoreError> {
+        let _ = self.bus.send(BusEvent::Refreshed);
+        Ok(())
+    }
+
     async fn mark_exists(&self, key: &str) -> Result<bool, StoreError> {
         self.with(|g| g.marks.contains_key(key))
     }

@@ -112,12 +112,17 @@ pub(crate) struct Published {
 
 /// The heartbeat payload on `sso:revocations` (never a valid [`Revocation`]).
 pub const HEARTBEAT: &str = r#"{"kind":"heartbeat"}"#;
+/// "A session refresh finished somewhere": wakes refresh waiters on every replica.
+pub const REFRESHED: &str = r#"{"kind":"refreshed"}"#;
 
 /// Parse a message from `sso:revocations`. `default_until` applies to messages from older
 /// gateways that do not carry their expiry.
 pub(crate) fn parse_message(payload: &str, default_until: i64) -> Option<BusEvent> {
     if payload == HEARTBEAT {
         return Some(BusEvent::Heartbeat);
+    }
+    if payload == REFRESHED {
+        return Some(BusEvent::Refreshed);
     }
     let p: Published = serde_json::from_str(payload).ok()?;
     Some(BusEvent::Revoked(Tombstone {
@@ -134,6 +139,8 @@ pub enum BusEvent {
     Revoked(Tombstone),
     /// A replica's liveness beacon: proves this subscription still delivers.
     Heartbeat,
+    /// A refresh finished on some replica: waiters re-read their session.
+    Refreshed,
 }
 
 #[async_trait]
@@ -174,6 +181,8 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn restore(&self, lost: &[Tombstone]) -> Result<(), StoreError>;
     /// Publish a heartbeat on `sso:revocations`.
     async fn heartbeat(&self) -> Result<(), StoreError>;
+    /// Publish "a refresh finished" on `sso:revocations`.
+    async fn refreshed(&self) -> Result<(), StoreError>;
     /// Is a single-use mark set?
     async fn mark_exists(&self, key: &str) -> Result<bool, StoreError>;
     /// Subscribe to `sso:revocations`; yields `Subscribed` after every (re)subscribe.

@@ -11,7 +11,7 @@ use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Value};
 
 use super::{
     keys, parse_message, BusEvent, Index, Published, Revocation, SessionRecord, SessionStore,
-    StoreError, Tombstone, HEARTBEAT,
+    StoreError, Tombstone, HEARTBEAT, REFRESHED,
 };
 use crate::secret::SessionId;
 
@@ -513,6 +513,12 @@ impl SessionStore for RedisStore {
     async fn heartbeat(&self) -> Result<(), StoreError> {
         let mut c = self.conn();
         let _: i64 = c.publish(keys::CHANNEL, HEARTBEAT).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn refreshed(&self) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        let _: i64 = c.publish(keys::CHANNEL, REFRESHED).await.map_err(err)?;
         Ok(())
     }
 
