@@ -653,3 +653,50 @@ async fn failing_discovery_backs_off() {
         statuses.len()
     );
 }
+
+/// Found by the randomised run: a federation revocation delivered late (the peer was slow
+/// or down) must not end a session created at the peer after the operator revoked.
+#[tokio::test]
+async fn late_federation_revocation_spares_sessions_created_after_it() {
+    let w = World::start_federated();
+    let b = Browser::new();
+    login(&b, &w.b, "alice", "alice-password").await;
+    let at_b = access_only(&b, &w.b);
+    let fed_key =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, FED_KEY).unwrap();
+    let sub = sso_integration_tests::world::ALICE_SUB;
+    let revoke = |at: i64| {
+        let mac =
+            sso_core::logout::chain::mac(&fed_key, &format!("admin|{}|{sub}|{at}", w.op.issuer));
+        let url = w.b.url("/sso/federation/revoke");
+        async move {
+            Browser::new()
+                .post_form(
+                    &url,
+                    &[
+                        ("sub", sub),
+                        ("received_at", &at.to_string()),
+                        ("federation_mac", &mac),
+                    ],
+                    &[],
+                )
+                .await
+        }
+    };
+    // revoked at A 30 s ago, delivered now: alice's session at B is newer
+    let r = revoke(now() - 30).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        auth_with_cookies(&w.b, &at_b).await.status,
+        200,
+        "newer session kept"
+    );
+    assert_eq!(
+        session_keys(&w.redis_b.as_ref().unwrap().url()).await.len(),
+        1
+    );
+    // revoked now: it ends
+    let r = revoke(now()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(auth_with_cookies(&w.b, &at_b).await.status, 401);
+}

@@ -4,6 +4,7 @@
 
 mod admin;
 mod backchannel;
+mod chaos;
 mod fanout;
 mod faults;
 mod replicas;

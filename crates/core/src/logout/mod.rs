@@ -63,14 +63,18 @@ pub struct Ended {
 impl Gateway {
     // ------------------------------------------------------------ ending sessions
 
-    /// End every session of an OP session (`sid`) or, without `sid`, of a subject; write
-    /// the tombstone and publish it so every replica's revocation cache learns it.
+    /// End every session of an OP session (`sid`) or, without `sid`, of a subject, created
+    /// at or before `cut` (when the logout happened: now, or the original time of a
+    /// forwarded logout); write the tombstone (tokens issued at or before `cut`) and publish
+    /// it so every replica's revocation cache learns it. A session created after `cut` (a
+    /// login after the logout, reached by a late delivery) is left alone.
     pub async fn end_sessions(
         &self,
         iss: &str,
         sid: Option<&str>,
         sub: Option<&str>,
         all_of_sub: bool,
+        cut: i64,
     ) -> Result<Ended> {
         let mut ids = Vec::new();
         if let Some(sid) = sid {
@@ -82,10 +86,14 @@ impl Gateway {
         ids.sort_by(|a, b| a.secret().cmp(b.secret()));
         ids.dedup();
         let mut ended = Ended::default();
-        // The cut-off: tokens issued until now. A later login on the same OP session (the
-        // OP may never have heard of this logout) is not covered.
-        let cut = now();
+        // The cut-off: tokens issued until the logout. A later login on the same OP session
+        // (the OP may never have heard of this logout) is not covered.
         for id in &ids {
+            match self.store.get_session(id).await? {
+                Some(rec) if rec.created_at > cut => continue,
+                Some(_) => {}
+                None => continue,
+            }
             if let Some(rec) = self.store.delete_session(id).await? {
                 ended.sessions += 1;
                 // Its current access token may carry no sid: revoke it by jti too.
@@ -181,7 +189,8 @@ impl Gateway {
             );
             return Ok(Ended::default());
         }
-        let ended = self.apply_logout(&claims).await?;
+        // A forwarded logout happened when the first gateway received it.
+        let ended = self.apply_logout(&claims, exp_reference).await?;
         if !req.forwarded {
             self.enqueue_fanout(token, now).await?;
         }
@@ -195,13 +204,14 @@ impl Gateway {
         Ok(ended)
     }
 
-    async fn apply_logout(&self, c: &LogoutClaims) -> Result<Ended> {
+    async fn apply_logout(&self, c: &LogoutClaims, cut: i64) -> Result<Ended> {
         // Keycloak `revoke_offline_access`: every session of the user goes.
         self.end_sessions(
             &c.iss,
             c.sid.as_deref(),
             c.sub.as_deref(),
             c.revoke_offline_access,
+            cut,
         )
         .await
     }
@@ -231,7 +241,9 @@ impl Gateway {
         let mut cookies = self.cookies.clear_session(p.chunks);
         Metrics::inc(&self.metrics.logouts);
         let Some(rec) = rec else {
-            // Nothing to end here: just go on.
+            // No session record (ended already, or the store lost it): still refuse the
+            // access token this browser holds, then go on.
+            self.revoke_presented_token(p).await?;
             return Ok(LogoutStart::Redirect(Redirect {
                 location: rd.to_string(),
                 cookies,
@@ -283,12 +295,39 @@ impl Gateway {
         Ok(LogoutStart::Redirect(Redirect { location, cookies }))
     }
 
+    /// The browser presents an access token but no session record exists (ended already,
+    /// or the store lost it, issue 8): revoke the token's OP session (tokens issued until
+    /// now) and the token itself, so a logout is never a no-op while that token is valid.
+    /// A token that does not verify (or keys that cannot be fetched) is left alone.
+    async fn revoke_presented_token(&self, p: &Presented) -> Result<()> {
+        let Some(at) = &p.access else {
+            return Ok(());
+        };
+        let Ok(c) = self.oidc.verify_access_token(at.secret()).await else {
+            return Ok(());
+        };
+        if let Some(sid) = &c.sid {
+            self.revoke(Revocation::Sid {
+                sid: sid.clone(),
+                before: now(),
+            })
+            .await?;
+        }
+        if let Some(jti) = &c.jti {
+            let ttl = (c.exp - now()).max(0) + 60;
+            let r = Revocation::Token { jti: jti.clone() };
+            self.store.revoke(&r, ttl).await?;
+            self.revocations.insert(&r, now() + ttl);
+        }
+        Ok(())
+    }
+
     /// Delete the session and tombstone its OP session for every replica and domain
     /// sharing this store; the OP's back-channel logout reaches the others.
     async fn end_session_everywhere(&self, rec: &SessionRecord) -> Result<()> {
         self.end_session(rec).await?;
         if let Some(sid) = &rec.sid {
-            self.end_sessions(&rec.iss, Some(sid), Some(&rec.sub), false)
+            self.end_sessions(&rec.iss, Some(sid), Some(&rec.sub), false, now())
                 .await?;
         }
         Ok(())
