@@ -60,10 +60,23 @@ impl Gateway {
     /// in-memory revocation cache. No store round trip.
     pub async fn check_access_token(&self, token: &AccessToken) -> Result<TokenVerdict> {
         match self.oidc.verify_access_token(token.secret()).await {
+            // What the cache holds is never dropped before its expiry (even if the store
+            // lost it, issue 8): a revocation it knows always counts.
+            Ok(c)
+                if self.revocations.is_revoked(
+                    c.sid.as_deref(),
+                    &c.sub,
+                    c.iat,
+                    c.jti.as_deref(),
+                ) =>
+            {
+                Ok(TokenVerdict::Revoked)
+            }
             Ok(c) if !self.revocations.is_ready() => {
-                // The cache is (re)building after a (re)subscribe: ask the store. If the store
-                // is down too, a cache built before still holds every revocation that could be
-                // written (nobody can write tombstones now): use it. Never built: fail closed.
+                // The cache is (re)building after a (re)subscribe, or its subscription went
+                // silent: ask the store too. If the store is down as well, a cache built
+                // before still holds every revocation that could be written (nobody can write
+                // tombstones now): use it. Never built: fail closed.
                 match self.tombstoned_in_store(&c).await {
                     Ok(true) => Ok(TokenVerdict::Revoked),
                     Ok(false) => Ok(TokenVerdict::Valid(Box::new(c))),
