@@ -7,30 +7,47 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
+use super::OidcError;
+
 const FIRST: Duration = Duration::from_millis(500);
 const MAX: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Default)]
 pub struct FetchBackoff {
-    /// (retry not before, current delay, last error text)
-    state: Mutex<Option<(Instant, Duration, String)>>,
+    /// (retry not before, current delay, last error text, was it "unreachable")
+    state: Mutex<Option<(Instant, Duration, String, bool)>>,
 }
 
 impl FetchBackoff {
-    /// `Some(error text)` while backing off after a failure.
-    pub fn check(&self) -> Option<String> {
+    /// While backing off after a failure: that failure again (same kind and text).
+    pub fn replay(&self) -> Option<OidcError> {
         let st = self.state.lock().ok()?;
         match st.as_ref() {
-            Some((until, _, e)) if Instant::now() < *until => Some(e.clone()),
+            Some((until, _, e, unreachable)) if Instant::now() < *until => Some(if *unreachable {
+                OidcError::Unavailable(e.clone())
+            } else {
+                OidcError::BadResponse(e.clone())
+            }),
             _ => None,
         }
     }
 
+    /// Record the outcome of a fetch.
+    pub fn record(&self, outcome: Option<&OidcError>) {
+        match outcome {
+            None => self.succeeded(),
+            Some(OidcError::Unavailable(m)) => self.failed(m, true),
+            Some(
+                OidcError::BadResponse(m) | OidcError::InvalidGrant(m) | OidcError::Refused(m),
+            ) => self.failed(m, false),
+        }
+    }
+
     /// A fetch failed: back off (doubling from 0.5 s up to 30 s, with ±25 % jitter).
-    pub fn failed(&self, error: &str) {
+    fn failed(&self, error: &str, unreachable: bool) {
         if let Ok(mut st) = self.state.lock() {
             let delay = match st.as_ref() {
-                Some((_, d, _)) => (*d * 2).min(MAX),
+                Some((_, d, _, _)) => (*d * 2).min(MAX),
                 None => FIRST,
             };
             let ms = delay.as_millis() as u64;
@@ -39,11 +56,12 @@ impl FetchBackoff {
                 Instant::now() + Duration::from_millis(jittered),
                 delay,
                 error.to_string(),
+                unreachable,
             ));
         }
     }
 
-    pub fn succeeded(&self) {
+    fn succeeded(&self) {
         if let Ok(mut st) = self.state.lock() {
             *st = None;
         }
@@ -57,10 +75,10 @@ mod tests {
     #[test]
     fn backs_off_after_a_failure_and_resets_on_success() {
         let b = FetchBackoff::default();
-        assert!(b.check().is_none());
-        b.failed("down");
-        assert_eq!(b.check().as_deref(), Some("down"));
-        b.succeeded();
-        assert!(b.check().is_none());
+        assert!(b.replay().is_none());
+        b.record(Some(&OidcError::BadResponse("bad".into())));
+        assert!(matches!(b.replay(), Some(OidcError::BadResponse(m)) if m == "bad"));
+        b.record(None);
+        assert!(b.replay().is_none());
     }
 }

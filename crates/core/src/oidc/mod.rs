@@ -251,15 +251,14 @@ impl OidcClient {
                 return Ok(d.meta.clone());
             }
         }
-        let fresh = match self.fetch_backoff.check() {
-            Some(e) => Err(OidcError::Unavailable(format!("backing off after: {e}"))),
-            None => self.discover().await,
+        let fresh = match self.fetch_backoff.replay() {
+            Some(e) => Err(e),
+            None => {
+                let r = self.discover().await;
+                self.fetch_backoff.record(r.as_ref().err());
+                r
+            }
         };
-        match &fresh {
-            Ok(_) => self.fetch_backoff.succeeded(),
-            Err(OidcError::Unavailable(e)) if e.starts_with("backing off") => {}
-            Err(e) => self.fetch_backoff.failed(&e.to_string()),
-        }
         match fresh {
             Ok(meta) => {
                 let meta = Arc::new(meta);
