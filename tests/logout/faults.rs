@@ -700,3 +700,41 @@ async fn late_federation_revocation_spares_sessions_created_after_it() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(auth_with_cookies(&w.b, &at_b).await.status, 401);
 }
+
+/// Item 3 and 1 together: a replica whose subscription went silent (not ready) while Redis
+/// lost every tombstone must still refuse what its cache knows: the store's "not revoked"
+/// never overrides the cache.
+#[tokio::test]
+async fn a_stale_cache_still_refuses_what_it_knows_when_the_store_lost_it() {
+    let w = World::start_with(Default::default(), |o| {
+        o.extra
+            .push_str(&FAST.replace("resync_interval_secs = 2", "resync_interval_secs = 600"))
+    });
+    let relay = Relay::start(w.redis.port);
+    let mut o = w.a_opts.clone();
+    o.redis_url = Some(relay.url());
+    let replica = GatewayHandle::start(bind().0, &o);
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let at_only = access_only(&b, &w.a);
+    assert!(eventually(10, || async { replica.gw.revocations.is_ready() }).await);
+    w.op.admin_logout("alice").await;
+    assert!(
+        eventually(5, || async {
+            auth_with_cookies(&replica, &at_only).await.status == 401
+        })
+        .await
+    );
+    // the subscription goes silent (and cannot come back), and Redis loses everything
+    relay.blackhole_subscribers();
+    assert!(
+        eventually(10, || async { readyz(&replica).await.0 == 503 }).await,
+        "stale"
+    );
+    assert_eq!(w.redis.cli(&["FLUSHALL"]), "OK");
+    assert_eq!(
+        auth_with_cookies(&replica, &at_only).await.status,
+        401,
+        "the cache's revocation counts even though the store has none"
+    );
+}
