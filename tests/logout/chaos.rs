@@ -1,6 +1,7 @@
 //! Randomised fault run (issue 8): logins and logouts over two root domains with two
 //! replicas each, while faults are injected on a fixed schedule (a replica's subscription
-//! blackholed, Redis flushed, Redis restarted empty, delayed and cut connections). At the
+//! blackholed, Redis flushed, Redis restarted empty, delayed and cut connections): 100
+//! logins, about 90 logouts (none in the last 10 rounds). At the
 //! end every logged-out token is refused on every replica of its domain and every session
 //! that was not logged out still works. The seed is printed; set `SSO_CHAOS_SEED` to replay.
 
@@ -144,8 +145,13 @@ async fn random_logouts_under_faults_are_never_lost() {
         });
         // one logout per round: mostly one browser at one domain (its redirect to the OP
         // never followed: the other domain stays signed in), sometimes a whole user
+        // (the last 10 rounds only sign in, and whole-user logouts stop after round 50, so
+        // plenty of sessions must survive every fault until the end)
+        if round >= ROUNDS - 10 {
+            continue;
+        }
         let kind = rng.below(20);
-        if kind < 17 {
+        if kind < 17 || round >= 50 {
             let live: Vec<usize> = (0..sessions.len())
                 .filter(|i| sessions[*i].alive_a || sessions[*i].alive_b)
                 .collect();
@@ -236,6 +242,10 @@ async fn random_logouts_under_faults_are_never_lost() {
     let settled = problems.is_empty();
     let dead = sessions.iter().filter(|s| !s.alive_a).count()
         + sessions.iter().filter(|s| !s.alive_b).count();
+    assert!(
+        2 * sessions.len() - dead >= 20,
+        "too few surviving sessions to check"
+    );
     eprintln!(
         "chaos: {ROUNDS} logins at both domains, {logouts} logouts, {dead} of {} domain sessions logged out, {} checks per round of the final pass, faults: {faults:?}, {} ms",
         2 * sessions.len(),
