@@ -96,6 +96,8 @@ struct Settings {
     iss_param: Option<String>,
     advertise_iss: bool,
     hs_secret: HsSecret,
+    /// Whether access tokens carry `sid` (and `session_state`); default true.
+    access_token_sid: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -196,6 +198,7 @@ impl HostileOp {
                 iss_param: Some(issuer),
                 advertise_iss: true,
                 hs_secret: HsSecret::Pem,
+                access_token_sid: true,
             }),
             codes: Mutex::new(HashMap::new()),
             refresh_tokens: Mutex::new(HashMap::new()),
@@ -256,6 +259,11 @@ impl HostileOp {
     /// Select what the token endpoint forges from now on.
     pub fn set_forge(&self, f: Forge) {
         lock(&self.shared.settings).forge = f;
+    }
+
+    /// Whether access tokens carry `sid` (the ID token always does).
+    pub fn set_access_token_sid(&self, yes: bool) {
+        lock(&self.shared.settings).access_token_sid = yes;
     }
 
     /// Override the RFC 9207 `iss` query parameter the auth endpoint appends: None = omit it,
@@ -425,6 +433,13 @@ impl Shared {
             "email_verified": true,
             "realm_access": { "roles": ["user"] },
         });
+        let mut access_claims = access_claims;
+        if !lock(&self.settings).access_token_sid {
+            if let Some(o) = access_claims.as_object_mut() {
+                o.remove("sid");
+                o.remove("session_state");
+            }
+        }
         let access_token = self.sign_current(&access_claims);
 
         let refresh_token = format!("rt-{}", self.counter.fetch_add(1, Ordering::SeqCst));

@@ -10,10 +10,12 @@ pub mod hostile_op;
 pub mod keycloak;
 pub mod procs;
 pub mod spring;
+pub mod relay;
 pub mod world;
 
 pub use browser::Browser;
 pub use procs::{Op, OpOptions, Redis, RedisCluster, RedisSentinel};
+pub use relay::Relay;
 pub use world::{GatewayHandle, GatewayOptions};
 
 /// Workspace root (where Cargo.toml lives).

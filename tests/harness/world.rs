@@ -320,7 +320,8 @@ impl World {
             ""
         };
         format!(
-            "[fanout]\npeers = [\"http://auth.{other}.localhost:{port}\"]\naccepted_audiences = [\"gw-a\", \"gw-b\"]\n{key}"
+            // the test OP (oidc-provider) gives each client its own sid: bind chain links by sub
+            "[fanout]\npeers = [\"http://auth.{other}.localhost:{port}\"]\naccepted_audiences = [\"gw-a\", \"gw-b\"]\nchain_binding = \"sub\"\n{key}"
         )
     }
 }

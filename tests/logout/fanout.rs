@@ -74,7 +74,7 @@ async fn peer_down_during_logout_gets_it_when_back() {
         0,
         "a forwarded token is never forwarded again"
     );
-    // and the same forwarded token a second time is a jti replay
+    // and the same forwarded token a second time is a jti replay: already applied, 200
     let form: Vec<(&str, &str)> = queued[0]
         .iter()
         .map(|(k, v)| match k.as_str() {
@@ -87,15 +87,7 @@ async fn peer_down_during_logout_gets_it_when_back() {
     let r = Browser::new()
         .post_form(&w.b.url("/sso/backchannel-logout"), &form, &[])
         .await;
-    assert_eq!(r.status, 400, "{}", r.body);
-    assert!(
-        r.json()["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("jti"),
-        "{}",
-        r.body
-    );
+    assert_eq!(r.status, 200, "{}", r.body);
 }
 
 /// Entries of a stream as field lists.

@@ -4,7 +4,9 @@
 
 mod admin;
 mod backchannel;
+mod chaos;
 mod fanout;
+mod faults;
 mod replicas;
 mod rp;
 

@@ -163,3 +163,66 @@ async fn refresh_before_expiry_renews_a_token_about_to_expire() {
     );
     assert_eq!(w.op.refresh_calls().await, 1);
 }
+
+/// `cmdstat_hget` calls so far on a redis-server.
+async fn hget_calls(redis_url: &str) -> u64 {
+    let client = redis::Client::open(redis_url).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    info.lines()
+        .find(|l| l.starts_with("cmdstat_hget:"))
+        .and_then(|l| l.split("calls=").nth(1))
+        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Issue 8 item 11: requests waiting for a concurrent refresh (on this replica or another)
+/// are woken when it finishes instead of polling Redis every 40 ms.
+#[tokio::test]
+async fn refresh_waiters_are_notified_instead_of_polling() {
+    let w = sso_integration_tests::world::World::start(OpOptions {
+        access_token_ttl: Some(2),
+        refresh_delay_ms: Some(2000),
+        ..Default::default()
+    });
+    let replica = Arc::new(w.replica_of_a());
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let cookie_header = {
+        let j = b.jar.cookies_for(&w.a.app_url());
+        format!("sso_at={}; sso_rt={}", j["sso_at"], j["sso_rt"])
+    };
+    wait_for_expiry(2).await;
+    w.op.reset_stats().await;
+    let before = hget_calls(&w.redis.url()).await;
+    let t0 = std::time::Instant::now();
+    let urls = [w.a.url("/sso/auth"), replica.url("/sso/auth")];
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let url = urls[i % 2].clone();
+        let cookie = cookie_header.clone();
+        tasks.push(tokio::spawn(async move {
+            Browser::new().get_with(&url, &[("Cookie", &cookie)]).await
+        }));
+    }
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let took = t0.elapsed();
+    let hgets = hget_calls(&w.redis.url()).await - before;
+    eprintln!(
+        "20 requests behind one 2 s refresh: {} ms, {hgets} HGET calls",
+        took.as_millis()
+    );
+    assert_eq!(w.op.refresh_calls().await, 1);
+    // polling every 40 ms would be about 19 waiters x 50 reads
+    assert!(hgets < 200, "{hgets} session reads while waiting");
+    // woken at once, not at the next fallback poll
+    assert!(took < std::time::Duration::from_millis(2800), "{took:?}");
+}

@@ -85,3 +85,47 @@ async fn extractor_reads_cookies_or_bearer_and_follows_revocations() {
     .await;
     assert!(ok, "revoked token refused by the resource server");
 }
+
+/// Issue 8 item 9: following the gateways' revocations, the resource server fails closed
+/// (503) while its cache was never built and the store does not answer, instead of
+/// accepting every token.
+#[actix_rt::test]
+async fn fails_closed_before_its_revocation_cache_is_built() {
+    let w = World::start(Default::default());
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let jar = b.jar.cookies_for(&w.a.app_url());
+    let cookie: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let cookie = cookie.join("; ");
+    // Redis through a relay that goes silent right after the connection is made
+    let relay = sso_integration_tests::Relay::start(w.redis.port);
+    let store = RedisStore::connect(&relay.url()).await.unwrap();
+    relay.blackhole_all();
+    let rs = ResourceServer::new(&w.op.issuer, vec!["RS256".into()], vec!["gw-a".into()]).unwrap();
+    rs.follow_revocations(Arc::new(store));
+    let rs = web::Data::new(rs);
+    let app = test::init_service(
+        App::new()
+            .app_data(rs.clone())
+            .route("/me", web::get().to(me)),
+    )
+    .await;
+    let req = test::TestRequest::get()
+        .uri("/me")
+        .insert_header(("Cookie", cookie.as_str()))
+        .to_request();
+    let resp = test::call_service(&app, req).await;
+    assert_eq!(resp.status(), 503, "fail closed");
+    assert!(!rs.revocations.was_built());
+    // the store answers again: built, and the token is accepted
+    relay.heal();
+    let ok = eventually(20, || async {
+        let req = test::TestRequest::get()
+            .uri("/me")
+            .insert_header(("Cookie", cookie.as_str()))
+            .to_request();
+        test::call_service(&app, req).await.status() == 200
+    })
+    .await;
+    assert!(ok, "accepted once the store answers");
+}

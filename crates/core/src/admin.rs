@@ -53,7 +53,13 @@ impl Gateway {
             return Err(Error::BadRequest("sub must be 1 to 255 characters".into()));
         }
         let ended = self
-            .end_sessions(&self.settings.oidc.issuer.clone(), None, Some(sub), true)
+            .end_sessions(
+                &self.settings.oidc.issuer.clone(),
+                None,
+                Some(sub),
+                true,
+                now(),
+            )
             .await?;
         if let Some(key) = &self.settings.fanout.federation_key {
             let at = now();
@@ -89,15 +95,25 @@ impl Gateway {
         {
             return Err(Error::Forbidden("invalid federation revocation"));
         }
-        if !self
-            .store
-            .mark_once(&format!("sso:fedrev:{{{mac}}}"), ADMIN_MAX_AGE)
-            .await?
-        {
-            return Ok(Ended::default()); // already applied: idempotent success
+        // Marked only once applied (a store failure in between is retried by the sender);
+        // a revocation already applied is an idempotent success.
+        let mark = format!("sso:fedrev:{{{mac}}}");
+        if self.store.mark_exists(&mark).await? {
+            return Ok(Ended::default());
         }
-        self.end_sessions(&self.settings.oidc.issuer.clone(), None, Some(sub), true)
-            .await
+        // The revocation happened at `at` on the peer: sessions created here since (a
+        // login after it, reached by a late delivery) are left alone.
+        let ended = self
+            .end_sessions(
+                &self.settings.oidc.issuer.clone(),
+                None,
+                Some(sub),
+                true,
+                at.min(now),
+            )
+            .await?;
+        self.store.mark_once(&mark, ADMIN_MAX_AGE).await?;
+        Ok(ended)
     }
 
     /// Constant-time check of the admin API bearer token; false when none is configured.

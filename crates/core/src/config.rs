@@ -38,6 +38,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub store: RawStore,
     #[serde(default)]
+    pub revocation: RawRevocation,
+    #[serde(default)]
     pub fanout: RawFanout,
     #[serde(default)]
     pub forward_auth: RawForwardAuth,
@@ -146,6 +148,14 @@ pub struct RawSession {
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
+pub struct RawRevocation {
+    pub heartbeat_interval_secs: Option<u64>,
+    pub heartbeat_timeout_secs: Option<u64>,
+    pub resync_interval_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
 pub struct RawStore {
     pub kind: Option<String>,
     pub url: Option<String>,
@@ -160,6 +170,7 @@ pub struct RawFanout {
     pub accepted_audiences: Option<Vec<String>>,
     pub federation_key: Option<String>,
     pub federation_key_file: Option<PathBuf>,
+    pub chain_binding: Option<String>,
 }
 
 impl std::fmt::Debug for RawFanout {
@@ -338,11 +349,45 @@ pub struct SessionSettings {
     pub revocation_ttl_secs: i64,
 }
 
+/// Liveness of the revocation subscription and periodic resync (`[revocation]`).
+#[derive(Debug, Clone)]
+pub struct RevocationSettings {
+    /// Every replica publishes a heartbeat on `sso:revocations` this often.
+    pub heartbeat_interval_secs: u64,
+    /// No heartbeat received for this long: the subscription is dead (resubscribe, rebuild,
+    /// not ready meanwhile).
+    pub heartbeat_timeout_secs: u64,
+    /// Merge the tombstones from the store into the cache (and write back what the store
+    /// lost) this often, even while subscribed.
+    pub resync_interval_secs: u64,
+}
+
+impl Default for RevocationSettings {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_secs: 5,
+            heartbeat_timeout_secs: 15,
+            resync_interval_secs: 60,
+        }
+    }
+}
+
+/// What a clearing-chain link is bound to (`fanout.chain_binding`): a hop ends the session
+/// the browser presents at that peer only if it belongs to the same OP session (`sid`,
+/// for OPs that share one session id across clients, like Keycloak) or at least the same
+/// subject (`sub`, for OPs with a session id per client).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChainBinding {
+    Sid,
+    Sub,
+}
+
 #[derive(Clone)]
 pub struct FanoutSettings {
     pub peers: Vec<Url>,
     pub accepted_audiences: Vec<String>,
     pub federation_key: Option<Vec<u8>>,
+    pub chain_binding: ChainBinding,
 }
 
 impl std::fmt::Debug for FanoutSettings {
@@ -350,6 +395,7 @@ impl std::fmt::Debug for FanoutSettings {
         f.debug_struct("FanoutSettings")
             .field("peers", &self.peers)
             .field("accepted_audiences", &self.accepted_audiences)
+            .field("chain_binding", &self.chain_binding)
             .field(
                 "federation_key",
                 &self.federation_key.as_ref().map(|_| "[redacted]"),
@@ -376,6 +422,7 @@ pub struct Settings {
     pub redirect: RedirectPolicy,
     pub session: SessionSettings,
     pub store: StoreSettings,
+    pub revocation: RevocationSettings,
     pub fanout: FanoutSettings,
     pub pass_authorization: bool,
     /// What forward-auth does with an email the OP has not verified.
@@ -758,6 +805,25 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         p.push("session.refresh_lock_secs must be between 1 and 120".into());
     }
 
+    // [revocation]
+    let r = &raw.revocation;
+    let revocation = RevocationSettings {
+        heartbeat_interval_secs: r.heartbeat_interval_secs.unwrap_or(5),
+        heartbeat_timeout_secs: r.heartbeat_timeout_secs.unwrap_or(15),
+        resync_interval_secs: r.resync_interval_secs.unwrap_or(60),
+    };
+    if revocation.heartbeat_interval_secs == 0 || revocation.heartbeat_interval_secs > 60 {
+        p.push("revocation.heartbeat_interval_secs must be between 1 and 60".into());
+    }
+    if revocation.heartbeat_timeout_secs < 2 * revocation.heartbeat_interval_secs
+        || revocation.heartbeat_timeout_secs > 300
+    {
+        p.push("revocation.heartbeat_timeout_secs must be at least twice revocation.heartbeat_interval_secs and at most 300".into());
+    }
+    if revocation.resync_interval_secs == 0 || revocation.resync_interval_secs > 3600 {
+        p.push("revocation.resync_interval_secs must be between 1 and 3600".into());
+    }
+
     // [store]
     let store = match raw.store.kind.as_deref().unwrap_or("redis") {
         "memory" => StoreSettings::Memory,
@@ -821,6 +887,16 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     if !client_id.is_empty() && !accepted_audiences.contains(&client_id) {
         accepted_audiences.push(client_id.clone());
     }
+    let chain_binding = match raw.fanout.chain_binding.as_deref().unwrap_or("sid") {
+        "sid" => ChainBinding::Sid,
+        "sub" => ChainBinding::Sub,
+        other => {
+            p.push(format!(
+                "fanout.chain_binding = {other:?}: use \"sid\" (the OP shares one session id across clients, like Keycloak) or \"sub\""
+            ));
+            ChainBinding::Sid
+        }
+    };
     let federation_key = match (&raw.fanout.federation_key, &raw.fanout.federation_key_file) {
         (Some(_), Some(_)) => {
             p.push(
@@ -1034,10 +1110,12 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         redirect,
         session,
         store,
+        revocation,
         fanout: FanoutSettings {
             peers,
             accepted_audiences,
             federation_key,
+            chain_binding,
         },
         pass_authorization: raw.forward_auth.pass_authorization.unwrap_or(true),
         unverified_email,

@@ -1,7 +1,11 @@
 //! Fan-out of back-channel logouts to peer root domains (DESIGN §6): the original signed
 //! logout token goes into a durable per-peer Redis Stream (`sso:fanout:<peer>`) and a
 //! worker delivers it with backoff until the peer acknowledges (HTTP 200). One replica
-//! delivers per peer at a time (a lease), oldest first.
+//! delivers per peer at a time (a lease, renewed during a batch), oldest first, with one
+//! worker per peer so a failing peer's backoff never delays the others. An entry the peer
+//! refuses for good (400/403, e.g. during a federation key rotation) moves to the peer's
+//! dead-letter stream (`sso:fanout:dead:<peer>`), counted in `/metrics`; an operator
+//! replays it with `sso-gateway fanout replay-dead`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +14,9 @@ use crate::error::Result;
 use crate::gateway::Gateway;
 use crate::store::keys;
 use crate::util::{now, random_token};
+
+/// The per-peer delivery lease; renewed after every delivered entry.
+const LEASE_MS: u64 = 15_000;
 
 /// A peer gateway's route: `fanout.peers` entries are its public URL, optionally with its
 /// route prefix (`https://auth.b.com` means the default `/sso`, `https://b.com/auth` a
@@ -45,8 +52,8 @@ impl Gateway {
         Ok(())
     }
 
-    /// (peer, queue depth, lag seconds of the oldest entry).
-    pub async fn fanout_status(&self) -> Vec<(String, u64, i64)> {
+    /// (peer, queue depth, lag seconds of the oldest entry, dead letters).
+    pub async fn fanout_status(&self) -> Vec<(String, u64, i64, u64)> {
         let mut out = Vec::new();
         for peer in &self.settings.fanout.peers {
             let k = keys::fanout(&peer_key(peer));
@@ -60,13 +67,49 @@ impl Gateway {
                     .unwrap_or(0),
                 Err(_) => 0,
             };
-            out.push((peer_key(peer), depth, lag));
+            let dead = self
+                .store
+                .stream_len(&keys::fanout_dead(&peer_key(peer)))
+                .await
+                .unwrap_or(0);
+            out.push((peer_key(peer), depth, lag, dead));
         }
         out
     }
+
+    /// Move every dead letter of the peers (all, or those whose origin is `only`) back to
+    /// their delivery queues, oldest first. Returns how many moved.
+    pub async fn replay_dead_letters(&self, only: Option<&str>) -> Result<usize> {
+        let mut n = 0;
+        for peer in &self.settings.fanout.peers {
+            let pk = peer_key(peer);
+            if only.is_some_and(|o| o.trim_end_matches('/') != pk) {
+                continue;
+            }
+            let dead = keys::fanout_dead(&pk);
+            loop {
+                let batch = self.store.stream_head(&dead, 64).await?;
+                if batch.is_empty() {
+                    break;
+                }
+                for e in batch {
+                    let fields: Vec<(String, String)> = e
+                        .fields
+                        .iter()
+                        .filter(|(k, _)| k != "status" && k != "failed_at")
+                        .cloned()
+                        .collect();
+                    self.store.stream_add(&keys::fanout(&pk), &fields).await?;
+                    self.store.stream_del(&dead, &e.id).await?;
+                    n += 1;
+                }
+            }
+        }
+        Ok(n)
+    }
 }
 
-/// Deliver forever (spawned once per gateway).
+/// Deliver forever: one worker per peer (spawned once per gateway).
 pub async fn run(gw: Arc<Gateway>) {
     if gw.settings.fanout.peers.is_empty() {
         return;
@@ -79,25 +122,36 @@ pub async fn run(gw: Arc<Gateway>) {
         }
     };
     let holder = random_token(12);
-    let mut backoff: Vec<Duration> =
-        vec![Duration::from_millis(200); gw.settings.fanout.peers.len()];
+    let workers: Vec<_> = gw
+        .settings
+        .fanout
+        .peers
+        .iter()
+        .cloned()
+        .map(|peer| {
+            let (gw, http, holder) = (gw.clone(), http.clone(), holder.clone());
+            tokio::spawn(async move { peer_worker(gw, http, peer, holder).await })
+        })
+        .collect();
+    for w in workers {
+        let _ = w.await;
+    }
+}
+
+/// Deliver to one peer forever, with its own backoff.
+async fn peer_worker(gw: Arc<Gateway>, http: reqwest::Client, peer: url::Url, holder: String) {
+    let mut backoff = Duration::from_millis(200);
     loop {
-        let mut idle = true;
-        for (i, peer) in gw.settings.fanout.peers.iter().enumerate() {
-            match deliver_some(&gw, &http, peer, &holder).await {
-                Ok(0) => backoff[i] = Duration::from_millis(200),
-                Ok(_) => {
-                    idle = false;
-                    backoff[i] = Duration::from_millis(200);
-                }
-                Err(()) => {
-                    tokio::time::sleep(backoff[i]).await;
-                    backoff[i] = (backoff[i] * 2).min(Duration::from_secs(10));
-                }
+        match deliver_some(&gw, &http, &peer, &holder).await {
+            Ok(0) => {
+                backoff = Duration::from_millis(200);
+                tokio::time::sleep(Duration::from_millis(250)).await;
             }
-        }
-        if idle {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            Ok(_) => backoff = Duration::from_millis(200),
+            Err(()) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
         }
     }
 }
@@ -130,7 +184,7 @@ async fn deliver_some(
     }
     if !gw
         .store
-        .lock_acquire(&lock, holder, 15_000)
+        .lock_acquire(&lock, holder, LEASE_MS)
         .await
         .map_err(|_| ())?
     {
@@ -164,8 +218,18 @@ async fn deliver_some(
             match resp {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) if matches!(r.status().as_u16(), 400 | 403) => {
-                    // The peer refused the token itself (e.g. replayed, expired): retrying cannot help.
-                    tracing::warn!(peer = %peer, "peer refused a forwarded logout token; dropping it");
+                    // The peer refused it for good (expired token, or a federation MAC it
+                    // cannot verify during a key rotation): retrying now cannot help. Keep
+                    // it for the operator in the dead-letter stream.
+                    let status = r.status().as_u16();
+                    tracing::warn!(peer = %peer, status, "peer refused a forwarded logout; moved to the dead-letter stream (replay: sso-gateway fanout replay-dead)");
+                    let mut fields = entry.fields.clone();
+                    fields.push(("status".into(), status.to_string()));
+                    fields.push(("failed_at".into(), now().to_string()));
+                    gw.store
+                        .stream_add(&keys::fanout_dead(&peer_key(peer)), &fields)
+                        .await
+                        .map_err(|_| ())?;
                 }
                 Ok(r) => {
                     tracing::warn!(peer = %peer, status = r.status().as_u16(), "fan-out delivery failed; will retry");
@@ -178,6 +242,17 @@ async fn deliver_some(
             }
             gw.store.stream_del(&key, &entry.id).await.map_err(|_| ())?;
             n += 1;
+            // A long batch (slow peer) must not outlive the lease: renew it after every
+            // entry, and stop if another replica holds it now.
+            if !gw
+                .store
+                .lock_renew(&lock, holder, LEASE_MS)
+                .await
+                .map_err(|_| ())?
+            {
+                tracing::warn!(peer = %peer, "fan-out lease lost during a batch; stopping");
+                break;
+            }
         }
         Ok(n)
     }

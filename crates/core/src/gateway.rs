@@ -21,6 +21,8 @@ pub struct Gateway {
     pub revocations: Arc<RevocationCache>,
     pub metrics: Metrics,
     pub rate_limits: crate::rate_limit::RateLimits,
+    /// The longest access-token lifetime (`exp - iat`) seen here, seconds.
+    longest_token_secs: std::sync::atomic::AtomicI64,
 }
 
 impl Gateway {
@@ -50,13 +52,15 @@ impl Gateway {
             revocations: Arc::new(RevocationCache::default()),
             metrics: Metrics::default(),
             rate_limits,
+            longest_token_secs: std::sync::atomic::AtomicI64::new(0),
         }))
     }
 
     /// Keep the revocation cache fed from `sso:revocations` (rebuilt on every resubscribe).
     pub fn spawn_background(self: &Arc<Self>) {
         let (store, cache) = (self.store.clone(), self.revocations.clone());
-        tokio::spawn(async move { crate::revocation::run_listener(store, cache).await });
+        let cfg = self.settings.revocation.clone();
+        tokio::spawn(async move { crate::revocation::run_listener(store, cache, cfg).await });
         let me = self.clone();
         tokio::spawn(async move { crate::fanout::run(me).await });
         let me = Arc::downgrade(self);
@@ -75,12 +79,38 @@ impl Gateway {
     /// End one session now: delete it and revoke its current access token on every replica.
     pub async fn end_session(&self, rec: &crate::store::SessionRecord) -> Result<()> {
         self.store.delete_session(&rec.id).await?;
+        self.revoke_access_token(rec).await
+    }
+
+    /// Revoke a session's current access token (`jti`) on every replica.
+    pub async fn revoke_access_token(&self, rec: &crate::store::SessionRecord) -> Result<()> {
         if let Some(jti) = &rec.access_jti {
             let ttl = (rec.access_expires_at - crate::util::now()).max(0) + 60;
             let r = crate::store::Revocation::Token { jti: jti.clone() };
             self.store.revoke(&r, ttl).await?;
-            self.revocations.insert(&r);
+            self.revocations.insert(&r, crate::util::now() + ttl);
         }
         Ok(())
+    }
+}
+
+impl Gateway {
+    /// Remember how long the OP's access tokens live (login and refresh).
+    pub fn note_token_lifetime(&self, at: &crate::oidc::AccessClaims) {
+        self.longest_token_secs
+            .fetch_max(at.exp - at.iat, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long a sid or sub tombstone lives: `session.revocation_ttl_secs`, and never
+    /// less than the longest access-token lifetime seen (plus the clock leeway), so it
+    /// outlives every token it must stop.
+    pub fn tombstone_ttl(&self) -> i64 {
+        let seen = self
+            .longest_token_secs
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.settings
+            .session
+            .revocation_ttl_secs
+            .max(seen + self.settings.oidc.clock_leeway_secs + 60)
     }
 }

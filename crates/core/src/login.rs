@@ -14,6 +14,13 @@ use crate::secret::SessionId;
 use crate::store::{keys, SessionRecord};
 use crate::util::{now, random_token, sha256_b64};
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// A redirect plus the cookies to set with it.
 #[derive(Debug)]
 pub struct Redirect {
@@ -238,20 +245,38 @@ impl Gateway {
             .check_id_token(&jwt, Some(&tx.nonce), tx.max_age, now)?;
         // The access token must be a JWT from the same OP for the same user: the hot path
         // and sibling resource servers verify it locally.
-        let at = self
-            .oidc
-            .verify_access_token(tokens.access_token.secret())
-            .await
-            .map_err(|e| {
-                Error::Provider(OidcError::BadResponse(format!(
-                    "the access token from the OP was refused ({e}): it must be a JWT signed by the OP \
-                     and issued to this client or one in forward_auth.accepted_clients"
-                )))
+        let mut tokens = tokens;
+        let mut at = self.login_access_claims(&tokens, &claims.sub).await?;
+        // Issue 8: a login never creates a session that is already revoked. A logout that
+        // never reached the OP leaves the OP session alive, and the OP signs the user in
+        // again on it (same sid). The sid tombstone covers tokens issued up to the logout's
+        // second, so a login within that second gets a token it covers: wait until the
+        // clock is past that second and refresh once for a later token.
+        if self.covered_by_revocation(&at).await? {
+            let rt = tokens.refresh_token.clone().ok_or_else(|| {
+                Error::Provider(OidcError::BadResponse(
+                    "the OP signed in on an OP session logged out here in this very second, and \
+                     sent no refresh token to get a later access token"
+                        .into(),
+                ))
             })?;
-        if at.sub != claims.sub {
-            return Err(Error::Provider(OidcError::BadResponse(
-                "access token subject differs from the ID token".into(),
-            )));
+            let wait = ((at.iat + 1) * 1000 - now_ms()).clamp(0, 1_100);
+            tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
+            let fresh = self.oidc.refresh(&rt).await?;
+            let fresh_at = self.login_access_claims(&fresh, &claims.sub).await?;
+            if self.covered_by_revocation(&fresh_at).await? {
+                return Err(Error::Provider(OidcError::BadResponse(
+                    "the OP issued tokens for an OP session logged out here (is the OP's clock \
+                     behind the gateway's?)"
+                        .into(),
+                )));
+            }
+            tokens = crate::oidc::TokenSet {
+                refresh_token: fresh.refresh_token.clone().or(tokens.refresh_token),
+                refresh_expires_in: fresh.refresh_expires_in.or(tokens.refresh_expires_in),
+                ..fresh
+            };
+            at = fresh_at;
         }
         let s = &self.settings.session;
         let expires_at = now + s.max_lifetime_secs;
@@ -288,6 +313,31 @@ impl Gateway {
             location: tx.rd,
             cookies,
         })
+    }
+
+    /// The claims of an access token the OP just issued at login or its retry.
+    async fn login_access_claims(
+        &self,
+        tokens: &crate::oidc::TokenSet,
+        sub: &str,
+    ) -> Result<crate::oidc::AccessClaims> {
+        let at = self
+            .oidc
+            .verify_access_token(tokens.access_token.secret())
+            .await
+            .map_err(|e| {
+                Error::Provider(OidcError::BadResponse(format!(
+                    "the access token from the OP was refused ({e}): it must be a JWT signed by the OP \
+                     and issued to this client or one in forward_auth.accepted_clients"
+                )))
+            })?;
+        if at.sub != sub {
+            return Err(Error::Provider(OidcError::BadResponse(
+                "access token subject differs from the ID token".into(),
+            )));
+        }
+        self.note_token_lifetime(&at);
+        Ok(at)
     }
 
     /// Redis TTL of a session: idle timeout, capped by the absolute end.

@@ -28,7 +28,10 @@ impl From<Error> for RefreshFailure {
     }
 }
 
-const POLL: Duration = Duration::from_millis(40);
+/// A waiter is woken when a refresh finishes (in process, or through `sso:revocations`
+/// from another replica); it re-reads its session at least this often anyway, in case the
+/// notification was lost.
+const FALLBACK_POLL: Duration = Duration::from_millis(1000);
 
 impl Gateway {
     /// Tokens for the session behind `handle`, refreshing at the OP only when needed.
@@ -44,6 +47,10 @@ impl Gateway {
         let lock_key = keys::refresh_lock(handle.session.secret());
         let token = random_token(16);
         loop {
+            // Registered before reading, so a refresh finishing meanwhile is not missed.
+            let woken = self.revocations.refreshed.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let rec = self.current_session(handle).await?;
             let now = now();
             if rec.version > handle.generation {
@@ -63,6 +70,11 @@ impl Gateway {
                     .refresh_locked(handle, &lock_key, &token, lock_ms)
                     .await;
                 let _ = self.store.lock_release(&lock_key, &token).await;
+                // Wake the waiters: here at once, elsewhere through the channel.
+                self.revocations.refreshed.notify_waiters();
+                if let Err(e) = self.store.refreshed().await {
+                    tracing::warn!(error = %e, "cannot announce a finished refresh");
+                }
                 match out {
                     Ok(Some(rec)) => return Ok(rec),
                     Ok(None) => continue, // changed under us: evaluate again
@@ -74,7 +86,11 @@ impl Gateway {
                     OidcError::Unavailable("timed out waiting for a concurrent refresh".into()),
                 )));
             }
-            tokio::time::sleep(POLL).await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            tokio::select! {
+                _ = woken => {}
+                _ = tokio::time::sleep(FALLBACK_POLL.min(left)) => {}
+            }
         }
     }
 
@@ -178,6 +194,7 @@ impl Gateway {
                 OidcError::BadResponse("refreshed access token is for another subject".into()),
             )));
         }
+        self.note_token_lifetime(&at);
         let now = now();
         let mut next = rec.clone();
         next.access_token = tokens.access_token;

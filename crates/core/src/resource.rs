@@ -20,6 +20,10 @@ use crate::secret::{AccessToken, ClientSecret};
 pub struct ResourceServer {
     oidc: OidcClient,
     pub revocations: Arc<RevocationCache>,
+    /// Set by [`ResourceServer::follow_revocations`]: while the cache is not current, the
+    /// tombstones are read from this store, and a token is refused (503) when neither
+    /// answers and the cache was never built (fail closed).
+    store: std::sync::OnceLock<Arc<dyn crate::store::SessionStore>>,
 }
 
 impl ResourceServer {
@@ -48,6 +52,7 @@ impl ResourceServer {
         Ok(Self {
             oidc: OidcClient::new(settings, String::new())?,
             revocations: Arc::new(RevocationCache::default()),
+            store: std::sync::OnceLock::new(),
         })
     }
 
@@ -56,26 +61,44 @@ impl ResourceServer {
     /// Call from inside the runtime (e.g. in `main` before `HttpServer::run`).
     pub fn follow_revocations(&self, store: Arc<dyn crate::store::SessionStore>) {
         let cache = self.revocations.clone();
-        tokio::spawn(async move { crate::revocation::run_listener(store, cache).await });
+        let _ = self.store.set(store.clone());
+        tokio::spawn(async move {
+            crate::revocation::run_listener(store, cache, Default::default()).await
+        });
     }
 
     pub async fn verify(&self, token: &AccessToken) -> Result<AccessClaims, Unauthorized> {
-        match self.oidc.verify_access_token(token.secret()).await {
-            Ok(c)
-                if self.revocations.is_revoked(
-                    c.sid.as_deref(),
+        let c = match self.oidc.verify_access_token(token.secret()).await {
+            Ok(c) => c,
+            Err(AccessTokenError::Expired) => return Err(Unauthorized::Expired),
+            Err(AccessTokenError::Invalid(_)) => return Err(Unauthorized::Invalid),
+            Err(AccessTokenError::Provider(_)) => return Err(Unauthorized::ProviderUnavailable),
+        };
+        let (sid, jti) = (c.sid.as_deref(), c.jti.as_deref());
+        if self.revocations.is_revoked(sid, &c.sub, c.iat, jti) {
+            return Err(Unauthorized::Revoked);
+        }
+        // Following the gateways' revocations but the cache is not current (not built yet,
+        // or its subscription went silent): ask the store; fail closed if it never was built.
+        if let Some(store) = self.store.get() {
+            if !self.revocations.is_ready() {
+                match crate::revocation::tombstoned_in_store(
+                    store.as_ref(),
+                    sid,
                     &c.sub,
                     c.iat,
-                    c.jti.as_deref(),
-                ) =>
-            {
-                Err(Unauthorized::Revoked)
+                    jti,
+                )
+                .await
+                {
+                    Ok(true) => return Err(Unauthorized::Revoked),
+                    Ok(false) => {}
+                    Err(_) if self.revocations.was_built() => {}
+                    Err(_) => return Err(Unauthorized::RevocationsUnavailable),
+                }
             }
-            Ok(c) => Ok(c),
-            Err(AccessTokenError::Expired) => Err(Unauthorized::Expired),
-            Err(AccessTokenError::Invalid(_)) => Err(Unauthorized::Invalid),
-            Err(AccessTokenError::Provider(_)) => Err(Unauthorized::ProviderUnavailable),
         }
+        Ok(c)
     }
 }
 
@@ -101,6 +124,8 @@ pub enum Unauthorized {
     Revoked,
     #[error("identity provider keys unavailable")]
     ProviderUnavailable,
+    #[error("revocation state unavailable")]
+    RevocationsUnavailable,
     #[error("resource server not configured")]
     NotConfigured,
 }
@@ -108,7 +133,9 @@ pub enum Unauthorized {
 impl ResponseError for Unauthorized {
     fn status_code(&self) -> actix_web::http::StatusCode {
         match self {
-            Unauthorized::ProviderUnavailable => actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            Unauthorized::ProviderUnavailable | Unauthorized::RevocationsUnavailable => {
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE
+            }
             Unauthorized::NotConfigured => actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
             _ => actix_web::http::StatusCode::UNAUTHORIZED,
         }

@@ -1,24 +1,60 @@
 //! In-memory revocation cache for the forward-auth hot path (DESIGN §6): fed by the
-//! `sso:revocations` channel and rebuilt from the Redis tombstones on every (re)subscribe,
-//! so a check needs no Redis round trip when nothing changed.
+//! `sso:revocations` channel, merged with the Redis tombstones on every (re)subscribe and
+//! periodically while subscribed, so a check needs no Redis round trip when nothing changed.
+//!
+//! Logouts must not be lost (issue 8), so the listener:
+//! - expects a heartbeat on the channel (every replica publishes one every
+//!   `heartbeat_interval_secs`); none for `heartbeat_timeout_secs` means the subscription
+//!   is dead even if its TCP connection looks open: the cache stops being ready (checks go
+//!   to the store), and the listener resubscribes and rebuilds;
+//! - merges instead of replacing: an entry stays until its own expiry, whatever the store
+//!   says, so a Redis that restarted empty (or was flushed, or failed over to an empty
+//!   replica) cannot undo a logout;
+//! - writes back what it holds and the store lost, at every resync.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 
-use crate::store::{BusEvent, Revocation, SessionStore};
+use crate::config::RevocationSettings;
+use crate::store::{BusEvent, Revocation, SessionStore, Tombstone};
+use crate::util::now;
+
+/// (cut-off `before`, expiry `until`) of an entry keyed by sid or sub.
+type Cut = (i64, i64);
 
 #[derive(Debug, Default)]
 pub struct RevocationCache {
-    sids: RwLock<HashMap<String, ()>>,
-    /// sub → tokens issued at or before this time are revoked.
-    subs: RwLock<HashMap<String, i64>>,
-    jtis: RwLock<HashMap<String, ()>>,
+    /// sid → tokens of this OP session issued at or before the cut-off are revoked.
+    sids: RwLock<HashMap<String, Cut>>,
+    /// sub → tokens issued at or before the cut-off are revoked.
+    subs: RwLock<HashMap<String, Cut>>,
+    /// jti → expiry.
+    jtis: RwLock<HashMap<String, i64>>,
     ready: AtomicBool,
     built: AtomicBool,
+    /// When the last heartbeat (or a (re)subscribe) was seen, unix milliseconds; 0: never.
+    last_heartbeat_ms: AtomicI64,
+    /// Past this age (ms) the subscription is presumed dead; 0: no heartbeat expected.
+    heartbeat_timeout_ms: AtomicI64,
+    /// Subscriptions given up for lack of heartbeats.
+    pub dead_subscriptions: AtomicU64,
+    /// Tombstones written back to a store that had lost them.
+    pub written_back: AtomicU64,
+    /// Woken when a session refresh finished (here, or on another replica through the
+    /// channel): refresh waiters re-read their session instead of polling Redis.
+    pub refreshed: tokio::sync::Notify,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 impl RevocationCache {
@@ -34,10 +70,12 @@ impl RevocationCache {
             }
         }
         if let Some(sid) = sid {
+            // Only tokens issued at or before the logout: a later login on the same OP
+            // session (the OP never heard of the logout) is a new session.
             if self
                 .sids
                 .read()
-                .map(|m| m.contains_key(sid))
+                .map(|m| m.get(sid).is_some_and(|(before, _)| iat <= *before))
                 .unwrap_or(true)
             {
                 return true;
@@ -45,44 +83,84 @@ impl RevocationCache {
         }
         self.subs
             .read()
-            .map(|m| m.get(sub).is_some_and(|before| iat <= *before))
+            .map(|m| m.get(sub).is_some_and(|(before, _)| iat <= *before))
             .unwrap_or(true)
     }
 
-    pub fn insert(&self, r: &Revocation) {
-        match r {
-            Revocation::Sid { sid } => {
-                if let Ok(mut m) = self.sids.write() {
-                    m.insert(sid.clone(), ());
-                }
+    /// Add one revocation, kept until `until` (unix seconds). Merges: the later cut-off and
+    /// the later expiry win.
+    pub fn insert(&self, r: &Revocation, until: i64) {
+        let merge = |m: &RwLock<HashMap<String, Cut>>, k: &str, before: i64| {
+            if let Ok(mut m) = m.write() {
+                let e = m.entry(k.to_string()).or_insert((before, until));
+                *e = (e.0.max(before), e.1.max(until));
             }
+        };
+        match r {
+            Revocation::Sid { sid, before } => merge(&self.sids, sid, *before),
+            Revocation::Sub { sub, before } => merge(&self.subs, sub, *before),
             Revocation::Token { jti } => {
                 if let Ok(mut m) = self.jtis.write() {
-                    m.insert(jti.clone(), ());
-                }
-            }
-            Revocation::Sub { sub, before } => {
-                if let Ok(mut m) = self.subs.write() {
-                    let e = m.entry(sub.clone()).or_insert(*before);
-                    *e = (*e).max(*before);
+                    let e = m.entry(jti.clone()).or_insert(until);
+                    *e = (*e).max(until);
                 }
             }
         }
     }
 
-    pub fn replace_all(&self, all: &[Revocation]) {
-        if let (Ok(mut s), Ok(mut u), Ok(mut j)) =
-            (self.sids.write(), self.subs.write(), self.jtis.write())
-        {
-            s.clear();
-            u.clear();
-            j.clear();
+    /// Merge the store's tombstones into what this replica holds (never drop an entry
+    /// before its own expiry: the store may have lost it), prune expired entries, and
+    /// mark the cache ready.
+    pub fn merge_all(&self, all: &[Tombstone]) {
+        for t in all {
+            self.insert(&t.revocation, t.until);
         }
-        for r in all {
-            self.insert(r);
-        }
+        self.prune(now());
         self.ready.store(true, Ordering::Release);
         self.built.store(true, Ordering::Release);
+    }
+
+    /// Drop entries whose tombstone expired.
+    pub fn prune(&self, now: i64) {
+        if let Ok(mut m) = self.sids.write() {
+            m.retain(|_, (_, until)| *until > now);
+        }
+        if let Ok(mut m) = self.subs.write() {
+            m.retain(|_, (_, until)| *until > now);
+        }
+        if let Ok(mut m) = self.jtis.write() {
+            m.retain(|_, until| *until > now);
+        }
+    }
+
+    /// Every live entry, as the tombstone that would restore it.
+    pub fn entries(&self) -> Vec<Tombstone> {
+        let mut out = Vec::new();
+        if let Ok(m) = self.sids.read() {
+            out.extend(m.iter().map(|(sid, (before, until))| Tombstone {
+                revocation: Revocation::Sid {
+                    sid: sid.clone(),
+                    before: *before,
+                },
+                until: *until,
+            }));
+        }
+        if let Ok(m) = self.subs.read() {
+            out.extend(m.iter().map(|(sub, (before, until))| Tombstone {
+                revocation: Revocation::Sub {
+                    sub: sub.clone(),
+                    before: *before,
+                },
+                until: *until,
+            }));
+        }
+        if let Ok(m) = self.jtis.read() {
+            out.extend(m.iter().map(|(jti, until)| Tombstone {
+                revocation: Revocation::Token { jti: jti.clone() },
+                until: *until,
+            }));
+        }
+        out
     }
 
     /// True once the cache was built at least once (it may be behind now).
@@ -90,13 +168,48 @@ impl RevocationCache {
         self.built.load(Ordering::Acquire)
     }
 
-    /// True once the cache was built from the store at least once.
+    /// True while the cache is current: built from the store since the last (re)subscribe,
+    /// and the subscription delivered a heartbeat recently enough.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && !self.heartbeat_overdue()
     }
 
     pub fn mark_stale(&self) {
         self.ready.store(false, Ordering::Release);
+    }
+
+    /// The subscription delivered something: it is alive.
+    pub fn heartbeat_seen(&self) {
+        self.last_heartbeat_ms.store(now_ms(), Ordering::Release);
+    }
+
+    /// Time since the last heartbeat; `None` before the first one.
+    pub fn heartbeat_age(&self) -> Option<Duration> {
+        match self.last_heartbeat_ms.load(Ordering::Acquire) {
+            0 => None,
+            t => Some(Duration::from_millis((now_ms() - t).max(0) as u64)),
+        }
+    }
+
+    /// The heartbeat deadline passed (only when heartbeats are expected).
+    pub fn heartbeat_overdue(&self) -> bool {
+        let limit = self.heartbeat_timeout_ms.load(Ordering::Acquire);
+        limit > 0
+            && self
+                .heartbeat_age()
+                .is_none_or(|a| a.as_millis() as i64 > limit)
+    }
+
+    pub fn heartbeat_timeout(&self) -> Option<Duration> {
+        match self.heartbeat_timeout_ms.load(Ordering::Acquire) {
+            0 => None,
+            t => Some(Duration::from_millis(t as u64)),
+        }
+    }
+
+    fn expect_heartbeats(&self, timeout: Duration) {
+        self.heartbeat_timeout_ms
+            .store(timeout.as_millis() as i64, Ordering::Release);
     }
 
     pub fn len(&self) -> usize {
@@ -110,34 +223,242 @@ impl RevocationCache {
     }
 }
 
-/// Subscribe forever; after each (re)subscribe rebuild from the tombstones.
-pub async fn run_listener(store: Arc<dyn SessionStore>, cache: Arc<RevocationCache>) {
+/// Is a token with these claims tombstoned in the store? (The check while a cache is not
+/// current.)
+pub async fn tombstoned_in_store(
+    store: &dyn SessionStore,
+    sid: Option<&str>,
+    sub: &str,
+    iat: i64,
+    jti: Option<&str>,
+) -> Result<bool, crate::store::StoreError> {
+    let mut ids = vec![format!("sub:{sub}")];
+    if let Some(sid) = sid {
+        ids.push(sid.to_string());
+    }
+    if let Some(jti) = jti {
+        ids.push(format!("jti:{jti}"));
+    }
+    for id in ids {
+        if let Some(r) = store.tombstone(&id).await? {
+            if r.covers(sid, sub, iat, jti) {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Merge the store's tombstones into the cache and write back what the store lost.
+async fn resync(
+    store: &dyn SessionStore,
+    cache: &RevocationCache,
+) -> Result<(), crate::store::StoreError> {
+    let held = cache.entries();
+    let stored = store.tombstones().await?;
+    cache.merge_all(&stored);
+    let in_store: HashSet<&Revocation> = stored.iter().map(|t| &t.revocation).collect();
+    let now = now();
+    let lost: Vec<Tombstone> = held
+        .into_iter()
+        .filter(|t| t.until > now && !in_store.contains(&t.revocation))
+        .collect();
+    if !lost.is_empty() {
+        tracing::warn!(
+            tombstones = lost.len(),
+            "the store lost revocation tombstones this replica holds (restart, flush or failover to an empty replica?); writing them back"
+        );
+        store.restore(&lost).await?;
+        cache
+            .written_back
+            .fetch_add(lost.len() as u64, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Why following a subscription stopped, and whether it had been confirmed (built).
+enum Stopped {
+    /// The stream ended (connection closed) or the rebuild failed.
+    Ended(bool),
+    /// No heartbeat within the deadline: the subscription is silently dead.
+    Silent,
+}
+
+/// Follow one subscription until it ends or goes silent.
+async fn follow(
+    store: &dyn SessionStore,
+    cache: &RevocationCache,
+    cfg: &RevocationSettings,
+    mut events: BoxStream<'static, BusEvent>,
+) -> Stopped {
+    let timeout = Duration::from_secs(cfg.heartbeat_timeout_secs);
+    let mut beat = tokio::time::interval(Duration::from_secs(cfg.heartbeat_interval_secs));
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let resync_every = Duration::from_secs(cfg.resync_interval_secs);
+    let mut resync_at =
+        tokio::time::interval_at(tokio::time::Instant::now() + resync_every, resync_every);
+    resync_at.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Until the subscription confirms, the deadline runs from now.
+    let subscribed_at = tokio::time::Instant::now();
+    let mut confirmed = false;
+    loop {
+        tokio::select! {
+            ev = events.next() => match ev {
+                None => return Stopped::Ended(confirmed),
+                Some(BusEvent::Subscribed) => match resync(store, cache).await {
+                    Ok(()) => {
+                        confirmed = true;
+                        cache.heartbeat_seen();
+                        tracing::info!(entries = cache.len(), "revocation cache rebuilt");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot rebuild revocation cache");
+                        return Stopped::Ended(confirmed);
+                    }
+                },
+                Some(BusEvent::Revoked(t)) => {
+                    cache.insert(&t.revocation, t.until);
+                    cache.heartbeat_seen();
+                }
+                Some(BusEvent::Heartbeat) => cache.heartbeat_seen(),
+                Some(BusEvent::Refreshed) => {
+                    cache.heartbeat_seen();
+                    cache.refreshed.notify_waiters();
+                }
+            },
+            _ = beat.tick() => {
+                let silent = if confirmed {
+                    cache.heartbeat_age().is_none_or(|a| a > timeout)
+                } else {
+                    subscribed_at.elapsed() > timeout
+                };
+                if silent {
+                    return Stopped::Silent;
+                }
+                // The publish goes over the command connection; the subscriber connection
+                // is proven only by receiving it (or another replica's).
+                match tokio::time::timeout(Duration::from_secs(2), store.heartbeat()).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(error = %e, "cannot publish a revocation heartbeat"),
+                    Err(_) => tracing::warn!("publishing a revocation heartbeat timed out"),
+                }
+            }
+            _ = resync_at.tick() => {
+                // Even while subscribed: catches a message lost on the way, prunes expired
+                // entries, and writes back what a restarted store lost.
+                if let Err(e) = resync(store, cache).await {
+                    tracing::warn!(error = %e, "periodic revocation resync failed");
+                }
+            }
+        }
+    }
+}
+
+/// Subscribe forever; after each (re)subscribe merge the tombstones, then follow the
+/// channel with a heartbeat deadline and a periodic resync.
+pub async fn run_listener(
+    store: Arc<dyn SessionStore>,
+    cache: Arc<RevocationCache>,
+    cfg: RevocationSettings,
+) {
+    let timeout = Duration::from_secs(cfg.heartbeat_timeout_secs);
+    cache.expect_heartbeats(timeout);
     let mut backoff = Duration::from_millis(100);
     loop {
-        match store.subscribe().await {
-            Ok(mut events) => {
-                while let Some(ev) = events.next().await {
-                    match ev {
-                        BusEvent::Subscribed => match store.tombstones().await {
-                            Ok(all) => {
-                                cache.replace_all(&all);
-                                backoff = Duration::from_millis(100);
-                                tracing::info!(entries = all.len(), "revocation cache rebuilt");
-                            }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "cannot rebuild revocation cache");
-                                break;
-                            }
-                        },
-                        BusEvent::Revoked(r) => cache.insert(&r),
+        // A subscribe that hangs (a connection that accepts but never answers) counts as failed.
+        match tokio::time::timeout(timeout, store.subscribe()).await {
+            Ok(Ok(events)) => match follow(store.as_ref(), &cache, &cfg, events).await {
+                Stopped::Ended(confirmed) => {
+                    if confirmed {
+                        backoff = Duration::from_millis(100);
                     }
+                    tracing::warn!("revocation subscription ended; resubscribing");
                 }
-                tracing::warn!("revocation subscription ended; resubscribing");
-            }
-            Err(e) => tracing::warn!(error = %e, "cannot subscribe to revocations"),
+                Stopped::Silent => {
+                    cache.dead_subscriptions.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        timeout_secs = cfg.heartbeat_timeout_secs,
+                        "no revocation heartbeat within the deadline: the subscription is presumed dead; resubscribing"
+                    );
+                    backoff = Duration::from_millis(100);
+                }
+            },
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot subscribe to revocations"),
+            Err(_) => tracing::warn!("subscribing to revocations timed out"),
         }
         cache.mark_stale();
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sid_revocation_covers_only_tokens_issued_before_the_logout() {
+        let c = RevocationCache::default();
+        c.insert(
+            &Revocation::Sid {
+                sid: "s".into(),
+                before: 100,
+            },
+            now() + 60,
+        );
+        assert!(c.is_revoked(Some("s"), "u", 99, None));
+        assert!(c.is_revoked(Some("s"), "u", 100, None));
+        assert!(!c.is_revoked(Some("s"), "u", 101, None), "a later login");
+        assert!(!c.is_revoked(Some("t"), "u", 1, None));
+    }
+
+    /// Item 9: entries and the store's index are pruned by expiry while subscribed (the
+    /// periodic resync), not only on a resubscribe.
+    #[tokio::test]
+    async fn expired_entries_are_pruned_while_subscribed() {
+        let store: Arc<dyn SessionStore> = Arc::new(crate::store::memory::MemoryStore::new());
+        let cache = Arc::new(RevocationCache::default());
+        let cfg = RevocationSettings {
+            heartbeat_interval_secs: 1,
+            heartbeat_timeout_secs: 3,
+            resync_interval_secs: 1,
+        };
+        let (s, c) = (store.clone(), cache.clone());
+        let listener = tokio::spawn(async move { run_listener(s, c, cfg).await });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !cache.is_ready() {
+            assert!(tokio::time::Instant::now() < deadline, "never ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let short = Revocation::Token {
+            jti: "short".into(),
+        };
+        store.revoke(&short, 1).await.unwrap_or_default();
+        let long = Revocation::Token { jti: "long".into() };
+        store.revoke(&long, 600).await.unwrap_or_default();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while cache.len() < 2 {
+            assert!(tokio::time::Instant::now() < deadline, "not delivered");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while cache.is_revoked(None, "u", 0, Some("short")) {
+            assert!(tokio::time::Instant::now() < deadline, "never pruned");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(cache.is_revoked(None, "u", 0, Some("long")));
+        assert_eq!(cache.len(), 1);
+        listener.abort();
+    }
+
+    #[test]
+    fn merge_keeps_entries_the_store_lost_until_their_own_expiry() {
+        let c = RevocationCache::default();
+        c.insert(&Revocation::Token { jti: "j".into() }, now() + 60);
+        c.insert(&Revocation::Token { jti: "old".into() }, now() - 1);
+        c.merge_all(&[]);
+        assert!(c.is_revoked(None, "u", 0, Some("j")), "kept");
+        assert!(!c.is_revoked(None, "u", 0, Some("old")), "pruned");
+        assert_eq!(c.entries().len(), 1);
     }
 }

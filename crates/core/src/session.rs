@@ -60,10 +60,23 @@ impl Gateway {
     /// in-memory revocation cache. No store round trip.
     pub async fn check_access_token(&self, token: &AccessToken) -> Result<TokenVerdict> {
         match self.oidc.verify_access_token(token.secret()).await {
+            // What the cache holds is never dropped before its expiry (even if the store
+            // lost it, issue 8): a revocation it knows always counts.
+            Ok(c)
+                if self.revocations.is_revoked(
+                    c.sid.as_deref(),
+                    &c.sub,
+                    c.iat,
+                    c.jti.as_deref(),
+                ) =>
+            {
+                Ok(TokenVerdict::Revoked)
+            }
             Ok(c) if !self.revocations.is_ready() => {
-                // The cache is (re)building after a (re)subscribe: ask the store. If the store
-                // is down too, a cache built before still holds every revocation that could be
-                // written (nobody can write tombstones now): use it. Never built: fail closed.
+                // The cache is (re)building after a (re)subscribe, or its subscription went
+                // silent: ask the store too. If the store is down as well, a cache built
+                // before still holds every revocation that could be written (nobody can write
+                // tombstones now): use it. Never built: fail closed.
                 match self.tombstoned_in_store(&c).await {
                     Ok(true) => Ok(TokenVerdict::Revoked),
                     Ok(false) => Ok(TokenVerdict::Valid(Box::new(c))),
@@ -81,6 +94,21 @@ impl Gateway {
         }
     }
 
+    /// Would a revocation refuse this token? The cache, and the store while the cache is
+    /// not current.
+    pub(crate) async fn covered_by_revocation(&self, c: &AccessClaims) -> Result<bool> {
+        if self
+            .revocations
+            .is_revoked(c.sid.as_deref(), &c.sub, c.iat, c.jti.as_deref())
+        {
+            return Ok(true);
+        }
+        if self.revocations.is_ready() {
+            return Ok(false);
+        }
+        self.tombstoned_in_store(c).await
+    }
+
     fn cached_verdict(&self, c: AccessClaims) -> TokenVerdict {
         if self
             .revocations
@@ -93,21 +121,13 @@ impl Gateway {
     }
 
     async fn tombstoned_in_store(&self, c: &AccessClaims) -> Result<bool> {
-        use crate::store::Revocation;
-        let mut ids = vec![format!("sub:{}", c.sub)];
-        if let Some(sid) = &c.sid {
-            ids.push(sid.clone());
-        }
-        if let Some(jti) = &c.jti {
-            ids.push(format!("jti:{jti}"));
-        }
-        for id in ids {
-            match self.store.tombstone(&id).await? {
-                Some(Revocation::Sub { before, .. }) if c.iat > before => {}
-                Some(_) => return Ok(true),
-                None => {}
-            }
-        }
-        Ok(false)
+        Ok(crate::revocation::tombstoned_in_store(
+            self.store.as_ref(),
+            c.sid.as_deref(),
+            &c.sub,
+            c.iat,
+            c.jti.as_deref(),
+        )
+        .await?)
     }
 }

@@ -31,6 +31,22 @@ enum Cmd {
         #[command(subcommand)]
         action: SessionsCmd,
     },
+    /// Operator actions on the fan-out queues (connects to the configured store).
+    Fanout {
+        #[command(subcommand)]
+        action: FanoutCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum FanoutCmd {
+    /// Move the logouts peers refused for good (dead letters) back to their delivery
+    /// queues; the running gateways deliver them again.
+    ReplayDead {
+        /// Only this peer (its origin, e.g. https://auth.b.com); default: every peer.
+        #[arg(long)]
+        peer: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -72,6 +88,13 @@ fn main() -> std::process::ExitCode {
             Err(e) => {
                 eprintln!("sso-gateway: {e:#}");
                 std::process::ExitCode::FAILURE
+            }
+        },
+        Cmd::Fanout { action } => match fanout(settings, action) {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                std::process::ExitCode::from(1)
             }
         },
         Cmd::Run => match run(settings) {
@@ -132,6 +155,22 @@ fn sessions(settings: Settings, action: SessionsCmd) -> anyhow::Result<()> {
             SessionsCmd::Revoke { sub } => {
                 let ended = gw.revoke_subject(&sub).await?;
                 serde_json::json!({"sub": sub, "ended": ended.sessions})
+            }
+        };
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        Ok(())
+    })
+}
+
+fn fanout(settings: Settings, action: FanoutCmd) -> anyhow::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let gw = sso_core::Gateway::build(settings)
+            .await
+            .context("connecting the store")?;
+        let out = match action {
+            FanoutCmd::ReplayDead { peer } => {
+                let moved = gw.replay_dead_letters(peer.as_deref()).await?;
+                serde_json::json!({"replayed": moved})
             }
         };
         println!("{}", serde_json::to_string_pretty(&out)?);

@@ -11,9 +11,11 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use url::Url;
 
+use crate::config::ChainBinding;
 use crate::error::{Error, Result};
 use crate::gateway::Gateway;
 use crate::login::Redirect;
+use crate::store::SessionRecord;
 use crate::util::{now, random_token};
 
 const CHAIN_TTL: i64 = 120;
@@ -45,6 +47,13 @@ struct Chain {
     /// Where the last hop goes: the OP's end-session URL.
     end: String,
     exp: i64,
+    /// The session being logged out: a hop ends only a session of the same OP session
+    /// (`sid`) or subject (`fanout.chain_binding`), so a link handed to someone else's
+    /// browser cannot log them out.
+    iss: String,
+    sub: String,
+    #[serde(default)]
+    sid: Option<String>,
 }
 
 impl Gateway {
@@ -85,7 +94,7 @@ impl Gateway {
 
     /// First hop of a chain through every peer ending at `end`, or `None` when no peers
     /// or no federation key are configured.
-    pub fn chain_start(&self, end: &str) -> Result<Option<String>> {
+    pub fn chain_start(&self, end: &str, rec: &SessionRecord) -> Result<Option<String>> {
         let hops: Vec<String> = self
             .settings
             .fanout
@@ -101,6 +110,9 @@ impl Gateway {
             hops,
             end: end.to_string(),
             exp: now() + CHAIN_TTL,
+            iss: rec.iss.clone(),
+            sub: rec.sub.clone(),
+            sid: rec.sid.clone(),
         };
         let Some(t) = self.sign_chain(&c) else {
             return Ok(None);
@@ -129,6 +141,23 @@ impl Gateway {
             return Err(Error::BadRequest(
                 "this logout chain link is not for this gateway".into(),
             ));
+        }
+        // Bound to the session being logged out: a session this browser holds here that
+        // belongs to another OP session (or subject) is not ended, and the link is refused
+        // (nothing cleared, the chain stops). No session here, or one already ended: the
+        // cookies point to nothing live; clearing them and going on harms no one.
+        let rec = self.presented_session(p).await?;
+        if let Some(rec) = &rec {
+            let same = rec.iss == c.iss
+                && match self.settings.fanout.chain_binding {
+                    ChainBinding::Sid => c.sid.is_some() && rec.sid == c.sid,
+                    ChainBinding::Sub => rec.sub == c.sub,
+                };
+            if !same {
+                return Err(Error::BadRequest(
+                    "this logout link is for another session".into(),
+                ));
+            }
         }
         // single use per hop, across replicas
         if !self
@@ -172,7 +201,7 @@ impl Gateway {
                 c.end.clone()
             }
         };
-        if let Some(rec) = self.presented_session(p).await? {
+        if let Some(rec) = rec {
             self.end_session(&rec).await?;
         }
         Ok(Redirect {

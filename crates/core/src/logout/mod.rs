@@ -20,6 +20,20 @@ use token::{LogoutClaims, LogoutTokenError};
 
 pub const LOGOUT_COOKIE: &str = "sso_logout";
 const LOGOUT_TTL: i64 = 600;
+/// How long after the first gateway received a logout token a peer still accepts it
+/// forwarded (a peer may be down for that long; the fan-out queue keeps it meanwhile).
+/// The jti replay mark lives at least this long past the token's `exp`.
+pub const FORWARD_WINDOW_SECS: i64 = 86_400;
+
+/// How an RP-initiated logout goes on once the session ended here.
+#[derive(Debug)]
+pub enum LogoutStart {
+    /// To the chain, the OP's end-session endpoint, or `rd`.
+    Redirect(Redirect),
+    /// The session ended here and the cookies are cleared, but the OP's metadata could not
+    /// be fetched: the OP session may still be alive. Show a signed-out page saying so.
+    OpUnreachable { cookies: Vec<Cookie<'static>> },
+}
 
 /// Pending RP-initiated logout, sealed in the host-only `sso_logout` cookie.
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,14 +63,18 @@ pub struct Ended {
 impl Gateway {
     // ------------------------------------------------------------ ending sessions
 
-    /// End every session of an OP session (`sid`) or, without `sid`, of a subject; write
-    /// the tombstone and publish it so every replica's revocation cache learns it.
+    /// End every session of an OP session (`sid`) or, without `sid`, of a subject, created
+    /// at or before `cut` (when the logout happened: now, or the original time of a
+    /// forwarded logout); write the tombstone (tokens issued at or before `cut`) and publish
+    /// it so every replica's revocation cache learns it. A session created after `cut` (a
+    /// login after the logout, reached by a late delivery) is left alone.
     pub async fn end_sessions(
         &self,
         iss: &str,
         sid: Option<&str>,
         sub: Option<&str>,
         all_of_sub: bool,
+        cut: i64,
     ) -> Result<Ended> {
         let mut ids = Vec::new();
         if let Some(sid) = sid {
@@ -68,22 +86,32 @@ impl Gateway {
         ids.sort_by(|a, b| a.secret().cmp(b.secret()));
         ids.dedup();
         let mut ended = Ended::default();
+        // The cut-off: tokens issued until the logout. A later login on the same OP session
+        // (the OP may never have heard of this logout) is not covered.
         for id in &ids {
-            if self.store.delete_session(id).await?.is_some() {
+            match self.store.get_session(id).await? {
+                Some(rec) if rec.created_at > cut => continue,
+                Some(_) => {}
+                None => continue,
+            }
+            if let Some(rec) = self.store.delete_session(id).await? {
                 ended.sessions += 1;
+                // Its current access token may carry no sid: revoke it by jti too.
+                self.revoke_access_token(&rec).await?;
             }
         }
         // Tombstones so every replica's revocation cache refuses the live access tokens.
         if let Some(sid) = sid {
             self.revoke(Revocation::Sid {
                 sid: sid.to_string(),
+                before: cut,
             })
             .await?;
         }
         if let (Some(sub), true) = (sub, sid.is_none() || all_of_sub) {
             self.revoke(Revocation::Sub {
                 sub: sub.to_string(),
-                before: now(),
+                before: cut,
             })
             .await?;
         }
@@ -91,10 +119,9 @@ impl Gateway {
     }
 
     async fn revoke(&self, r: Revocation) -> Result<()> {
-        self.store
-            .revoke(&r, self.settings.session.revocation_ttl_secs)
-            .await?;
-        self.revocations.insert(&r);
+        let ttl = self.tombstone_ttl();
+        self.store.revoke(&r, ttl).await?;
+        self.revocations.insert(&r, now() + ttl);
         Ok(())
     }
 
@@ -115,9 +142,16 @@ impl Gateway {
         })?;
         let now = now();
         // A peer-forwarded token is judged by when the first gateway received it, if the
-        // federation MAC proves that time; otherwise by now.
+        // federation MAC proves that time and it is at most FORWARD_WINDOW_SECS old;
+        // otherwise by now.
         let exp_reference = match (req.forwarded, req.received_at, &req.federation_mac) {
-            (true, Some(t), Some(mac)) if self.federation_mac_ok(token, t, mac) && t <= now => t,
+            (true, Some(t), Some(mac))
+                if t <= now
+                    && t >= now - FORWARD_WINDOW_SECS
+                    && self.federation_mac_ok(token, t, mac) =>
+            {
+                t
+            }
             _ => now,
         };
         let mut audiences = self.settings.fanout.accepted_audiences.clone();
@@ -135,16 +169,32 @@ impl Gateway {
         )
         .map_err(bcl)?;
         // §2.6 step 7: jti not seen before (per receiving client, so peers sharing a Redis
-        // each process the same token once).
-        let ttl = (claims.exp - now).max(0) + self.settings.oidc.clock_leeway_secs + 60;
+        // each process the same token once). The mark is set only once the logout is
+        // applied (and queued for the peers), so a store failure in between answers 503 and
+        // the OP's retry applies it; a jti already applied is answered 200 without applying
+        // it again (the retry of a lost answer, or the same token from the OP and a peer).
+        // The mark lasts as long as the token can be accepted: until `exp` (+ leeway), and
+        // with a federation key FORWARD_WINDOW_SECS longer (a forwarded receive time).
+        let window = if self.settings.fanout.federation_key.is_some() {
+            FORWARD_WINDOW_SECS
+        } else {
+            0
+        };
+        let ttl = (claims.exp - now).max(0) + self.settings.oidc.clock_leeway_secs + window + 60;
         let jti_key = keys::jti(&format!("{}:{}", self.settings.oidc.client_id, claims.jti));
-        if !self.store.mark_once(&jti_key, ttl).await? {
-            return Err(bcl(LogoutTokenError::Replayed));
+        if self.store.mark_exists(&jti_key).await? {
+            tracing::info!(
+                forwarded = req.forwarded,
+                "back-channel logout already applied"
+            );
+            return Ok(Ended::default());
         }
-        let ended = self.apply_logout(&claims).await?;
+        // A forwarded logout happened when the first gateway received it.
+        let ended = self.apply_logout(&claims, exp_reference).await?;
         if !req.forwarded {
             self.enqueue_fanout(token, now).await?;
         }
+        self.store.mark_once(&jti_key, ttl).await?;
         Metrics::inc(&self.metrics.backchannel_logouts);
         tracing::info!(
             sessions = ended.sessions,
@@ -154,13 +204,14 @@ impl Gateway {
         Ok(ended)
     }
 
-    async fn apply_logout(&self, c: &LogoutClaims) -> Result<Ended> {
+    async fn apply_logout(&self, c: &LogoutClaims, cut: i64) -> Result<Ended> {
         // Keycloak `revoke_offline_access`: every session of the user goes.
         self.end_sessions(
             &c.iss,
             c.sid.as_deref(),
             c.sub.as_deref(),
             c.revoke_offline_access,
+            cut,
         )
         .await
     }
@@ -184,25 +235,34 @@ impl Gateway {
         p: &Presented,
         rd: Option<&str>,
         through_peers: bool,
-    ) -> Result<Redirect> {
+    ) -> Result<LogoutStart> {
         let rd = self.checked_rd(rd)?;
         let rec = self.presented_session(p).await?;
         let mut cookies = self.cookies.clear_session(p.chunks);
-        let meta = self.oidc.metadata().await?;
         Metrics::inc(&self.metrics.logouts);
         let Some(rec) = rec else {
-            // Nothing to end here: just go on.
-            return Ok(Redirect {
+            // No session record (ended already, or the store lost it): still refuse the
+            // access token this browser holds, then go on.
+            self.revoke_presented_token(p).await?;
+            return Ok(LogoutStart::Redirect(Redirect {
                 location: rd.to_string(),
                 cookies,
-            });
+            }));
         };
+        // The local session ends whatever the OP does (issue 8: the OP may be down).
         self.end_session_everywhere(&rec).await?;
+        let meta = match self.oidc.metadata().await {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "signed out here, but the OP could not be reached: its session may still be alive");
+                return Ok(LogoutStart::OpUnreachable { cookies });
+            }
+        };
         let Some(end_session) = meta.end_session_endpoint.clone() else {
-            return Ok(Redirect {
+            return Ok(LogoutStart::Redirect(Redirect {
                 location: rd.to_string(),
                 cookies,
-            });
+            }));
         };
         let state = random_token(24);
         let st = LogoutState {
@@ -227,12 +287,39 @@ impl Gateway {
                 .append_pair("state", &state);
         }
         let location = if through_peers {
-            self.chain_start(url.as_str())?
+            self.chain_start(url.as_str(), &rec)?
                 .unwrap_or_else(|| url.to_string())
         } else {
             url.to_string()
         };
-        Ok(Redirect { location, cookies })
+        Ok(LogoutStart::Redirect(Redirect { location, cookies }))
+    }
+
+    /// The browser presents an access token but no session record exists (ended already,
+    /// or the store lost it, issue 8): revoke the token's OP session (tokens issued until
+    /// now) and the token itself, so a logout is never a no-op while that token is valid.
+    /// A token that does not verify (or keys that cannot be fetched) is left alone.
+    async fn revoke_presented_token(&self, p: &Presented) -> Result<()> {
+        let Some(at) = &p.access else {
+            return Ok(());
+        };
+        let Ok(c) = self.oidc.verify_access_token(at.secret()).await else {
+            return Ok(());
+        };
+        if let Some(sid) = &c.sid {
+            self.revoke(Revocation::Sid {
+                sid: sid.clone(),
+                before: now(),
+            })
+            .await?;
+        }
+        if let Some(jti) = &c.jti {
+            let ttl = (c.exp - now()).max(0) + 60;
+            let r = Revocation::Token { jti: jti.clone() };
+            self.store.revoke(&r, ttl).await?;
+            self.revocations.insert(&r, now() + ttl);
+        }
+        Ok(())
     }
 
     /// Delete the session and tombstone its OP session for every replica and domain
@@ -240,7 +327,7 @@ impl Gateway {
     async fn end_session_everywhere(&self, rec: &SessionRecord) -> Result<()> {
         self.end_session(rec).await?;
         if let Some(sid) = &rec.sid {
-            self.end_sessions(&rec.iss, Some(sid), Some(&rec.sub), false)
+            self.end_sessions(&rec.iss, Some(sid), Some(&rec.sub), false, now())
                 .await?;
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! OpenID Connect client: discovery, JWKS cache, code exchange, refresh, token validation.
 
+pub mod backoff;
 pub mod jwt;
 
 use std::sync::Arc;
@@ -152,6 +153,8 @@ pub struct OidcClient {
     http: reqwest::Client,
     discovered: RwLock<Option<Discovered>>,
     discovery_gate: Mutex<()>,
+    /// Issue 8: failed discovery/JWKS fetches back off (see `backoff.rs`).
+    fetch_backoff: backoff::FetchBackoff,
     jwks: RwLock<JwksState>,
     jwks_gate: Mutex<()>,
 }
@@ -217,6 +220,7 @@ impl OidcClient {
             http,
             discovered: RwLock::new(None),
             discovery_gate: Mutex::new(()),
+            fetch_backoff: backoff::FetchBackoff::default(),
             jwks: RwLock::new(JwksState {
                 keys: Arc::new(Vec::new()),
                 fetched_at: None,
@@ -251,7 +255,14 @@ impl OidcClient {
                 return Ok(d.meta.clone());
             }
         }
-        let fresh = self.discover().await;
+        let fresh = match self.fetch_backoff.replay() {
+            Some(e) => Err(e),
+            None => {
+                let r = self.discover().await;
+                self.fetch_backoff.record(r.as_ref().err());
+                r
+            }
+        };
         match fresh {
             Ok(meta) => {
                 let meta = Arc::new(meta);

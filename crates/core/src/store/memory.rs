@@ -9,7 +9,9 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
-use super::{keys, BusEvent, Index, Revocation, SessionRecord, SessionStore, StoreError};
+use super::{
+    keys, BusEvent, Index, Revocation, SessionRecord, SessionStore, StoreError, Tombstone,
+};
 use crate::secret::SessionId;
 
 #[derive(Default)]
@@ -17,14 +19,15 @@ struct Inner {
     sessions: HashMap<String, (SessionRecord, Instant)>,
     sets: HashMap<String, HashSet<String>>,
     marks: HashMap<String, (String, Instant)>,
-    tombstones: HashMap<Revocation, Instant>,
+    /// revocation → (deadline, expiry in unix seconds)
+    tombstones: HashMap<Revocation, (Instant, i64)>,
     streams: HashMap<String, Vec<super::StreamEntry>>,
     seq: u64,
 }
 
 pub struct MemoryStore {
     inner: Mutex<Inner>,
-    bus: broadcast::Sender<Revocation>,
+    bus: broadcast::Sender<BusEvent>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -59,7 +62,7 @@ impl MemoryStore {
         let now = Instant::now();
         g.sessions.retain(|_, (_, d)| *d > now);
         g.marks.retain(|_, (_, d)| *d > now);
-        g.tombstones.retain(|_, d| *d > now);
+        g.tombstones.retain(|_, (d, _)| *d > now);
         Ok(f(&mut g))
     }
 }
@@ -186,24 +189,64 @@ impl SessionStore for MemoryStore {
     }
 
     async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError> {
+        let until = crate::util::now() + ttl.max(1);
         self.with(|g| {
-            g.tombstones.insert(r.clone(), deadline(ttl));
+            g.tombstones
+                .insert(r.clone(), (deadline(ttl.max(1)), until));
         })?;
-        let _ = self.bus.send(r.clone()); // no subscribers is fine
+        // no subscribers is fine
+        let _ = self.bus.send(BusEvent::Revoked(Tombstone {
+            revocation: r.clone(),
+            until,
+        }));
         Ok(())
+    }
+
+    async fn restore(&self, lost: &[Tombstone]) -> Result<(), StoreError> {
+        let now = crate::util::now();
+        self.with(|g| {
+            for t in lost.iter().filter(|t| t.until > now) {
+                g.tombstones
+                    .entry(t.revocation.clone())
+                    .or_insert((deadline(t.until - now), t.until));
+            }
+        })
+    }
+
+    async fn heartbeat(&self) -> Result<(), StoreError> {
+        let _ = self.bus.send(BusEvent::Heartbeat);
+        Ok(())
+    }
+
+    async fn refreshed(&self) -> Result<(), StoreError> {
+        let _ = self.bus.send(BusEvent::Refreshed);
+        Ok(())
+    }
+
+    async fn mark_exists(&self, key: &str) -> Result<bool, StoreError> {
+        self.with(|g| g.marks.contains_key(key))
     }
 
     async fn tombstone(&self, id: &str) -> Result<Option<Revocation>, StoreError> {
         self.with(|g| {
             g.tombstones
-                .keys()
-                .find(|r| r.tombstone_id() == id)
-                .cloned()
+                .iter()
+                .filter(|(r, _)| r.tombstone_id() == id)
+                .max_by_key(|(_, (_, until))| *until)
+                .map(|(r, _)| r.clone())
         })
     }
 
-    async fn tombstones(&self) -> Result<Vec<Revocation>, StoreError> {
-        self.with(|g| g.tombstones.keys().cloned().collect())
+    async fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
+        self.with(|g| {
+            g.tombstones
+                .iter()
+                .map(|(r, (_, until))| Tombstone {
+                    revocation: r.clone(),
+                    until: *until,
+                })
+                .collect()
+        })
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, BusEvent>, StoreError> {
@@ -263,10 +306,10 @@ impl SessionStore for MemoryStore {
     }
 }
 
-fn tokio_stream_from(rx: broadcast::Receiver<Revocation>) -> BoxStream<'static, BusEvent> {
+fn tokio_stream_from(rx: broadcast::Receiver<BusEvent>) -> BoxStream<'static, BusEvent> {
     futures_util::stream::unfold(rx, |mut rx| async move {
         match rx.recv().await {
-            Ok(r) => Some((BusEvent::Revoked(r), rx)),
+            Ok(ev) => Some((ev, rx)),
             // Lagged: tell the listener to rebuild, like a resubscribe.
             Err(broadcast::error::RecvError::Lagged(_)) => Some((BusEvent::Subscribed, rx)),
             Err(broadcast::error::RecvError::Closed) => None,

@@ -56,23 +56,79 @@ pub enum Index {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Revocation {
-    /// An OP session (the `sid` claim the tokens carry).
-    Sid { sid: String },
+    /// The tokens of an OP session (the `sid` claim they carry) issued at or before `before`.
+    /// A later login on the same OP session (the OP never heard of the logout) is not
+    /// covered. Tombstones written before `before` existed revoke the whole OP session.
+    Sid {
+        sid: String,
+        #[serde(default = "revoke_all")]
+        before: i64,
+    },
     /// Every token of a subject issued at or before `before` (logout without `sid`).
     Sub { sub: String, before: i64 },
     /// One access token (`jti`), e.g. after refresh-token reuse.
     Token { jti: String },
 }
 
+fn revoke_all() -> i64 {
+    i64::MAX
+}
+
 impl Revocation {
     /// The tombstone key name part inside the hash tag.
     pub fn tombstone_id(&self) -> String {
         match self {
-            Revocation::Sid { sid } => sid.clone(),
+            Revocation::Sid { sid, .. } => sid.clone(),
             Revocation::Sub { sub, .. } => format!("sub:{sub}"),
             Revocation::Token { jti } => format!("jti:{jti}"),
         }
     }
+
+    /// Does this revocation cover a token with these claims?
+    pub fn covers(&self, sid: Option<&str>, sub: &str, iat: i64, jti: Option<&str>) -> bool {
+        match self {
+            Revocation::Sid { sid: s, before } => sid == Some(s.as_str()) && iat <= *before,
+            Revocation::Sub { sub: s, before } => sub == s && iat <= *before,
+            Revocation::Token { jti: j } => jti == Some(j.as_str()),
+        }
+    }
+}
+
+/// A live tombstone: the revocation and when it expires (unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tombstone {
+    pub revocation: Revocation,
+    pub until: i64,
+}
+
+/// What goes over `sso:revocations`: a revocation with its expiry, or a heartbeat.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Published {
+    #[serde(flatten)]
+    pub revocation: Revocation,
+    #[serde(default)]
+    pub until: Option<i64>,
+}
+
+/// The heartbeat payload on `sso:revocations` (never a valid [`Revocation`]).
+pub const HEARTBEAT: &str = r#"{"kind":"heartbeat"}"#;
+/// "A session refresh finished somewhere": wakes refresh waiters on every replica.
+pub const REFRESHED: &str = r#"{"kind":"refreshed"}"#;
+
+/// Parse a message from `sso:revocations`. `default_until` applies to messages from older
+/// gateways that do not carry their expiry.
+pub(crate) fn parse_message(payload: &str, default_until: i64) -> Option<BusEvent> {
+    if payload == HEARTBEAT {
+        return Some(BusEvent::Heartbeat);
+    }
+    if payload == REFRESHED {
+        return Some(BusEvent::Refreshed);
+    }
+    let p: Published = serde_json::from_str(payload).ok()?;
+    Some(BusEvent::Revoked(Tombstone {
+        revocation: p.revocation,
+        until: p.until.unwrap_or(default_until),
+    }))
 }
 
 /// What a revocation subscription yields.
@@ -80,7 +136,11 @@ impl Revocation {
 pub enum BusEvent {
     /// (Re)subscribed: the listener must rebuild from [`SessionStore::tombstones`].
     Subscribed,
-    Revoked(Revocation),
+    Revoked(Tombstone),
+    /// A replica's liveness beacon: proves this subscription still delivers.
+    Heartbeat,
+    /// A refresh finished on some replica: waiters re-read their session.
+    Refreshed,
 }
 
 #[async_trait]
@@ -112,8 +172,19 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError>;
     /// One tombstone by its id ([`Revocation::tombstone_id`]), if live.
     async fn tombstone(&self, id: &str) -> Result<Option<Revocation>, StoreError>;
-    /// Live tombstones, for rebuilding a revocation cache.
-    async fn tombstones(&self) -> Result<Vec<Revocation>, StoreError>;
+    /// Live tombstones, for rebuilding a revocation cache (expired index entries are
+    /// pruned first).
+    async fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError>;
+    /// Write back tombstones the store lost (restart, flush, failover to an empty replica),
+    /// each until its own expiry, without publishing them. A tombstone key that exists is
+    /// kept as it is.
+    async fn restore(&self, lost: &[Tombstone]) -> Result<(), StoreError>;
+    /// Publish a heartbeat on `sso:revocations`.
+    async fn heartbeat(&self) -> Result<(), StoreError>;
+    /// Publish "a refresh finished" on `sso:revocations`.
+    async fn refreshed(&self) -> Result<(), StoreError>;
+    /// Is a single-use mark set?
+    async fn mark_exists(&self, key: &str) -> Result<bool, StoreError>;
     /// Subscribe to `sso:revocations`; yields `Subscribed` after every (re)subscribe.
     async fn subscribe(&self) -> Result<BoxStream<'static, BusEvent>, StoreError>;
     async fn ping(&self) -> Result<(), StoreError>;
@@ -173,6 +244,9 @@ pub mod keys {
     }
     pub fn fanout(peer: &str) -> String {
         format!("sso:fanout:{peer}")
+    }
+    pub fn fanout_dead(peer: &str) -> String {
+        format!("sso:fanout:dead:{peer}")
     }
     pub fn fanout_lock(peer: &str) -> String {
         format!("sso:lock:fanout:{{{peer}}}")
@@ -303,7 +377,9 @@ pub mod acceptance {
 
         // single use marks
         let k = format!("sso:state:{{{uniq}}}");
+        assert!(!store.mark_exists(&k).await.unwrap());
         assert!(store.mark_once(&k, 60).await.unwrap());
+        assert!(store.mark_exists(&k).await.unwrap());
         assert!(
             !store.mark_once(&k, 60).await.unwrap(),
             "second use refused"
@@ -343,16 +419,53 @@ pub mod acceptance {
             .await
             .expect("subscribe event");
         assert_eq!(first, Some(BusEvent::Subscribed));
-        let rev = Revocation::Sid { sid: sid.clone() };
+        let rev = Revocation::Sid {
+            sid: sid.clone(),
+            before: crate::util::now(),
+        };
         store.revoke(&rev, 60).await.unwrap();
         let got = tokio::time::timeout(std::time::Duration::from_secs(5), sub_stream.next())
             .await
             .expect("published revocation");
-        assert_eq!(got, Some(BusEvent::Revoked(rev.clone())));
+        match got {
+            Some(BusEvent::Revoked(t)) => {
+                assert_eq!(t.revocation, rev);
+                assert!((t.until - crate::util::now() - 60).abs() <= 2, "until");
+            }
+            other => panic!("expected the revocation, got {other:?}"),
+        }
         assert!(
-            store.tombstones().await.unwrap().contains(&rev),
+            store
+                .tombstones()
+                .await
+                .unwrap()
+                .iter()
+                .any(|t| t.revocation == rev),
             "tombstone listed"
         );
+        // heartbeats reach subscribers
+        store.heartbeat().await.unwrap();
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), sub_stream.next())
+            .await
+            .expect("heartbeat");
+        assert_eq!(got, Some(BusEvent::Heartbeat));
+        // restore writes back a lost tombstone (not published) and keeps existing ones
+        let lost = Tombstone {
+            revocation: Revocation::Token {
+                jti: format!("lost-{uniq}"),
+            },
+            until: crate::util::now() + 60,
+        };
+        store.restore(std::slice::from_ref(&lost)).await.unwrap();
+        assert_eq!(
+            store
+                .tombstone(&lost.revocation.tombstone_id())
+                .await
+                .unwrap(),
+            Some(lost.revocation.clone()),
+            "restored"
+        );
+        assert!(store.tombstones().await.unwrap().contains(&lost));
         assert_eq!(
             store.tombstone(&rev.tombstone_id()).await.unwrap(),
             Some(rev.clone())
@@ -365,7 +478,12 @@ pub mod acceptance {
         store.revoke(&short, 1).await.unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         assert!(
-            !store.tombstones().await.unwrap().contains(&short),
+            !store
+                .tombstones()
+                .await
+                .unwrap()
+                .iter()
+                .any(|t| t.revocation == short),
             "tombstones expire"
         );
 

@@ -9,7 +9,10 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Value};
 
-use super::{keys, BusEvent, Index, Revocation, SessionRecord, SessionStore, StoreError};
+use super::{
+    keys, parse_message, BusEvent, Index, Published, Revocation, SessionRecord, SessionStore,
+    StoreError, Tombstone, HEARTBEAT, REFRESHED,
+};
 use crate::secret::SessionId;
 
 #[derive(Clone)]
@@ -60,6 +63,7 @@ impl SentinelConn {
             tracing::warn!(old = %t.addr, new = %addr, "Sentinel names a new master; reconnecting");
         }
         let cfg = redis::AsyncConnectionConfig::new()
+            .set_tcp_settings(tcp_settings())
             .set_connection_timeout(std::time::Duration::from_secs(2))
             .set_response_timeout(std::time::Duration::from_secs(2));
         let conn = master
@@ -190,8 +194,26 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0";
 
+/// Expiry assumed for a revocation published by an older gateway (no `until`): one day.
+const DEFAULT_MESSAGE_TTL: i64 = 86_400;
+
+/// TCP keepalive on every Redis connection the redis crate lets us configure (the command
+/// connections; not pub/sub, see `subscribe`): a peer that vanished without FIN/RST is
+/// noticed in about 10 + 3 × 5 s, and unacknowledged writes fail after 30 s.
+fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    let ka = redis::io::tcp::socket2::TcpKeepalive::new()
+        .with_time(std::time::Duration::from_secs(10))
+        .with_interval(std::time::Duration::from_secs(5))
+        .with_retries(3);
+    redis::io::tcp::TcpSettings::default()
+        .set_nodelay(true)
+        .set_keepalive(ka)
+        .set_user_timeout(std::time::Duration::from_secs(30))
+}
+
 fn manager_config() -> ConnectionManagerConfig {
     ConnectionManagerConfig::new()
+        .set_tcp_settings(tcp_settings())
         .set_connection_timeout(std::time::Duration::from_secs(2))
         .set_response_timeout(std::time::Duration::from_secs(2))
         .set_number_of_retries(2)
@@ -214,7 +236,10 @@ impl RedisStore {
 
     /// Redis Cluster from seed node URLs.
     pub async fn connect_cluster(urls: &[String]) -> Result<Self, StoreError> {
-        let client = redis::cluster::ClusterClient::new(urls.to_vec()).map_err(err)?;
+        let client = redis::cluster::ClusterClientBuilder::new(urls.to_vec())
+            .tcp_settings(tcp_settings())
+            .build()
+            .map_err(err)?;
         let conn = client.get_async_connection().await.map_err(err)?;
         let first = urls
             .first()
@@ -438,7 +463,12 @@ impl SessionStore for RedisStore {
 
     async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError> {
         let json = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let until = crate::util::now() + ttl;
+        let until = crate::util::now() + ttl.max(1);
+        let published = serde_json::to_string(&Published {
+            revocation: r.clone(),
+            until: Some(until),
+        })
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut c = self.conn();
         let _: () = redis::cmd("SET")
             .arg(keys::revoked(&r.tombstone_id()))
@@ -452,8 +482,49 @@ impl SessionStore for RedisStore {
             .zadd(keys::REVOKED_INDEX, &json, until)
             .await
             .map_err(err)?;
-        let _: i64 = c.publish(keys::CHANNEL, &json).await.map_err(err)?;
+        let _: i64 = c.publish(keys::CHANNEL, &published).await.map_err(err)?;
         Ok(())
+    }
+
+    async fn restore(&self, lost: &[Tombstone]) -> Result<(), StoreError> {
+        let now = crate::util::now();
+        let mut c = self.conn();
+        for t in lost.iter().filter(|t| t.until > now) {
+            let json = serde_json::to_string(&t.revocation)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            // NX: a tombstone written since (a newer logout of the same sid) stays.
+            let _: Option<String> = redis::cmd("SET")
+                .arg(keys::revoked(&t.revocation.tombstone_id()))
+                .arg(&json)
+                .arg("NX")
+                .arg("EX")
+                .arg(t.until - now)
+                .query_async(&mut c)
+                .await
+                .map_err(err)?;
+            let _: i64 = c
+                .zadd(keys::REVOKED_INDEX, &json, t.until)
+                .await
+                .map_err(err)?;
+        }
+        Ok(())
+    }
+
+    async fn heartbeat(&self) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        let _: i64 = c.publish(keys::CHANNEL, HEARTBEAT).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn refreshed(&self) -> Result<(), StoreError> {
+        let mut c = self.conn();
+        let _: i64 = c.publish(keys::CHANNEL, REFRESHED).await.map_err(err)?;
+        Ok(())
+    }
+
+    async fn mark_exists(&self, key: &str) -> Result<bool, StoreError> {
+        let mut c = self.conn();
+        c.exists(key).await.map_err(err)
     }
 
     async fn tombstone(&self, id: &str) -> Result<Option<Revocation>, StoreError> {
@@ -462,20 +533,25 @@ impl SessionStore for RedisStore {
         Ok(v.and_then(|j| serde_json::from_str(&j).ok()))
     }
 
-    async fn tombstones(&self) -> Result<Vec<Revocation>, StoreError> {
+    async fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
         let now = crate::util::now();
         let mut c = self.conn();
         let _: i64 = c
             .zrembyscore(keys::REVOKED_INDEX, "-inf", now)
             .await
             .map_err(err)?;
-        let live: Vec<String> = c
-            .zrangebyscore(keys::REVOKED_INDEX, format!("({now}"), "+inf")
+        let live: Vec<(String, f64)> = c
+            .zrangebyscore_withscores(keys::REVOKED_INDEX, format!("({now}"), "+inf")
             .await
             .map_err(err)?;
         Ok(live
             .iter()
-            .filter_map(|j| serde_json::from_str(j).ok())
+            .filter_map(|(j, until)| {
+                serde_json::from_str(j).ok().map(|revocation| Tombstone {
+                    revocation,
+                    until: *until as i64,
+                })
+            })
             .collect())
     }
 
@@ -485,13 +561,13 @@ impl SessionStore for RedisStore {
             (None, Conn::Sentinel(s)) => s.master().await.map_err(err)?,
             (None, _) => return Err(StoreError::Unavailable("no pub/sub client".into())),
         };
+        // The redis crate gives pub/sub connections no TCP settings (no keepalive): the
+        // revocation listener's heartbeat deadline is what detects a dead subscription.
         let mut ps = client.get_async_pubsub().await.map_err(err)?;
         ps.subscribe(keys::CHANNEL).await.map_err(err)?;
         let msgs = ps.into_on_message().filter_map(|m| async move {
             let payload: String = m.get_payload().ok()?;
-            serde_json::from_str::<Revocation>(&payload)
-                .ok()
-                .map(BusEvent::Revoked)
+            parse_message(&payload, crate::util::now() + DEFAULT_MESSAGE_TTL)
         });
         Ok(futures_util::stream::once(async { BusEvent::Subscribed })
             .chain(msgs)

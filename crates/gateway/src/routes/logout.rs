@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use sso_core::logout::{BackchannelRequest, LOGOUT_COOKIE};
+use sso_core::logout::{BackchannelRequest, LogoutStart, LOGOUT_COOKIE};
 
 use super::auth::{add_cookies, origin_allowed, presented};
 use super::login::redirect;
@@ -99,7 +99,20 @@ async fn logout(
         .start_logout(&p, q.get("rd").map(String::as_str), through_peers)
         .await
         .map_err(HttpError::html)?;
-    Ok(redirect(r))
+    Ok(match r {
+        LogoutStart::Redirect(r) => redirect(r),
+        LogoutStart::OpUnreachable { cookies } => {
+            let mut page = crate::error::page(
+                actix_web::http::StatusCode::OK,
+                "Signed out",
+                "You are signed out of this site. The identity provider could not be reached, \
+                 so your sign-in there may still be active: sign out there as well, or close \
+                 your browser.",
+            );
+            add_cookies(&mut page, &cookies);
+            page
+        }
+    })
 }
 
 pub async fn logged_out(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {

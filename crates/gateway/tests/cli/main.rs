@@ -409,3 +409,81 @@ fn private_ca_for_the_op_via_tls_ca_file() {
     let _ = server.kill();
     let _ = server.wait();
 }
+
+/// `fanout replay-dead` moves a peer's dead letters back to its delivery queue (issue 8).
+#[test]
+fn fanout_replay_dead_moves_dead_letters_back_to_the_queue() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = std::env::temp_dir().join(format!("sso-cli-redis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut redis = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server");
+    let cli = |args: &[&str]| -> String {
+        let out = Command::new("redis-cli")
+            .arg("-p")
+            .arg(port.to_string())
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while cli(&["PING"]) != "PONG" {
+        assert!(std::time::Instant::now() < deadline, "redis did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let dead = "sso:fanout:dead:https://auth.b.com";
+    let queue = "sso:fanout:https://auth.b.com";
+    cli(&[
+        "XADD",
+        dead,
+        "*",
+        "token",
+        "t1",
+        "received_at",
+        "1",
+        "status",
+        "403",
+        "failed_at",
+        "2",
+    ]);
+    let cfg = good().replace(
+        "[store]\nkind = \"memory\"\n",
+        &format!(
+            "[store]\nkind = \"redis\"\nurl = \"redis://127.0.0.1:{port}\"\n[fanout]\npeers = [\"https://auth.b.com\"]\n"
+        ),
+    );
+    let p = write("fanout.toml", &cfg);
+    let out = gateway()
+        .args(["fanout", "replay-dead", "--config"])
+        .arg(&p)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let (queued, left) = (cli(&["XLEN", queue]), cli(&["XLEN", dead]));
+    let fields = cli(&["XRANGE", queue, "-", "+"]);
+    let _ = redis.kill();
+    let _ = redis.wait();
+    assert_eq!((queued.as_str(), left.as_str()), ("1", "0"), "{fields}");
+    assert!(
+        fields.contains("t1") && !fields.contains("failed_at"),
+        "{fields}"
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(j["replayed"], 1, "{stdout}");
+}
