@@ -38,6 +38,15 @@ struct Sess {
     /// Not logged out at A / at B.
     alive_a: bool,
     alive_b: bool,
+    /// Unix second of the login (start and end).
+    login_secs: (i64, i64),
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 fn access_only(b: &Browser, g: &GatewayHandle) -> HashMap<String, String> {
@@ -87,6 +96,9 @@ async fn random_logouts_under_faults_are_never_lost() {
     let mut sessions: Vec<Sess> = Vec::new();
     let mut logouts = 0;
     let mut faults = Vec::new();
+    let mut log: Vec<String> = Vec::new();
+    // (user, unix second) of every whole-user logout
+    let mut whole_user: Vec<(&str, i64)> = Vec::new();
     for round in 0..ROUNDS {
         // faults on a fixed schedule
         let fault = match round {
@@ -129,8 +141,10 @@ async fn random_logouts_under_faults_are_never_lost() {
         // a login at both domains
         let (user, password) = users[rng.below(2) as usize];
         let b = Browser::new();
+        let login_start = unix_now();
         login(&b, &w.a, user, password).await;
         login(&b, &w.b, user, password).await;
+        let login_end = unix_now();
         if !subs.contains_key(user) {
             let s = b.get(&w.a.url("/sso/session")).await.json();
             subs.insert(user, s["sub"].as_str().unwrap().to_string());
@@ -142,6 +156,7 @@ async fn random_logouts_under_faults_are_never_lost() {
             browser: b,
             alive_a: true,
             alive_b: true,
+            login_secs: (login_start, login_end),
         });
         // one logout per round: mostly one browser at one domain (its redirect to the OP
         // never followed: the other domain stays signed in), sometimes a whole user
@@ -161,13 +176,24 @@ async fn random_logouts_under_faults_are_never_lost() {
             let i = live[rng.below(live.len() as u64) as usize];
             let at_a = rng.below(2) == 0;
             let g = if at_a { &w.a } else { &w.b };
-            let r = sessions[i]
+            // a fresh client with that browser's cookies: a pooled connection idle for many
+            // rounds can be closed by the server just as it is reused (a client-side race)
+            let cookies: Vec<String> = sessions[i]
                 .browser
-                .get(&format!(
-                    "{}?rd={}",
-                    g.url("/sso/logout"),
-                    sso_integration_tests::world::urlencode(&g.app_url())
-                ))
+                .jar
+                .cookies_for(&g.url("/"))
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            let r = Browser::new()
+                .get_with(
+                    &format!(
+                        "{}?rd={}",
+                        g.url("/sso/logout"),
+                        sso_integration_tests::world::urlencode(&g.app_url())
+                    ),
+                    &[("Cookie", &cookies.join("; "))],
+                )
                 .await;
             assert!(
                 r.status.is_redirection(),
@@ -175,6 +201,11 @@ async fn random_logouts_under_faults_are_never_lost() {
                 r.status,
                 r.body
             );
+            log.push(format!(
+                "round {round}: RP logout of session {i} ({}) at {}",
+                sessions[i].user,
+                if at_a { "A" } else { "B" }
+            ));
             if at_a {
                 sessions[i].alive_a = false;
             } else {
@@ -194,6 +225,10 @@ async fn random_logouts_under_faults_are_never_lost() {
                 }
                 _ => continue,
             }
+            log.push(format!(
+                "round {round}: whole-user logout {kind} of {victim}"
+            ));
+            whole_user.push((victim, unix_now()));
             for s in sessions.iter_mut().filter(|s| s.user == victim) {
                 s.alive_a = false;
                 s.alive_b = false;
@@ -218,6 +253,13 @@ async fn random_logouts_under_faults_are_never_lost() {
     loop {
         problems = Vec::new();
         for (i, s) in sessions.iter().enumerate() {
+            // A whole-user revocation reaches the other domain later, and applies to tokens
+            // issued up to its second: a login in that same second (after it, by a few ms)
+            // cannot be told apart from one just before it and may be ended (fail safe). Such
+            // a session is not required to survive.
+            let ambiguous = whole_user
+                .iter()
+                .any(|(u, t)| *u == s.user && s.login_secs.0 - 1 <= *t && *t <= s.login_secs.1 + 1);
             for (g, cookies, name, alive) in [
                 (&w.a, &s.a, "A1", s.alive_a),
                 (&a2, &s.a, "A2", s.alive_a),
@@ -226,7 +268,7 @@ async fn random_logouts_under_faults_are_never_lost() {
             ] {
                 let want = if alive { 200 } else { 401 };
                 let got = auth_with_cookies(g, cookies).await.status.as_u16();
-                if got != want {
+                if got != want && !(alive && ambiguous && got == 401) {
                     problems.push(format!(
                         "session {i} ({}, alive here {alive}) on {name}: {got}",
                         s.user
@@ -254,7 +296,7 @@ async fn random_logouts_under_faults_are_never_lost() {
     );
     assert!(
         settled,
-        "seed {seed}: {} problems: {problems:#?}",
+        "seed {seed}: {} problems: {problems:#?}\nlog: {log:#?}",
         problems.len()
     );
 }
