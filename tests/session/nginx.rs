@@ -593,15 +593,22 @@ async fn nginx_never_drops_the_rotated_refresh_handle() {
     wait_for_expiry(2).await;
     let app_url = url::Url::parse(&ng.url("/")).unwrap();
     for i in 1..16 {
-        b.jar
-            .store(&app_url, &format!("sso_at.{i}=x; Domain=a.localhost; Path=/"));
+        b.jar.store(
+            &app_url,
+            &format!("sso_at.{i}=x; Domain=a.localhost; Path=/"),
+        );
     }
     w.op.reset_stats().await;
     let r = b.get(&ng.url("/many-cookies")).await;
     app_saw(&r, &ng);
     assert_eq!(w.op.refresh_calls().await, 1);
     let rt = cookies_named(&r, "sso_rt");
-    assert_eq!(rt.len(), 1, "sso_rt reached the browser: {:?}", r.set_cookies());
+    assert_eq!(
+        rt.len(),
+        1,
+        "sso_rt reached the browser: {:?}",
+        r.set_cookies()
+    );
     assert!(!rt[0].contains("Max-Age=0"), "{}", rt[0]);
     for i in 1..16 {
         let c = cookies_named(&r, &format!("sso_at.{i}"));
@@ -611,7 +618,10 @@ async fn nginx_never_drops_the_rotated_refresh_handle() {
         );
     }
     let after = b.jar.cookies_for(&ng.url("/"));
-    assert_ne!(after["sso_rt"], before["sso_rt"], "the browser holds the rotated handle");
+    assert_ne!(
+        after["sso_rt"], before["sso_rt"],
+        "the browser holds the rotated handle"
+    );
     assert!(!after.contains_key("sso_at.1"));
     // the next request: hot path, no refresh, nothing to set
     let r = b.get(&ng.url("/again")).await;

@@ -51,6 +51,15 @@ pub struct RawConfig {
     pub log: RawLog,
     #[serde(default)]
     pub tls: RawTls,
+    #[serde(default)]
+    pub ui: RawUi,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawUi {
+    /// Directory of operator templates replacing the built-in pages by file name.
+    pub template_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -368,6 +377,8 @@ pub struct Settings {
     pub admin_token: Option<AdminToken>,
     pub log_format: LogFormat,
     pub log_filter: String,
+    /// The pages shown to people (`[ui]`): built-in templates, or the operator's.
+    pub pages: std::sync::Arc<crate::ui::Pages>,
 }
 
 impl Settings {
@@ -924,6 +935,16 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         }
     };
 
+    // [ui]: templates compile now, or the gateway does not start
+    let pages = match &raw.ui.template_dir {
+        None => crate::ui::Pages::builtin(),
+        Some(dir) => crate::ui::Pages::load(dir).unwrap_or_else(|e| {
+            p.push(format!(
+                "{e}; fix the template (minijinja syntax) or remove it to use the built-in one"
+            ));
+            crate::ui::Pages::builtin()
+        }),
+    };
     if !p.is_empty() {
         return Err(ConfigError::Invalid(p));
     }
@@ -978,6 +999,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         admin_token: admin_token.map(AdminToken::new),
         log_format,
         log_filter: raw.log.filter.unwrap_or_else(|| "info".into()),
+        pages: std::sync::Arc::new(pages),
     })
 }
 
