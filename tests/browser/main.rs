@@ -5,6 +5,7 @@
 
 mod demo;
 mod logout;
+mod pages;
 mod spa;
 mod sso;
 
@@ -35,8 +36,13 @@ impl Env {
 
     /// The demo app and a browser on an already started `w`.
     pub async fn with_world(w: World) -> Self {
+        Self::with_world_and(w, ChromeOptions::default()).await
+    }
+
+    /// The demo app on `w` and a browser started with `opts`.
+    pub async fn with_world_and(w: World, opts: ChromeOptions) -> Self {
         let demo = DemoApp::start(&w);
-        let chrome = Chrome::start().await;
+        let chrome = Chrome::start_with(opts).await;
         Self { chrome, demo, w }
     }
 

@@ -379,6 +379,11 @@ impl Chrome {
         self.post("/url", json!({ "url": url })).await;
     }
 
+    /// The browser's Back button (waits for the page load).
+    pub async fn back(&self) {
+        self.post("/back", json!({})).await;
+    }
+
     pub async fn current_url(&self) -> Url {
         let v = self.get("/url").await;
         Url::parse(v.as_str().unwrap_or_default())

@@ -6,6 +6,7 @@
 mod flow;
 mod forgery;
 mod logs;
+mod pages;
 mod redirects;
 mod replay;
 mod store;

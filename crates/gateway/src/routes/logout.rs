@@ -62,10 +62,18 @@ fn confirm_page(
         fields,
         ..Default::default()
     };
-    html_response(
+    let mut r = html_response(
         status,
         gw.settings.pages.render(PageKind::LogoutConfirm, &ctx),
-    )
+    );
+    // with the gateway-wide `no-referrer`, Chromium posts the form with `Origin: null`,
+    // which the logout refuses as cross-site; `same-origin` sends the real origin (to the
+    // gateway itself only)
+    r.headers_mut().insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    r
 }
 
 pub async fn logout_get(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
