@@ -154,8 +154,14 @@ async fn spa_login_without_password(chrome: &Chrome, spa: &str) {
 
 /// The whole SPA story in one browser: login as a top-level navigation, the API with
 /// credentials, expiry → 401 → one refresh → retry, single-flight refresh, JSON logout that
-/// reaches B and the OP. `shots`: screenshot name prefix. Returns the env for more checks.
-async fn spa_story(env: &Env, shots: &str) {
+/// reaches B and the OP. `shots`: screenshot name prefix; `keep`: the states to save
+/// (`signed-out`, `op-login`, `api-after-refresh`, `logged-out`).
+async fn spa_story(env: &Env, shots: &str, keep: &[&str]) {
+    let shot = |state: &'static str| async move {
+        if keep.contains(&state) {
+            screenshot(&env.chrome, &format!("{shots}-{state}")).await;
+        }
+    };
     let chrome = &env.chrome;
     let (spa_a, spa_b) = (env.spa_a(), env.spa_b());
     let api = format!("api.a.localhost:{}", env.demo.port);
@@ -168,16 +174,16 @@ async fn spa_story(env: &Env, shots: &str) {
         brief(&net(chrome).await),
         [format!("GET {gw_a}/sso/session 200")]
     );
-    screenshot(chrome, &format!("{shots}-signed-out")).await;
+    shot("signed-out").await;
 
     // login(): a top-level navigation through the gateway to the OP's form and back
-    spa_login_with_password(chrome, &spa_a, Some(shots)).await;
+    let op_shot = keep.contains(&"op-login").then_some(shots);
+    spa_login_with_password(chrome, &spa_a, op_shot).await;
     assert_eq!(
         login_attempts(chrome).await,
         0,
         "a session resets the guard"
     );
-    screenshot(chrome, &format!("{shots}-signed-in")).await;
 
     // the API on api.a.localhost, with the a.localhost cookies (credentialed CORS)
     clear_net(chrome).await;
@@ -208,7 +214,7 @@ async fn spa_story(env: &Env, shots: &str) {
             format!("GET {api}/api/me 200"),
         ]
     );
-    screenshot(chrome, &format!("{shots}-api-after-refresh")).await;
+    shot("api-after-refresh").await;
 
     // refresh() is single-flight: three callers, one request
     clear_net(chrome).await;
@@ -247,7 +253,7 @@ async fn spa_story(env: &Env, shots: &str) {
         sso_cookies(chrome, "a.localhost").await,
         Vec::<String>::new()
     );
-    screenshot(chrome, &format!("{shots}-logged-out")).await;
+    shot("logged-out").await;
 
     // B's SPA now sees authenticated: false, and its stale cookies are cleared
     open_spa(chrome, &spa_b, "Signed out").await;
@@ -271,7 +277,12 @@ async fn spa_desktop_login_api_refresh_logout() {
         ..Default::default()
     })
     .await;
-    spa_story(&env, "spa-desktop").await;
+    spa_story(
+        &env,
+        "spa-desktop",
+        &["signed-out", "api-after-refresh", "logged-out"],
+    )
+    .await;
 }
 
 /// A page on an origin outside `cors.allowed_origins` (same site, so the browser sends the
@@ -460,7 +471,7 @@ async fn spa_android_webview() {
     assert_eq!(probe[0], ANDROID_WEBVIEW_UA);
     assert_eq!(probe[1], true, "touch");
     assert_eq!(probe[2], 412, "phone viewport");
-    spa_story(&env, "spa-webview").await;
+    spa_story(&env, "spa-webview", &["op-login", "api-after-refresh"]).await;
 }
 
 /// The same story in app mode (`--app=<SPA URL>`): the window a desktop shell embedding
@@ -475,5 +486,5 @@ async fn spa_embedded_app_mode() {
     .await;
     // the app window opened on the SPA by itself
     wait_spa(&env.chrome, &env.spa_a(), "Signed out").await;
-    spa_story(&env, "spa-app").await;
+    spa_story(&env, "spa-app", &["api-after-refresh"]).await;
 }

@@ -117,11 +117,12 @@ pub struct ChromeOptions {
 }
 
 impl ChromeOptions {
-    /// An Android WebView: its user agent (`; wv`), touch, and a phone viewport (Pixel 7 size).
+    /// An Android WebView: its user agent (`; wv`), touch, and a phone viewport (Pixel 7's
+    /// 412×915 CSS pixels; device pixel ratio 1 keeps screenshots small).
     pub fn android_webview() -> Self {
         Self {
             mobile_emulation: Some(json!({
-                "deviceMetrics": {"width": 412, "height": 915, "pixelRatio": 2.625, "touch": true, "mobile": true},
+                "deviceMetrics": {"width": 412, "height": 915, "pixelRatio": 1.0, "touch": true, "mobile": true},
                 "userAgent": ANDROID_WEBVIEW_UA,
                 "clientHints": {
                     "platform": "Android", "mobile": true, "model": "Pixel 7",
