@@ -290,7 +290,9 @@ async fn spa_desktop_login_api_refresh_logout() {
 /// with 403 without rotating anything.
 #[tokio::test]
 async fn spa_origin_outside_cors_list_is_refused() {
-    let env = Env::spa(op(), |_, _| ChromeOptions {
+    // long-lived tokens: `/sso/session` (which the browser lets through, then hides) must
+    // not be the one to rotate the cookies on an expired token
+    let env = Env::spa(OpOptions::default(), |_, _| ChromeOptions {
         performance_log: true,
         ..Default::default()
     })
