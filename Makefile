@@ -22,6 +22,7 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace --no-fail-fast
 	bash tests/op/smoke.sh
+	node --test clients/js/
 
 deps:
 	bash deploy/scripts/install-deps.sh test
