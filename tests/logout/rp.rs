@@ -96,7 +96,10 @@ async fn logged_out_checks_state_and_csrf_is_refused() {
         .await;
     assert_eq!(r.status, 403);
     assert!(r.body.contains("id=\"confirm-logout\""), "{}", r.body);
-    assert_eq!(r.headers["referrer-policy"], "same-origin", "the form must send its Origin");
+    assert_eq!(
+        r.headers["referrer-policy"], "same-origin",
+        "the form must send its Origin"
+    );
     assert_eq!(auth(&b, &w.a).await.status, 200, "still signed in");
     // wrong state on return
     let r = b
@@ -190,7 +193,11 @@ async fn get_logout_can_be_turned_off() {
     assert_eq!(r.status, 405);
     assert_eq!(r.headers.get("allow").unwrap(), "POST");
     // a person gets "Sign out?" with the button that posts the logout
-    assert!(r.body.contains("<h1 id=\"title\">Sign out?</h1>"), "{}", r.body);
+    assert!(
+        r.body.contains("<h1 id=\"title\">Sign out?</h1>"),
+        "{}",
+        r.body
+    );
     assert!(r.body.contains("id=\"confirm-logout\""), "{}", r.body);
     assert_eq!(
         auth(&b, &w.a).await.status,

@@ -938,12 +938,14 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     // [ui]: templates compile now, or the gateway does not start
     let pages = match &raw.ui.template_dir {
         None => crate::ui::Pages::builtin(),
-        Some(dir) => crate::ui::Pages::load(dir).unwrap_or_else(|e| {
-            p.push(format!(
-                "{e}; fix the template (minijinja syntax) or remove it to use the built-in one"
-            ));
-            crate::ui::Pages::builtin()
-        }),
+        Some(dir) => crate::ui::Pages::load(dir)
+            .map(std::sync::Arc::new)
+            .unwrap_or_else(|e| {
+                p.push(format!(
+                    "{e}; fix the template (minijinja syntax) or remove it to use the built-in one"
+                ));
+                crate::ui::Pages::builtin()
+            }),
     };
     if !p.is_empty() {
         return Err(ConfigError::Invalid(p));
@@ -999,7 +1001,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         admin_token: admin_token.map(AdminToken::new),
         log_format,
         log_filter: raw.log.filter.unwrap_or_else(|| "info".into()),
-        pages: std::sync::Arc::new(pages),
+        pages,
     })
 }
 

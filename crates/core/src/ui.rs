@@ -147,12 +147,20 @@ impl std::fmt::Debug for Pages {
 }
 
 impl Pages {
-    /// The built-in templates only.
-    pub fn builtin() -> Self {
-        // the built-in templates are tested to compile (`builtin_templates_render`)
-        Self::from_sources(BTreeMap::new()).unwrap_or_else(|_| Self {
-            env: Environment::new(),
-        })
+    /// The built-in templates only (compiled once per process).
+    pub fn builtin() -> std::sync::Arc<Self> {
+        static BUILTIN_PAGES: std::sync::OnceLock<std::sync::Arc<Pages>> =
+            std::sync::OnceLock::new();
+        BUILTIN_PAGES
+            .get_or_init(|| {
+                // the built-in templates are tested to compile (`builtin_templates_render`)
+                std::sync::Arc::new(
+                    Self::from_sources(BTreeMap::new()).unwrap_or_else(|_| Self {
+                        env: Environment::new(),
+                    }),
+                )
+            })
+            .clone()
     }
 
     /// The built-in templates, each replaced by the file of the same name in `dir` when
