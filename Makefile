@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: check demo demo-keycloak test deps deps-demo build lint bench clean
+.PHONY: check demo demo-keycloak test deps deps-demo build lint bench clean screenshots
 
 ## Start the test OP, gateways for a.localhost and b.localhost, and the demo app.
 demo: deps-demo
@@ -22,6 +22,7 @@ test: deps
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace --no-fail-fast
 	bash tests/op/smoke.sh
+	node --test clients/js/
 
 deps:
 	bash deploy/scripts/install-deps.sh test
@@ -34,6 +35,10 @@ check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace --lib --bins
+
+## Refresh docs/img/*.png from the Chromium tests of the SPA and the gateway's pages.
+screenshots: deps
+	SSO_SCREENSHOTS=$(CURDIR)/docs/img $(CARGO) test -p sso-integration-tests --test browser -- spa:: pages::
 
 lint:
 	$(CARGO) fmt --all -- --check

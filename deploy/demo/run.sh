@@ -76,6 +76,7 @@ pids+=($!)
 pids+=($!)
 ./target/debug/sso-demo-app --listen 127.0.0.1:8090 --issuer "$issuer" \
   --gateway a.localhost=http://auth.a.localhost:8081 --gateway b.localhost=http://auth.b.localhost:8082 \
+  --cors-origin http://app1.a.localhost:8090 --cors-origin http://app.b.localhost:8090 \
   2> .demo/app.log &
 pids+=($!)
 
@@ -91,6 +92,8 @@ cat <<MSG
   1. Open  http://app1.a.localhost:8090/   and click "Log in"
      user: alice   password: alice-password   (or bob / bob-password)
   2. Then  http://app.b.localhost:8090/    and click "Log in": no password this time (SSO via the OP session)
+  3. The SPA (examples/spa with clients/js/sso.js):  http://app1.a.localhost:8090/spa/
+     and http://app.b.localhost:8090/spa/ ; its API call goes to http://api.a.localhost:8090/api/me
 
   Gateways:  http://auth.a.localhost:8081/sso/session   http://auth.b.localhost:8082/sso/session
   OP:        $issuer/.well-known/openid-configuration

@@ -20,11 +20,18 @@ impl DemoApp {
                 ("a.localhost".into(), w.a.base()),
                 ("b.localhost".into(), w.b.base()),
             ],
+            ..Default::default()
         })
     }
 
     pub fn start_with(cfg: DemoConfig) -> Self {
-        let (listener, port) = bind();
+        let (listener, _) = bind();
+        Self::start_on(listener, cfg)
+    }
+
+    /// On a listener bound beforehand (its port goes into the gateways' CORS config).
+    pub fn start_on(listener: std::net::TcpListener, cfg: DemoConfig) -> Self {
+        let port = listener.local_addr().unwrap().port();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let sys = actix_rt::System::new();

@@ -5,12 +5,16 @@
 
 mod demo;
 mod logout;
+mod pages;
+mod spa;
 mod sso;
 
 use std::time::Duration;
 
-use sso_integration_tests::chrome::Chrome;
-use sso_integration_tests::world::World;
+use sso_demo_app::DemoConfig;
+use sso_integration_tests::chrome::{Chrome, ChromeOptions};
+use sso_integration_tests::procs::OpOptions;
+use sso_integration_tests::world::{bind, World};
 
 pub use demo::DemoApp;
 
@@ -32,9 +36,59 @@ impl Env {
 
     /// The demo app and a browser on an already started `w`.
     pub async fn with_world(w: World) -> Self {
+        Self::with_world_and(w, ChromeOptions::default()).await
+    }
+
+    /// The demo app on `w` and a browser started with `opts`.
+    pub async fn with_world_and(w: World, opts: ChromeOptions) -> Self {
         let demo = DemoApp::start(&w);
-        let chrome = Chrome::start().await;
+        let chrome = Chrome::start_with(opts).await;
         Self { chrome, demo, w }
+    }
+
+    /// For the SPA (`/spa/`): the demo app's listener is bound first, so that the gateways
+    /// allow its two SPA origins in `[cors]` and its `/api/me` allows them too; `/api/me`
+    /// checks `exp` without leeway (short access tokens expire there when the OP says).
+    /// `chrome` gets the world and the demo app's port (app mode needs the URL, cookie
+    /// blocking the gateway's origin).
+    pub async fn spa(op: OpOptions, chrome: impl FnOnce(&World, u16) -> ChromeOptions) -> Self {
+        let (listener, port) = bind();
+        let origins = spa_origins(port);
+        let w = World::start_with(op, move |o| {
+            // the gateway refreshes a token the moment it expires, as the API refuses it
+            o.oidc_extra.push_str("clock_leeway_secs = 0\n");
+            let origin = if o.domain == "a" {
+                &origins[0]
+            } else {
+                &origins[1]
+            };
+            o.extra
+                .push_str(&format!("[cors]\nallowed_origins = [\"{origin}\"]\n"));
+        });
+        let demo = DemoApp::start_on(
+            listener,
+            DemoConfig {
+                issuer: w.op.issuer.clone(),
+                gateways: vec![
+                    ("a.localhost".into(), w.a.base()),
+                    ("b.localhost".into(), w.b.base()),
+                ],
+                cors_origins: spa_origins(port).to_vec(),
+                api_leeway_secs: Some(0),
+            },
+        );
+        let chrome = Chrome::start_with(chrome(&w, port)).await;
+        Self { chrome, demo, w }
+    }
+
+    /// The SPA on `app1.a.localhost` (`http://app1.a.localhost:<port>/spa/`).
+    pub fn spa_a(&self) -> String {
+        format!("{}spa/", self.app_a())
+    }
+
+    /// The SPA on `app.b.localhost`.
+    pub fn spa_b(&self) -> String {
+        format!("{}spa/", self.app_b())
     }
 
     /// The demo app on `app1.a.localhost`.
@@ -127,4 +181,26 @@ pub async fn login_without_password(chrome: &Chrome, app: &str) {
     if let Err(u) = seen {
         panic!("{app} asked for a password: the OP's login form is at {u}");
     }
+}
+
+/// The SPA origins the gateways (and `/api/me`) allow: A's, then B's.
+pub fn spa_origins(port: u16) -> [String; 2] {
+    [
+        format!("http://app1.a.localhost:{port}"),
+        format!("http://app.b.localhost:{port}"),
+    ]
+}
+
+/// Save a PNG of the viewport as `<name>.png` in `SSO_SCREENSHOTS` (`make screenshots`
+/// points it at `docs/img`), by default in `target/screenshots`.
+pub async fn screenshot(chrome: &Chrome, name: &str) {
+    let dir = std::env::var_os("SSO_SCREENSHOTS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots")
+        });
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = chrome.screenshot_png().await;
+    assert!(png.starts_with(b"\x89PNG"), "{name}: not a PNG");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }

@@ -100,6 +100,59 @@ fn binary(env: &str, default: &str) -> PathBuf {
     p
 }
 
+/// How to start the browser; `Default` is a plain headless desktop Chromium.
+#[derive(Debug, Clone, Default)]
+pub struct ChromeOptions {
+    /// Chromium's mobile emulation (`goog:chromeOptions.mobileEmulation`), e.g.
+    /// [`ChromeOptions::android_webview`].
+    pub mobile_emulation: Option<Value>,
+    /// `--app=<url>`: the window an embedding desktop shell opens (no tabs, no address bar).
+    pub app_url: Option<String>,
+    /// Profile preferences (`goog:chromeOptions.prefs`), e.g. cookie content settings.
+    pub prefs: Option<Value>,
+    /// `--window-size=W,H` (desktop); mobile emulation sets its own viewport.
+    pub window_size: Option<(u32, u32)>,
+    /// Keep the DevTools network events for [`Chrome::network_responses`].
+    pub performance_log: bool,
+}
+
+impl ChromeOptions {
+    /// An Android WebView: its user agent (`; wv`), touch, and a phone viewport (Pixel 7's
+    /// 412×915 CSS pixels; device pixel ratio 1 keeps screenshots small).
+    pub fn android_webview() -> Self {
+        Self {
+            mobile_emulation: Some(json!({
+                "deviceMetrics": {"width": 412, "height": 915, "pixelRatio": 1.0, "touch": true, "mobile": true},
+                "userAgent": ANDROID_WEBVIEW_UA,
+                "clientHints": {
+                    "platform": "Android", "mobile": true, "model": "Pixel 7",
+                    "platformVersion": "14", "architecture": "", "bitness": "",
+                    "brands": [{"brand": "Android WebView", "version": "120"}],
+                    "fullVersionList": [{"brand": "Android WebView", "version": "120.0.6099.230"}],
+                },
+            })),
+            ..Self::default()
+        }
+    }
+
+    /// Block cookies for requests to `cookie_origin` made while `top_origin` is the page
+    /// (a content-settings exception): the page's calls to the gateway carry no cookie, while
+    /// top-level visits to the gateway still get and send theirs. What a WebView or browser
+    /// that refuses these cookies does to an SPA.
+    pub fn block_cookies(mut self, cookie_origin: &str, top_origin: &str) -> Self {
+        let key = format!("{cookie_origin},{top_origin}");
+        self.prefs = Some(json!({
+            "profile.content_settings.exceptions.cookies": { key: {"setting": 2} }
+        }));
+        self
+    }
+}
+
+/// The user agent of Android System WebView (the `; wv` marks a WebView, not Chrome).
+pub const ANDROID_WEBVIEW_UA: &str =
+    "Mozilla/5.0 (Linux; Android 14; Pixel 7 Build/UQ1A.240205.004; wv) \
+AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/120.0.6099.230 Mobile Safari/537.36";
+
 /// A chromedriver process with one open browser session.
 pub struct Chrome {
     http: reqwest::Client,
@@ -116,6 +169,11 @@ pub struct Chrome {
 impl Chrome {
     /// Start chromedriver and open a headless Chromium session with a fresh profile.
     pub async fn start() -> Self {
+        Self::start_with(ChromeOptions::default()).await
+    }
+
+    /// As [`Chrome::start`], with mobile emulation, app mode, profile preferences.
+    pub async fn start_with(opts: ChromeOptions) -> Self {
         let chromium = binary("CHROMIUM", "/usr/bin/chromium");
         let chromedriver = binary("CHROMEDRIVER", "/usr/bin/chromedriver");
         let http = reqwest::Client::builder()
@@ -127,7 +185,7 @@ impl Chrome {
         let base = format!("http://127.0.0.1:{port}");
         let profile = Profile::new();
         let (watchdog, watchdog_pipe) = Self::spawn_watchdog(driver.id(), &profile.0);
-        let args = [
+        let mut args = vec![
             "--headless=new".to_string(),
             "--no-sandbox".into(),
             "--disable-gpu".into(),
@@ -146,19 +204,32 @@ impl Chrome {
              EXCLUDE *.localhost"
                 .into(),
         ];
-        let caps = json!({
-            "capabilities": {
-                "alwaysMatch": {
-                    "browserName": "chrome",
-                    "pageLoadStrategy": "normal",
-                    "timeouts": {"implicit": 0, "pageLoad": 15000, "script": 10000},
-                    "goog:chromeOptions": {
-                        "binary": chromium.to_string_lossy(),
-                        "args": args,
-                    },
-                }
-            }
+        if let Some((w, h)) = opts.window_size {
+            args.push(format!("--window-size={w},{h}"));
+        }
+        if let Some(u) = &opts.app_url {
+            args.push(format!("--app={u}"));
+        }
+        let mut chrome_options = json!({
+            "binary": chromium.to_string_lossy(),
+            "args": args,
         });
+        if let Some(m) = &opts.mobile_emulation {
+            chrome_options["mobileEmulation"] = m.clone();
+        }
+        if let Some(p) = &opts.prefs {
+            chrome_options["prefs"] = p.clone();
+        }
+        let mut always = json!({
+            "browserName": "chrome",
+            "pageLoadStrategy": "normal",
+            "timeouts": {"implicit": 0, "pageLoad": 15000, "script": 10000},
+            "goog:chromeOptions": chrome_options,
+        });
+        if opts.performance_log {
+            always["goog:loggingPrefs"] = json!({"performance": "ALL"});
+        }
+        let caps = json!({ "capabilities": { "alwaysMatch": always } });
         let r = http
             .post(format!("{base}/session"))
             .json(&caps)
@@ -307,6 +378,11 @@ impl Chrome {
     /// Navigate and wait for the page load (redirects followed by the browser).
     pub async fn goto(&self, url: &str) {
         self.post("/url", json!({ "url": url })).await;
+    }
+
+    /// The browser's Back button (waits for the page load).
+    pub async fn back(&self) {
+        self.post("/back", json!({})).await;
     }
 
     pub async fn current_url(&self) -> Url {
@@ -493,6 +569,77 @@ impl Chrome {
             .iter()
             .filter_map(|e| e["url"].as_str().and_then(|u| Url::parse(u).ok()))
             .collect()
+    }
+
+    /// Run `script` as an async function body: it gets `done` (call it with the result) as
+    /// its last argument, after `args`.
+    pub async fn execute_async(&self, script: &str, args: Vec<Value>) -> Value {
+        self.post("/execute/async", json!({ "script": script, "args": args }))
+            .await
+    }
+
+    /// A PNG of the viewport (chromedriver's screenshot, base64-decoded).
+    pub async fn screenshot_png(&self) -> Vec<u8> {
+        use base64::Engine;
+        let v = self.get("/screenshot").await;
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or(""))
+            .unwrap_or_else(|e| panic!("screenshot is not base64: {e}"))
+    }
+
+    /// `(url, status)` of every HTTP response the browser received since the last call
+    /// (needs [`ChromeOptions::performance_log`]): what the network saw, redirect hops and
+    /// answers that CORS hid from the page included.
+    pub async fn network_responses(&self) -> Vec<(String, u16)> {
+        let v = self.post("/se/log", json!({"type": "performance"})).await;
+        let mut urls = std::collections::HashMap::new();
+        let mut answered = std::collections::HashSet::new();
+        let mut extra = Vec::new();
+        let mut out = Vec::new();
+        for e in v.as_array().into_iter().flatten() {
+            let Some(m) = e["message"]
+                .as_str()
+                .and_then(|m| serde_json::from_str::<Value>(m).ok())
+            else {
+                continue;
+            };
+            let (method, p) = (&m["message"]["method"], &m["message"]["params"]);
+            let id = p["requestId"].as_str().unwrap_or("").to_string();
+            let status = |v: &Value| u16::try_from(v.as_u64().unwrap_or(0)).unwrap_or(0);
+            match method.as_str() {
+                Some("Network.requestWillBeSent") => {
+                    let r = &p["redirectResponse"];
+                    if r.is_object() {
+                        out.push((
+                            r["url"].as_str().unwrap_or("").to_string(),
+                            status(&r["status"]),
+                        ));
+                    }
+                    urls.insert(id, p["request"]["url"].as_str().unwrap_or("").to_string());
+                }
+                Some("Network.responseReceived") => {
+                    let r = &p["response"];
+                    out.push((
+                        r["url"].as_str().unwrap_or("").to_string(),
+                        status(&r["status"]),
+                    ));
+                    answered.insert(id);
+                }
+                // also sent for answers the page never gets (CORS): no responseReceived
+                Some("Network.responseReceivedExtraInfo") => {
+                    extra.push((id, status(&p["statusCode"])));
+                }
+                _ => {}
+            }
+        }
+        for (id, st) in extra {
+            if !answered.contains(&id) {
+                if let Some(u) = urls.get(&id) {
+                    out.push((u.clone(), st));
+                }
+            }
+        }
+        out
     }
 
     /// Close the browser and chromedriver (also done on drop).

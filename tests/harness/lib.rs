@@ -9,8 +9,8 @@ pub mod chrome;
 pub mod hostile_op;
 pub mod keycloak;
 pub mod procs;
-pub mod spring;
 pub mod relay;
+pub mod spring;
 pub mod world;
 
 pub use browser::Browser;

@@ -135,6 +135,25 @@ impl Redis {
             .expect("redis-cli");
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
+
+    /// Freeze the server (`SIGSTOP`): connections stay open and nothing answers, as with
+    /// a hung or partitioned Redis. Its data survives; [`Redis::resume`] thaws it.
+    pub fn pause(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Undo [`Redis::pause`] (`SIGCONT`).
+    pub fn resume(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, sig: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        #[allow(unsafe_code)]
+        // SAFETY: kill(2) on our own child's pid; no memory involved.
+        let rc = unsafe { libc::kill(pid, sig) };
+        assert_eq!(rc, 0, "kill({pid}, {sig})");
+    }
 }
 
 impl Drop for Redis {

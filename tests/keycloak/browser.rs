@@ -64,6 +64,7 @@ async fn chromium_login_sso_and_rp_logout_on_keycloak() {
             ("a.localhost".into(), env.a.base()),
             ("b.localhost".into(), env.b.base()),
         ],
+        ..Default::default()
     });
     let chrome = Chrome::start().await;
     let (app_a, app_b) = (demo.url("app1.a.localhost"), demo.url("app.b.localhost"));

@@ -6,6 +6,7 @@
 mod flow;
 mod forgery;
 mod logs;
+mod pages;
 mod rate_limit;
 mod redirects;
 mod replay;

@@ -39,7 +39,8 @@ async fn hostile_rd_values_are_refused_with_400_and_never_followed() {
         assert!(r.headers.get("location").is_none(), "{p:?} followed");
         assert!(r.set_cookie("sso_login").is_none(), "{p:?} started a login");
         assert!(
-            r.body.contains("<h1>Redirect not allowed</h1>"),
+            r.body
+                .contains("<h1 id=\"title\">Redirect not allowed</h1>"),
             "{p:?}: {}",
             r.body
         );

@@ -95,6 +95,11 @@ async fn logged_out_checks_state_and_csrf_is_refused() {
         .get_with(&w.a.url("/sso/logout"), &[("Sec-Fetch-Site", "cross-site")])
         .await;
     assert_eq!(r.status, 403);
+    assert!(r.body.contains("id=\"confirm-logout\""), "{}", r.body);
+    assert_eq!(
+        r.headers["referrer-policy"], "same-origin",
+        "the form must send its Origin"
+    );
     assert_eq!(auth(&b, &w.a).await.status, 200, "still signed in");
     // wrong state on return
     let r = b
@@ -187,6 +192,13 @@ async fn get_logout_can_be_turned_off() {
     let r = b.get(&w.a.url("/sso/logout")).await;
     assert_eq!(r.status, 405);
     assert_eq!(r.headers.get("allow").unwrap(), "POST");
+    // a person gets "Sign out?" with the button that posts the logout
+    assert!(
+        r.body.contains("<h1 id=\"title\">Sign out?</h1>"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("id=\"confirm-logout\""), "{}", r.body);
     assert_eq!(
         auth(&b, &w.a).await.status,
         200,

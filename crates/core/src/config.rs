@@ -55,6 +55,15 @@ pub struct RawConfig {
     pub rate_limit: RawRateLimit,
     #[serde(default)]
     pub tls: RawTls,
+    #[serde(default)]
+    pub ui: RawUi,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawUi {
+    /// Directory of operator templates replacing the built-in pages by file name.
+    pub template_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -434,6 +443,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     pub log_filter: String,
     pub rate_limit: crate::rate_limit::RateLimitSettings,
+    /// The pages shown to people (`[ui]`): built-in templates, or the operator's.
+    pub pages: std::sync::Arc<crate::ui::Pages>,
 }
 
 impl Settings {
@@ -1069,6 +1080,18 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         }
     };
 
+    // [ui]: templates compile now, or the gateway does not start
+    let pages = match &raw.ui.template_dir {
+        None => crate::ui::Pages::builtin(),
+        Some(dir) => crate::ui::Pages::load(dir)
+            .map(std::sync::Arc::new)
+            .unwrap_or_else(|e| {
+                p.push(format!(
+                    "{e}; fix the template (minijinja syntax) or remove it to use the built-in one"
+                ));
+                crate::ui::Pages::builtin()
+            }),
+    };
     if !p.is_empty() {
         return Err(ConfigError::Invalid(p));
     }
@@ -1126,6 +1149,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         log_format,
         log_filter: raw.log.filter.unwrap_or_else(|| "info".into()),
         rate_limit,
+        pages,
     })
 }
 

@@ -21,6 +21,7 @@ pub mod revocation;
 pub mod secret;
 pub mod session;
 pub mod store;
+pub mod ui;
 pub mod util;
 
 pub use error::Error;

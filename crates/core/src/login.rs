@@ -52,6 +52,20 @@ impl Gateway {
         }
     }
 
+    /// The `rd` of the login this callback belongs to (by `state`, else the newest one
+    /// pending in `sso_login`), for the "Try again" of a failed sign-in.
+    pub fn pending_login_rd(
+        &self,
+        state: Option<&str>,
+        login_cookie: Option<&str>,
+    ) -> Option<String> {
+        let pending = login_cookie
+            .map(|c| self.cookies.read_login(c))
+            .unwrap_or_default();
+        let by_state = state.and_then(|s| pending.iter().find(|t| crate::util::ct_eq(&t.state, s)));
+        by_state.or_else(|| pending.first()).map(|t| t.rd.clone())
+    }
+
     /// `GET /sso/login`: remember the transaction in `sso_login` and send the browser to the OP.
     #[tracing::instrument(skip_all, name = "start_login")]
     pub async fn start_login(

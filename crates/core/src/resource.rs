@@ -33,6 +33,17 @@ impl ResourceServer {
         allowed_algs: Vec<String>,
         accepted_clients: Vec<String>,
     ) -> Result<Self, OidcError> {
+        Self::with_clock_leeway(issuer, allowed_algs, accepted_clients, 30)
+    }
+
+    /// As [`ResourceServer::new`], with `leeway_secs` (0–60) of clock skew allowed on
+    /// `exp`/`iat` instead of 30.
+    pub fn with_clock_leeway(
+        issuer: &str,
+        allowed_algs: Vec<String>,
+        accepted_clients: Vec<String>,
+        leeway_secs: i64,
+    ) -> Result<Self, OidcError> {
         let settings = OidcSettings {
             issuer: issuer.to_string(),
             client_id: String::new(),
@@ -41,7 +52,7 @@ impl ResourceServer {
             scopes: vec![],
             allowed_algs,
             pass_params: vec![],
-            clock_leeway_secs: 30,
+            clock_leeway_secs: leeway_secs.clamp(0, 60),
             jwks_min_refetch_secs: 10,
             jwks_max_age_secs: 300,
             http_timeout_secs: 10,

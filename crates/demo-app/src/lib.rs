@@ -15,6 +15,12 @@
 //! token stays accepted there until it expires, which is the usual trade-off of JWT access
 //! tokens at a resource server.
 //!
+//! `/spa/` serves the single-page app of `examples/spa` (static HTML and JS, with the client
+//! module `clients/js/sso.js`), and `/spa/config.json` tells it its gateway and API. The API
+//! (`/api/me`) answers credentialed CORS requests from the exact origins of
+//! [`DemoConfig::cors_origins`], so the SPA on `app1.a.localhost` can call it on
+//! `api.a.localhost`.
+//!
 //! A library so tests can run it in-process ([`serve`]); `src/main.rs` is the thin CLI.
 
 use std::net::{SocketAddr, TcpListener};
@@ -31,12 +37,17 @@ use sso_core::util::html_escape;
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// What the demo app needs to know.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct DemoConfig {
     /// The OP's issuer; `/api/me` verifies access tokens against its JWKS.
     pub issuer: String,
     /// Host suffix → gateway base URL, e.g. (`a.localhost`, `http://auth.a.localhost:8081`).
     pub gateways: Vec<(String, String)>,
+    /// Exact origins (`http://app1.a.localhost:8090`) whose pages may call `/api/*` with
+    /// credentials (CORS). Empty: no CORS headers at all.
+    pub cors_origins: Vec<String>,
+    /// Clock leeway of `/api/me`'s token check, seconds (`None`: sso-core's default, 30).
+    pub api_leeway_secs: Option<i64>,
 }
 
 impl DemoConfig {
@@ -59,10 +70,11 @@ pub struct Demo {
 
 impl Demo {
     pub fn new(cfg: DemoConfig) -> std::io::Result<Self> {
-        let rs = ResourceServer::new(
+        let rs = ResourceServer::with_clock_leeway(
             &cfg.issuer,
             vec!["RS256".into(), "PS256".into(), "ES256".into()],
             Vec::new(), // any client of this issuer: the demo serves both domains
+            cfg.api_leeway_secs.unwrap_or(30),
         )
         .map_err(std::io::Error::other)?;
         let http = gateway_client(&cfg)?;
@@ -73,13 +85,28 @@ impl Demo {
         })
     }
 
-    /// Registers the app data, the `/` page and `/api/me`.
+    /// Registers the app data, the `/` page, the SPA under `/spa/` and `/api/me` (with CORS).
     pub fn configure(&self, sc: &mut web::ServiceConfig) {
+        let origins = self.cfg.cors_origins.clone();
         sc.app_data(self.rs.clone())
             .app_data(self.cfg.clone())
             .app_data(self.http.clone())
             .route("/", web::get().to(index))
-            .route("/api/me", web::get().to(me));
+            .route("/spa", web::get().to(spa_redirect))
+            .route("/spa/", web::get().to(spa_file))
+            .route("/spa/config.json", web::get().to(spa_config))
+            .route("/spa/{file}", web::get().to(spa_file))
+            .service(
+                web::scope("/api")
+                    .wrap(actix_web::middleware::from_fn(move |req, next| {
+                        cors(origins.clone(), req, next)
+                    }))
+                    .route("/me", web::get().to(me))
+                    .route(
+                        "/me",
+                        web::method(actix_web::http::Method::OPTIONS).to(preflight),
+                    ),
+            );
     }
 }
 
@@ -265,4 +292,118 @@ fn url_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
+}
+
+// ---------------------------------------------------------------- the SPA (examples/spa)
+
+/// The SPA's files, compiled in: `examples/spa` and the client module `clients/js/sso.js`.
+const SPA_FILES: &[(&str, &str, &str)] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_str!("../../../examples/spa/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../examples/spa/app.js"),
+    ),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_str!("../../../examples/spa/app.css"),
+    ),
+    (
+        "sso.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../clients/js/sso.js"),
+    ),
+];
+
+async fn spa_redirect() -> HttpResponse {
+    HttpResponse::MovedPermanently()
+        .insert_header((header::LOCATION, "/spa/"))
+        .finish()
+}
+
+async fn spa_file(req: HttpRequest) -> HttpResponse {
+    let name = req.match_info().get("file").unwrap_or("index.html");
+    match SPA_FILES.iter().find(|(n, _, _)| *n == name) {
+        Some((_, ctype, body)) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+            .content_type(*ctype)
+            .body(*body),
+        None => HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body("no such file"),
+    }
+}
+
+/// `{gateway, api}` for the host the SPA was loaded from: its domain's gateway, and
+/// `/api/me` on `api.<domain>` (same scheme and port as the SPA).
+async fn spa_config(req: HttpRequest, cfg: web::Data<DemoConfig>) -> HttpResponse {
+    let info = req.connection_info().clone();
+    let (host, port) = match info.host().rsplit_once(':') {
+        Some((h, p)) => (h.to_string(), format!(":{p}")),
+        None => (info.host().to_string(), String::new()),
+    };
+    let Some((domain, gw)) = cfg
+        .gateways
+        .iter()
+        .find(|(d, _)| host == *d || host.ends_with(&format!(".{d}")))
+    else {
+        return HttpResponse::NotFound().json(serde_json::json!({
+            "error": "no_gateway",
+            "error_description": format!("no gateway is configured for {host}"),
+        }));
+    };
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "gateway": gw.trim_end_matches('/'),
+            "api": format!("{}://api.{domain}{port}/api/me", info.scheme()),
+        }))
+}
+
+/// Credentialed CORS for `/api/*`: the exact origin echoed when it is configured, never `*`;
+/// on every answer (a `401` the page cannot read would look like a network error).
+async fn cors(
+    origins: Vec<String>,
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| origins.iter().any(|a| a == o))
+        .and_then(|o| header::HeaderValue::from_str(o).ok());
+    let mut res = next.call(req).await?;
+    let h = res.headers_mut();
+    h.append(header::VARY, header::HeaderValue::from_static("Origin"));
+    if let Some(o) = origin {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, o);
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            header::HeaderValue::from_static("true"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::HeaderValue::from_static("Retry-After, WWW-Authenticate"),
+        );
+    }
+    Ok(res)
+}
+
+/// Preflight for `/api/me` (the CORS middleware adds the origin headers when allowed).
+async fn preflight() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, OPTIONS"))
+        .insert_header((
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Accept, Content-Type, X-Requested-With",
+        ))
+        .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
+        .finish()
 }

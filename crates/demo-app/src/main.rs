@@ -12,6 +12,10 @@ struct Args {
     /// host suffix → gateway base URL, e.g. `a.localhost=http://auth.a.localhost:8081`
     #[arg(long = "gateway", value_parser = parse_pair)]
     gateways: Vec<(String, String)>,
+    /// exact origin allowed to call `/api/*` with credentials, e.g.
+    /// `http://app1.a.localhost:8090` (repeatable)
+    #[arg(long = "cors-origin")]
+    cors_origins: Vec<String>,
 }
 
 fn parse_pair(s: &str) -> Result<(String, String), String> {
@@ -32,6 +36,8 @@ async fn main() -> std::io::Result<()> {
         DemoConfig {
             issuer: args.issuer,
             gateways: args.gateways,
+            cors_origins: args.cors_origins,
+            api_leeway_secs: None,
         },
     )?
     .await

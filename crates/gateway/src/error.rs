@@ -6,7 +6,10 @@ use actix_web::{HttpResponse, HttpResponseBuilder};
 use sso_core::error::Error;
 use sso_core::oidc::{IdTokenError, OidcError};
 use sso_core::store::StoreError;
-use sso_core::util::html_escape;
+use sso_core::ui::{PageContext, PageKind, PageLinks, Pages};
+
+/// Seconds a `503` asks the client to wait (`Retry-After`).
+pub const RETRY_AFTER_SECS: u64 = 5;
 
 /// A core error plus how the client wants it rendered.
 #[derive(Debug)]
@@ -14,14 +17,27 @@ pub struct HttpError {
     pub error: Error,
     pub json: bool,
     pub cookies: Vec<cookie::Cookie<'static>>,
+    /// The gateway's templates and the next steps for the page (HTML only).
+    pub page: Option<Box<(std::sync::Arc<Pages>, PageLinks)>>,
 }
 
 impl HttpError {
+    /// An HTML page with the built-in templates and no links; prefer [`HttpError::page`].
     pub fn html(error: impl Into<Error>) -> Self {
         Self {
             error: error.into(),
             json: false,
             cookies: vec![],
+            page: None,
+        }
+    }
+    /// An HTML page with the gateway's templates and its next steps (`links`).
+    pub fn page(gw: &sso_core::Gateway, error: impl Into<Error>, links: PageLinks) -> Self {
+        Self {
+            error: error.into(),
+            json: false,
+            cookies: vec![],
+            page: Some(Box::new((gw.settings.pages.clone(), links))),
         }
     }
     pub fn json(error: impl Into<Error>) -> Self {
@@ -29,6 +45,7 @@ impl HttpError {
             error: error.into(),
             json: true,
             cookies: vec![],
+            page: None,
         }
     }
     pub fn with_cookies(mut self, cookies: Vec<cookie::Cookie<'static>>) -> Self {
@@ -127,22 +144,50 @@ fn public_message(e: &Error) -> String {
     }
 }
 
-pub fn page(status: StatusCode, title: &str, message: &str) -> HttpResponse {
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-<meta name=\"viewport\" content=\"width=device-width\"></head><body style=\"font-family:sans-serif;max-width:40em;margin:3em auto\">\
-<h1>{t}</h1><p id=\"message\">{m}</p></body></html>",
-        t = html_escape(title),
-        m = html_escape(message)
-    );
+/// The page kind (template) for an error.
+pub fn page_kind(e: &Error, status: StatusCode) -> PageKind {
+    match e {
+        _ if status.is_server_error() => PageKind::Unavailable,
+        Error::LoginState(_) => PageKind::StateMismatch,
+        Error::OpCallbackError { .. }
+        | Error::IssuerMismatch
+        | Error::CodeRejected
+        | Error::IdToken(_) => PageKind::LoginFailed,
+        _ => PageKind::Error,
+    }
+}
+
+/// A rendered page as an answer: no caching, a CSP that allows nothing remote (inline
+/// styles only), no framing.
+pub fn html_response(status: StatusCode, body: String) -> HttpResponse {
     HttpResponseBuilder::new(status)
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'unsafe-inline'",
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
         ))
         .body(body)
+}
+
+/// The error page for `e`: what happened, and the next steps in `links`.
+fn error_page(pages: &Pages, e: &Error, links: &PageLinks) -> HttpResponse {
+    let (status, title, code) = classify(e);
+    let kind = page_kind(e, status);
+    let retry_after = (status == StatusCode::SERVICE_UNAVAILABLE).then_some(RETRY_AFTER_SECS);
+    let ctx = PageContext {
+        status: status.as_u16(),
+        title: title.to_string(),
+        message: public_message(e),
+        code: code.to_string(),
+        try_again: links.try_again.clone(),
+        back: links.back.clone(),
+        retry_after,
+        // a 503 page starts the login again by itself once Retry-After has passed
+        refresh_url: retry_after.and(links.try_again.clone()),
+        ..Default::default()
+    };
+    html_response(status, pages.render(kind, &ctx))
 }
 
 impl actix_web::ResponseError for HttpError {
@@ -151,7 +196,7 @@ impl actix_web::ResponseError for HttpError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (status, title, code) = classify(&self.error);
+        let (status, _, code) = classify(&self.error);
         if status.is_server_error() {
             tracing::warn!(error = %self.error, status = status.as_u16(), "upstream failure");
         } else {
@@ -163,14 +208,19 @@ impl actix_web::ResponseError for HttpError {
                 .insert_header((header::CACHE_CONTROL, "no-store"))
                 .json(serde_json::json!({"error": code, "error_description": msg}))
         } else {
-            page(status, title, &msg)
+            match self.page.as_deref() {
+                Some((pages, links)) => error_page(pages, &self.error, links),
+                None => error_page(&Pages::builtin(), &self.error, &PageLinks::default()),
+            }
         };
         for c in &self.cookies {
             let _ = resp.add_cookie(c);
         }
         if status == StatusCode::SERVICE_UNAVAILABLE {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                header::HeaderValue::from(RETRY_AFTER_SECS),
+            );
         }
         resp
     }

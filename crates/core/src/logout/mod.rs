@@ -236,7 +236,12 @@ impl Gateway {
         rd: Option<&str>,
         through_peers: bool,
     ) -> Result<LogoutStart> {
-        let rd = self.checked_rd(rd)?;
+        // without `rd`, the browser ends on the gateway's "You are signed out" page
+        let rd = match rd.filter(|r| !r.is_empty()) {
+            Some(_) => self.checked_rd(rd)?,
+            None => url::Url::parse(&self.settings.public_route("/signed-out"))
+                .map_err(|e| crate::error::Error::BadRequest(e.to_string()))?,
+        };
         let rec = self.presented_session(p).await?;
         let mut cookies = self.cookies.clear_session(p.chunks);
         Metrics::inc(&self.metrics.logouts);

@@ -129,6 +129,11 @@ pub fn cors(gw: &Gw, req: &HttpRequest, resp: &mut HttpResponse) {
                 header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
                 HeaderValue::from_static("true"),
             );
+            // a script must see how long a 503 asks it to wait
+            h.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static("Retry-After"),
+            );
         }
     }
 }

@@ -39,18 +39,28 @@ fn query_map(req: &HttpRequest) -> Result<HashMap<String, String>, HttpError> {
 }
 
 pub async fn login(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let q = query_map(&req)?;
+    let q = query_map(&req).map_err(|e| HttpError::page(&gw, e.error, Default::default()))?;
     let cookie = req.cookie(LOGIN);
     let r = gw
         .start_login(&q, cookie.as_ref().map(|c| c.value()))
         .await
-        .map_err(HttpError::html)?;
+        .map_err(|e| {
+            let links = gw.login_links(q.get("rd").map(String::as_str));
+            HttpError::page(&gw, e, links)
+        })?;
     Ok(redirect(r))
 }
 
 pub async fn callback(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
     let clear = vec![gw.cookies.clear_login()];
-    let q = query_map(&req).map_err(|e| e.with_cookies(clear.clone()))?;
+    let cookie = req.cookie(LOGIN);
+    // "Try again" goes to the login this browser started, when its rd is still allowed
+    let links = |state: Option<&str>| {
+        let rd = gw.pending_login_rd(state, cookie.as_ref().map(|c| c.value()));
+        gw.login_links(rd.as_deref())
+    };
+    let q = query_map(&req)
+        .map_err(|e| HttpError::page(&gw, e.error, links(None)).with_cookies(clear.clone()))?;
     let params = CallbackParams {
         code: q.get("code").cloned(),
         state: q.get("state").cloned(),
@@ -58,11 +68,10 @@ pub async fn callback(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpErro
         error: q.get("error").cloned(),
         error_description: q.get("error_description").cloned(),
     };
-    let cookie = req.cookie(LOGIN);
     let previous = super::auth::presented(&gw, &req);
     let r = gw
         .finish_login(&params, cookie.as_ref().map(|c| c.value()), &previous)
         .await
-        .map_err(|e| HttpError::html(e).with_cookies(clear))?;
+        .map_err(|e| HttpError::page(&gw, e, links(params.state.as_deref())).with_cookies(clear))?;
     Ok(redirect(r))
 }

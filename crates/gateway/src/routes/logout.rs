@@ -3,14 +3,15 @@
 
 use std::collections::HashMap;
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use sso_core::logout::{BackchannelRequest, LogoutStart, LOGOUT_COOKIE};
+use sso_core::ui::{Field, PageContext, PageKind};
 
 use super::auth::{add_cookies, origin_allowed, presented};
 use super::login::redirect;
 use super::{wants_json, Gw};
-use crate::error::HttpError;
+use crate::error::{html_response, HttpError};
 
 fn query(req: &HttpRequest) -> HashMap<String, String> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
@@ -29,19 +30,93 @@ fn cross_site(req: &HttpRequest) -> bool {
     )
 }
 
+/// "Sign out?" with a button that posts the logout from the gateway's own page (so it is
+/// same-origin) and a way back: what a person sees when a link cannot sign them out by
+/// itself (another site's link, or `logout.allow_get = false`).
+fn confirm_page(
+    gw: &Gw,
+    status: StatusCode,
+    q: &HashMap<String, String>,
+    why: &str,
+) -> HttpResponse {
+    let links = gw.back_link(q.get("rd").map(String::as_str));
+    let mut fields = Vec::new();
+    if let Some(rd) = &links.back {
+        fields.push(Field {
+            name: "rd".into(),
+            value: rd.clone(),
+        });
+    }
+    if q.get("peers").map(String::as_str) == Some("0") {
+        fields.push(Field {
+            name: "peers".into(),
+            value: "0".into(),
+        });
+    }
+    let ctx = PageContext {
+        status: status.as_u16(),
+        title: "Sign out?".into(),
+        message: why.into(),
+        back: links.back,
+        form_action: Some(gw.settings.route("/logout")),
+        fields,
+        ..Default::default()
+    };
+    let mut r = html_response(
+        status,
+        gw.settings.pages.render(PageKind::LogoutConfirm, &ctx),
+    );
+    // with the gateway-wide `no-referrer`, Chromium posts the form with `Origin: null`,
+    // which the logout refuses as cross-site; `same-origin` sends the real origin (to the
+    // gateway itself only)
+    r.headers_mut().insert(
+        header::REFERRER_POLICY,
+        header::HeaderValue::from_static("same-origin"),
+    );
+    r
+}
+
 pub async fn logout_get(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    let q = query(&req);
     if !gw.settings.logout_allow_get {
-        return Ok(HttpResponse::MethodNotAllowed()
-            .insert_header((header::ALLOW, "POST"))
-            .finish());
+        let mut r = confirm_page(
+            &gw,
+            StatusCode::METHOD_NOT_ALLOWED,
+            &q,
+            "Signing out needs your confirmation. Nothing has changed yet.",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+        return Ok(r);
     }
     if cross_site(&req) {
-        return Err(HttpError::html(sso_core::Error::Forbidden(
-            "a cross-site request cannot log you out",
-        )));
+        return Ok(confirm_page(
+            &gw,
+            StatusCode::FORBIDDEN,
+            &q,
+            "A link on another site asked to sign you out. You are still signed in. Sign out now?",
+        ));
     }
-    let q = query(&req);
     logout(gw, req, q).await
+}
+
+/// `GET /sso/signed-out`: where a logout without `rd` ends; with an allowed `rd`, it offers
+/// to sign in again and the way back there.
+pub async fn signed_out(gw: Gw, req: HttpRequest) -> HttpResponse {
+    let q = query(&req);
+    let links = gw.login_links(q.get("rd").map(String::as_str));
+    let ctx = PageContext {
+        status: 200,
+        title: "You are signed out".into(),
+        message: "You have been signed out of the applications that use this sign-in.".into(),
+        try_again: links.try_again,
+        back: links.back,
+        ..Default::default()
+    };
+    html_response(
+        StatusCode::OK,
+        gw.settings.pages.render(PageKind::SignedOut, &ctx),
+    )
 }
 
 pub async fn logout_post(
@@ -55,7 +130,7 @@ pub async fn logout_post(
         return Err(if json {
             HttpError::json(e)
         } else {
-            HttpError::html(e)
+            HttpError::page(&gw, e, Default::default())
         });
     }
     if json {
@@ -77,9 +152,11 @@ pub async fn logout_post(
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     if is_form {
         let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
-            HttpError::html(sso_core::Error::BadRequest(
-                "the logout form is malformed".into(),
-            ))
+            HttpError::page(
+                &gw,
+                sso_core::Error::BadRequest("the logout form is malformed".into()),
+                Default::default(),
+            )
         })?;
         q.extend(form);
     }
@@ -95,19 +172,28 @@ async fn logout(
     let q = params;
     let p = presented(&gw, &req);
     let through_peers = q.get("peers").map(String::as_str) != Some("0");
+    let rd = q.get("rd").map(String::as_str);
     let r = gw
-        .start_logout(&p, q.get("rd").map(String::as_str), through_peers)
+        .start_logout(&p, rd, through_peers)
         .await
-        .map_err(HttpError::html)?;
+        .map_err(|e| HttpError::page(&gw, e, gw.back_link(rd)))?;
     Ok(match r {
         LogoutStart::Redirect(r) => redirect(r),
+        // The local session ended and the cookies clear; the OP part could not be done.
         LogoutStart::OpUnreachable { cookies } => {
-            let mut page = crate::error::page(
-                actix_web::http::StatusCode::OK,
-                "Signed out",
-                "You are signed out of this site. The identity provider could not be reached, \
-                 so your sign-in there may still be active: sign out there as well, or close \
-                 your browser.",
+            let links = gw.login_links(rd);
+            let ctx = PageContext {
+                status: 200,
+                title: "You are signed out".into(),
+                message: "You are signed out of this site.".into(),
+                try_again: links.try_again,
+                back: links.back,
+                op_reached: Some(false),
+                ..Default::default()
+            };
+            let mut page = html_response(
+                StatusCode::OK,
+                gw.settings.pages.render(PageKind::SignedOut, &ctx),
             );
             add_cookies(&mut page, &cookies);
             page
@@ -123,7 +209,7 @@ pub async fn logged_out(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpEr
             q.get("state").map(String::as_str),
             cookie.as_ref().map(|c| c.value()),
         )
-        .map_err(HttpError::html)?;
+        .map_err(|e| HttpError::page(&gw, e, Default::default()))?;
     Ok(redirect(r))
 }
 
@@ -135,7 +221,10 @@ pub async fn chain_hop(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpErr
         .and_then(|i| i.parse::<usize>().ok())
         .unwrap_or(usize::MAX);
     let p = presented(&gw, &req);
-    let r = gw.chain_hop(&t, i, &p).await.map_err(HttpError::html)?;
+    let r = gw
+        .chain_hop(&t, i, &p)
+        .await
+        .map_err(|e| HttpError::page(&gw, e, Default::default()))?;
     Ok(redirect(r))
 }
 

@@ -46,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
                     .route(options().to(auth::preflight)),
             )
             .service(resource("/logged-out", "GET").route(web::get().to(logout::logged_out)))
+            .service(resource("/signed-out", "GET").route(web::get().to(logout::signed_out)))
             .service(resource("/logout/clear", "GET").route(web::get().to(logout::chain_hop)))
             .service(
                 resource("/backchannel-logout", "POST").route(web::post().to(logout::backchannel)),
