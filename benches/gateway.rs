@@ -10,6 +10,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod side_by_side;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -86,6 +88,10 @@ fn main() {
 async fn run(report: &mut Report) {
     let w = World::start(OpOptions::default());
     wait_ready(&w.a).await;
+    side_by_side_run(&w, report).await;
+    if std::env::var_os("BENCH_ONLY_SIDE_BY_SIDE").is_some() {
+        return;
+    }
     hot_path(&w, report).await;
     sequential_refresh(&w, report).await;
     backchannel_logout(&w, report).await;
@@ -257,6 +263,157 @@ fn cmd_out(cmd: &str, args: &[&str]) -> Option<String> {
     o.status
         .success()
         .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+// ------------------------------------------------------------------ 0. side by side
+
+async fn side_by_side_run(w: &World, report: &mut Report) {
+    use side_by_side::*;
+    let b = Browser::new();
+    login(&b, &w.a, "bob", "bob-password").await;
+    let cookie = cookie_header(&b, &w.a, false);
+    let original = w.a.app_url();
+    let bare = Bare::start();
+    let nginx = Nginx::start(w.a.port);
+    let app_host = url::Url::parse(&original)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    let mut systems = vec![
+        System {
+            name: "sso-gateway /sso/auth".into(),
+            url: loopback_url(&w.a, "/sso/auth"),
+            headers: vec![
+                ("Cookie".into(), cookie.clone()),
+                ("X-Original-URL".into(), original.clone()),
+            ],
+            expect: 200,
+        },
+        System {
+            name: "bare actix-web 200".into(),
+            url: format!("http://127.0.0.1:{}/", bare.port),
+            headers: vec![],
+            expect: 200,
+        },
+        System {
+            name: "nginx + sso-gateway auth_request".into(),
+            url: format!("http://127.0.0.1:{}/", nginx.auth_port),
+            headers: vec![
+                ("Host".into(), app_host.clone()),
+                ("Cookie".into(), cookie.clone()),
+            ],
+            expect: 200,
+        },
+        System {
+            name: "nginx, no auth".into(),
+            url: format!("http://127.0.0.1:{}/", nginx.plain_port),
+            headers: vec![
+                ("Host".into(), app_host.clone()),
+                ("Cookie".into(), cookie.clone()),
+            ],
+            expect: 200,
+        },
+    ];
+    let names: Vec<String> = systems.iter().map(|s| s.name.clone()).collect();
+    let _ = &mut systems;
+    // warm-up: connections, JWKS, the verified-token cache, nginx keepalive pools
+    for s in &systems {
+        let s = s.clone();
+        tokio::task::spawn_blocking(move || wrk(&s, 8, 1))
+            .await
+            .unwrap();
+    }
+    let ok0 = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed);
+    let denied0 = w.a.gw.metrics.auth_denied.load(Ordering::Relaxed);
+    let sys2 = systems.clone();
+    let t = Instant::now();
+    let secs = std::env::var("BENCH_SIDE_BY_SIDE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SBS_SECS);
+    let grid = tokio::task::spawn_blocking(move || interleaved(&sys2, SBS_ROUNDS, secs))
+        .await
+        .unwrap();
+    let took = t.elapsed();
+    let denied = w.a.gw.metrics.auth_denied.load(Ordering::Relaxed) - denied0;
+    let ok = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed) - ok0;
+    assert_eq!(denied, 0, "the gateway denied requests during the runs");
+    let idx = |n: &str| names.iter().position(|x| x == n).unwrap();
+    let (gw_i, bare_i, ng_i, plain_i) = (
+        idx("sso-gateway /sso/auth"),
+        idx("bare actix-web 200"),
+        idx("nginx + sso-gateway auth_request"),
+        idx("nginx, no auth"),
+    );
+    for (ci, c) in SBS_CONNS.iter().enumerate() {
+        for (si, name) in names.iter().enumerate() {
+            let rps = med_over_rounds(&grid, ci, |r| r[si].rps);
+            let p50 = med_over_rounds(&grid, ci, |r| r[si].p50_ms);
+            let p99 = med_over_rounds(&grid, ci, |r| r[si].p99_ms);
+            let vs_bare = med_over_rounds(&grid, ci, |r| r[si].rps / r[bare_i].rps);
+            let vs_gw = med_over_rounds(&grid, ci, |r| r[gw_i].rps / r[si].rps);
+            let rounds: Vec<String> = grid
+                .iter()
+                .map(|r| format!("{:.0}", r[ci][si].rps))
+                .collect();
+            report.add(
+                format!("Side by side, {c} connections: {name}"),
+                format!("{rps:.0} req/s; p50 {p50:.2} ms, p99 {p99:.2} ms"),
+                format!(
+                    "rounds: {} req/s; {:.0} % of bare actix-web; sso-gateway = {:.2}× this",
+                    rounds.join(" / "),
+                    vs_bare * 100.0,
+                    vs_gw
+                ),
+            );
+        }
+    }
+    // targets
+    let mut t1 = Vec::new();
+    let mut t1_met = true;
+    for (ci, c) in SBS_CONNS.iter().enumerate() {
+        let r = med_over_rounds(&grid, ci, |r| r[gw_i].rps / r[bare_i].rps);
+        let p = med_over_rounds(&grid, ci, |r| r[gw_i].p99_ms / r[bare_i].p99_ms);
+        t1_met &= r >= 0.70 && p <= 1.5;
+        t1.push(format!("@{c}: {:.0} % of req/s, p99 {:.2}×", r * 100.0, p));
+    }
+    report.add(
+        "Target 1: `/sso/auth` ≥ 70 % of bare actix-web req/s at 8 and 64 conns, p99 ≤ 1.5× bare",
+        format!(
+            "{} — {}",
+            t1.join("; "),
+            if t1_met { "met" } else { "NOT met" }
+        ),
+        "median of the per-round ratios (same round, same load generator)",
+    );
+    let mut t3 = Vec::new();
+    let mut t3_met = true;
+    for (ci, c) in SBS_CONNS.iter().enumerate() {
+        let r = med_over_rounds(&grid, ci, |r| r[ng_i].rps / r[plain_i].rps);
+        let p = med_over_rounds(&grid, ci, |r| r[ng_i].p99_ms / r[plain_i].p99_ms);
+        t3_met &= r >= 0.50;
+        t3.push(format!("@{c}: {:.0} % of req/s (p99 {:.2}×)", r * 100.0, p));
+    }
+    report.add(
+        "Target 3: nginx + shipped auth_request ≥ 50 % of the same nginx without auth",
+        format!("{} — {}", t3.join("; "), if t3_met { "met" } else { "NOT met" }),
+        "static upstream served by the same nginx (2 workers); the auth subrequest goes to the in-process gateway over keepalive",
+    );
+    report.add(
+        "Side-by-side run",
+        format!(
+            "{SBS_ROUNDS} rounds × {} connection counts × {} systems × {secs} s, interleaved",
+            SBS_CONNS.len(),
+            names.len()
+        ),
+        format!(
+            "{:.0} s; wrk -t2; the gateway counted {ok} allowed, {denied} denied; every system probed before and after each run (expected status) and no run reported non-2xx/3xx answers",
+            took.as_secs_f64()
+        ),
+    );
+    drop(nginx);
+    drop(bare);
 }
 
 // ------------------------------------------------------------------ 1. forward-auth hot path
