@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod peers;
 mod side_by_side;
 
 use std::collections::HashMap;
@@ -86,9 +87,10 @@ fn main() {
 }
 
 async fn run(report: &mut Report) {
-    let w = World::start(OpOptions::default());
+    let ports = peers::PeerPorts::new();
+    let w = World::start_with_clients(OpOptions::default(), &ports.clients());
     wait_ready(&w.a).await;
-    side_by_side_run(&w, report).await;
+    side_by_side_run(&w, &ports, report).await;
     if std::env::var_os("BENCH_ONLY_SIDE_BY_SIDE").is_some() {
         return;
     }
@@ -267,7 +269,7 @@ fn cmd_out(cmd: &str, args: &[&str]) -> Option<String> {
 
 // ------------------------------------------------------------------ 0. side by side
 
-async fn side_by_side_run(w: &World, report: &mut Report) {
+async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Report) {
     use side_by_side::*;
     let b = Browser::new();
     login(&b, &w.a, "bob", "bob-password").await;
@@ -315,8 +317,57 @@ async fn side_by_side_run(w: &World, report: &mut Report) {
             expect: 200,
         },
     ];
+    // Peers: same OP, own client each, a real session for bob.
+    let skip_peers = std::env::var_os("BENCH_SKIP_PEERS").is_some();
+    let mut peer_procs = Vec::new();
+    let mut peer_names: Vec<String> = Vec::new();
+    if !skip_peers {
+        assert!(
+            peers::apache_installed(),
+            "Apache is not installed (deploy/scripts/bench.sh installs apache2 and libapache2-mod-auth-openidc; BENCH_SKIP_PEERS=1 runs without peers)"
+        );
+        let ap = peers::start_apache(ports.apache, &w.op.issuer);
+        let cookie = peers::peer_login(
+            peers::APACHE_HOST,
+            ports.apache,
+            "/static.txt",
+            "bob",
+            "bob-password",
+        )
+        .await;
+        let s = peers::apache_system(ports.apache, cookie);
+        peer_names.push(s.name.clone());
+        systems.push(s);
+        peer_procs.push(ap);
+        let bin = peers::o2p_bin().expect(
+            "oauth2-proxy is not installed (deploy/scripts/bench.sh: go install github.com/oauth2-proxy/oauth2-proxy/v7@v7.15.6; BENCH_SKIP_PEERS=1 runs without peers)",
+        );
+        let redis_url = w.redis.url();
+        for (name, host, port, client, redis) in [
+            (
+                "oauth2-proxy auth, cookie store",
+                peers::O2P_COOKIE_HOST,
+                ports.o2p_cookie,
+                "peer-o2p-cookie",
+                None,
+            ),
+            (
+                "oauth2-proxy auth, Redis store",
+                peers::O2P_REDIS_HOST,
+                ports.o2p_redis,
+                "peer-o2p-redis",
+                Some(redis_url.as_str()),
+            ),
+        ] {
+            let p = peers::start_o2p(&bin, host, port, &w.op.issuer, client, redis);
+            let cookie = peers::peer_login(host, port, "/", "bob", "bob-password").await;
+            let s = peers::o2p_system(name, host, port, cookie);
+            peer_names.push(s.name.clone());
+            systems.push(s);
+            peer_procs.push(p);
+        }
+    }
     let names: Vec<String> = systems.iter().map(|s| s.name.clone()).collect();
-    let _ = &mut systems;
     // warm-up: connections, JWKS, the verified-token cache, nginx keepalive pools
     for s in &systems {
         let s = s.clone();
@@ -400,6 +451,25 @@ async fn side_by_side_run(w: &World, report: &mut Report) {
         format!("{} — {}", t3.join("; "), if t3_met { "met" } else { "NOT met" }),
         "static upstream served by the same nginx (2 workers); the auth subrequest goes to the in-process gateway over keepalive",
     );
+    if !peer_names.is_empty() {
+        let mut t2 = Vec::new();
+        let mut t2_met = true;
+        for (ci, c) in SBS_CONNS.iter().enumerate() {
+            for name in &peer_names {
+                let pi = idx(name);
+                let r = med_over_rounds(&grid, ci, |r| r[gw_i].rps / r[pi].rps);
+                let need = if name.starts_with("Apache") { 5.0 } else { 1.0 };
+                t2_met &= r >= need;
+                t2.push(format!("@{c} vs {name}: {r:.2}× (need ≥ {need}×)"));
+            }
+        }
+        report.add(
+            "Target 2: sso-gateway ≥ 5× Apache + mod_auth_openidc, ahead of oauth2-proxy (cookie and Redis store)",
+            format!("{} — {}", t2.join("; "), if t2_met { "met" } else { "NOT met" }),
+            "req/s ratios, median of the per-round ratios; every peer is a client of the same OP with a real session (bob) from the OP's login form",
+        );
+    }
+    drop(peer_procs);
     report.add(
         "Side-by-side run",
         format!(
