@@ -190,8 +190,12 @@ impl World {
     }
 
     /// The usual setup, with more clients registered at the OP (benchmark peers).
-    pub fn start_with_clients(op_opts: OpOptions, extra: &[OpClient]) -> Self {
-        Self::start_full(op_opts, false, |_| {}, extra)
+    pub fn start_with_clients(
+        op_opts: OpOptions,
+        extra: &[OpClient],
+        tweak: impl Fn(&mut GatewayOptions),
+    ) -> Self {
+        Self::start_full(op_opts, false, tweak, extra)
     }
 
     /// Each domain with its own Redis, peered through `[fanout]` with a federation key.

@@ -48,7 +48,7 @@ pub async fn access_log(
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
         .map(str::to_string)
-        .unwrap_or_else(|| sso_core::util::random_token(9));
+        .unwrap_or_else(sso_core::util::request_id);
     let span = tracing::info_span!("request", request_id = %id);
     let mut res = next.call(req).instrument(span.clone()).await?;
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
