@@ -32,7 +32,6 @@ have wrk || apt_install wrk
 have wrk || { echo "bench: ERROR: wrk is not installed" >&2; exit 1; }
 have nginx || apt_install nginx
 have redis-server || apt_install redis-server redis-tools
-have perf || apt_install linux-perf || true
 if [ -z "${BENCH_SKIP_PEERS:-}" ]; then
   if [ ! -x /usr/sbin/apache2 ] || [ ! -f /usr/lib/apache2/modules/mod_auth_openidc.so ]; then
     apt_install apache2 libapache2-mod-auth-openidc
