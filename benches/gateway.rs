@@ -11,6 +11,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod peers;
+mod rss;
 mod side_by_side;
 
 use std::collections::HashMap;
@@ -88,10 +89,13 @@ fn main() {
 
 async fn run(report: &mut Report) {
     let ports = peers::PeerPorts::new();
+    let proc_port = rss::ProcPort::new();
+    let mut clients = ports.clients();
+    clients.push(proc_port.client());
     // BENCH_VERIFIED_CACHE=0: the gateways without the verified-token cache (signature
     // verified on every request with the prebuilt verifiers), for comparison.
     let cache = std::env::var("BENCH_VERIFIED_CACHE").ok();
-    let w = World::start_with_clients(OpOptions::default(), &ports.clients(), |o| {
+    let w = World::start_with_clients(OpOptions::default(), &clients, |o| {
         if let Some(n) = &cache {
             o.oidc_extra
                 .push_str(&format!("verified_token_cache_size = {n}\n"));
@@ -99,6 +103,7 @@ async fn run(report: &mut Report) {
     });
     wait_ready(&w.a).await;
     side_by_side_run(&w, &ports, report).await;
+    process_memory(&w, &proc_port, report).await;
     if std::env::var_os("BENCH_ONLY_SIDE_BY_SIDE").is_some() {
         return;
     }
@@ -526,6 +531,42 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
     drop(bare);
 }
 
+/// Target 6: RSS of a gateway process (the release binary), idle and under load.
+async fn process_memory(w: &World, pp: &rss::ProcPort, report: &mut Report) {
+    let Some(bin) = rss::bin() else {
+        report.add(
+            "Target 6: gateway process RSS",
+            "skipped",
+            "SSO_GATEWAY_BIN not set (deploy/scripts/bench.sh builds the release binary and sets it)",
+        );
+        return;
+    };
+    let g = rss::start(&bin, pp.0, &w.op.issuer, &w.redis.url());
+    let cookie = rss::login(pp.0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (idle, _) = rss::rss_hwm(g.pid());
+    let s = rss::system(pp.0, cookie);
+    let r = tokio::task::spawn_blocking(move || side_by_side::wrk(&s, 64, 6))
+        .await
+        .unwrap();
+    let (after, peak) = rss::rss_hwm(g.pid());
+    let mib = |k: u64| k as f64 / 1024.0;
+    let met = mib(peak) < 50.0;
+    report.add(
+        "Target 6: gateway process RSS < 50 MB, idle and under forward-auth load",
+        format!(
+            "idle {:.1} MiB; peak (VmHWM) {:.1} MiB, {:.1} MiB after wrk -c64 6 s ({:.0} req/s) — {}",
+            mib(idle),
+            mib(peak),
+            mib(after),
+            r.rps,
+            if met { "met" } else { "NOT met" }
+        ),
+        "release `sso-gateway` binary as its own process (workers = cores), Redis store; during the run its verified-token cache holds one token, not its 10,000-entry bound: at the bound add ≈ 10,000 × (claims ≈ 0.3–0.5 KB + 32 B key) ≈ 4–5 MB (estimate, not measured); the revocation cache holds the bench's tombstones",
+    );
+    drop(g);
+}
+
 // ------------------------------------------------------------------ 1. forward-auth hot path
 
 async fn hot_path(w: &World, report: &mut Report) {
@@ -833,6 +874,7 @@ async fn stampede(report: &mut Report) {
     ];
     let mut walls = Vec::new();
     let mut calls = Vec::new();
+    let mut each = Vec::new();
     for cookie in sessions {
         // one client (own connection) per request, built before the clock starts
         let clients: Vec<reqwest::Client> = (0..STAMPEDE_REQUESTS).map(|_| pool_client()).collect();
@@ -845,6 +887,7 @@ async fn stampede(report: &mut Report) {
                 let url = urls[i % 2].clone();
                 let cookie = cookie.clone();
                 tokio::spawn(async move {
+                    let t0 = Instant::now();
                     let r = c.get(&url).header("Cookie", cookie).send().await.unwrap();
                     let status = r.status();
                     let rotated = r
@@ -853,12 +896,13 @@ async fn stampede(report: &mut Report) {
                         .iter()
                         .any(|v| v.as_bytes().starts_with(b"sso_rt="));
                     let _ = r.bytes().await;
-                    (status, rotated)
+                    (status, rotated, t0.elapsed())
                 })
             })
             .collect();
         for task in tasks {
-            let (status, rotated) = task.await.unwrap();
+            let (status, rotated, took) = task.await.unwrap();
+            each.push(took);
             assert_eq!(status, 200, "every stampede request is answered 200");
             assert!(rotated, "every answer carries the new cookies");
         }
@@ -870,6 +914,21 @@ async fn stampede(report: &mut Report) {
         s.sort();
         s
     };
+    each.sort();
+    report.add(
+        format!(
+            "Target 5: refresh stampede, {STAMPEDE_REQUESTS} concurrent requests × {STAMPEDE_ROUNDS} sessions"
+        ),
+        format!(
+            "OP refresh calls per session: {} — {}; per-request latency p50 {}, p99 {} ({} requests, all but one per round waited for the refresh)",
+            calls.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            if calls.iter().all(|c| *c == 1) { "exactly one, met" } else { "NOT met" },
+            ms(percentile(&each, 0.5)),
+            ms(percentile(&each, 0.99)),
+            each.len()
+        ),
+        "each request on its own new connection, alternating between two replicas; includes the OP's token endpoint (Node) once per round",
+    );
     report.add(
         format!(
             "{STAMPEDE_REQUESTS} concurrent `GET /sso/auth` with an expired `sso_at`, over 2 replicas ({STAMPEDE_ROUNDS} rounds)"

@@ -60,6 +60,9 @@ fi
 out=target/bench/gateway.md
 mkdir -p "$(dirname "$out")"
 rm -f "$out"
+# The release binary, run as its own process for the memory row (target 6).
+"${CARGO:-cargo}" build --release -p sso-gateway
+export SSO_GATEWAY_BIN="${CARGO_TARGET_DIR:-target}/release/sso-gateway"
 BENCH_OUT="$out" "${CARGO:-cargo}" bench -p sso-integration-tests --bench gateway
 [ -s "$out" ] || { echo "bench: ERROR: no results in $out" >&2; exit 1; }
 
