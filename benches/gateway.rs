@@ -1206,6 +1206,34 @@ async fn rss(w: &World, report: &mut Report) {
         ),
     );
 
+    // The same records without the OP's tokens (access token emptied, no refresh or ID
+    // token): what the session costs in Redis apart from the tokens it stores.
+    let mut bare = template.clone();
+    bare.access_token = sso_core::secret::AccessToken::new(String::new());
+    bare.refresh_token = None;
+    bare.id_token = None;
+    let mut with_tokens = Vec::new();
+    let mut without = Vec::new();
+    for i in 0..200 {
+        for (t, out) in [(&template, &mut with_tokens), (&bare, &mut without)] {
+            let r = synthetic(t, SYNTHETIC_SESSIONS + i);
+            w.a.gw.store.put_session(&r, 3600).await.unwrap();
+            let key = format!("sso:sess:{{{}}}", r.id.secret());
+            out.push(memory_usage(&mut rc, &key).await);
+        }
+    }
+    let avg = |v: &[i64]| v.iter().sum::<i64>() / v.len().max(1) as i64;
+    report.add(
+        "Redis bytes per session hash, with and without the stored tokens",
+        format!(
+            "{} B with tokens, {} B without (tokens: {} B)",
+            avg(&with_tokens),
+            avg(&without),
+            avg(&with_tokens) - avg(&without)
+        ),
+        "`MEMORY USAGE … SAMPLES 0` of 200 session hashes each: copies of a real session (test OP tokens: access, refresh and ID token) and the same with the access token emptied and no refresh/ID token; index sets (`sso:sid`/`sso:sub`, ≈ 370 B per session above) come on top of both",
+    );
+
     // In-memory store (demo, single instance): the sessions are in the process.
     let mem = MemoryStore::new();
     let rss2 = vm_rss_kib();
