@@ -44,7 +44,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-bench: deps
+bench:
 	bash deploy/scripts/bench.sh
 
 clean:

@@ -10,6 +10,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod peers;
+mod rss;
+mod side_by_side;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,7 +35,7 @@ const WRK_SECS: u64 = 10;
 const SEQ_REFRESHES: usize = 200;
 const STAMPEDE_REQUESTS: usize = 50;
 const STAMPEDE_ROUNDS: usize = 5;
-const LOGOUT_RUNS: usize = 20;
+const LOGOUT_RUNS: usize = 1_000;
 const MEMORY_LOGINS: usize = 100;
 const SYNTHETIC_SESSIONS: usize = 10_000;
 
@@ -84,8 +88,25 @@ fn main() {
 }
 
 async fn run(report: &mut Report) {
-    let w = World::start(OpOptions::default());
+    let ports = peers::PeerPorts::new();
+    let proc_port = rss::ProcPort::new();
+    let mut clients = ports.clients();
+    clients.push(proc_port.client());
+    // BENCH_VERIFIED_CACHE=0: the gateways without the verified-token cache (signature
+    // verified on every request with the prebuilt verifiers), for comparison.
+    let cache = std::env::var("BENCH_VERIFIED_CACHE").ok();
+    let w = World::start_with_clients(OpOptions::default(), &clients, |o| {
+        if let Some(n) = &cache {
+            o.oidc_extra
+                .push_str(&format!("verified_token_cache_size = {n}\n"));
+        }
+    });
     wait_ready(&w.a).await;
+    side_by_side_run(&w, &ports, report).await;
+    process_memory(&w, &proc_port, report).await;
+    if std::env::var_os("BENCH_ONLY_SIDE_BY_SIDE").is_some() {
+        return;
+    }
     hot_path(&w, report).await;
     sequential_refresh(&w, report).await;
     backchannel_logout(&w, report).await;
@@ -257,6 +278,293 @@ fn cmd_out(cmd: &str, args: &[&str]) -> Option<String> {
     o.status
         .success()
         .then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+// ------------------------------------------------------------------ 0. side by side
+
+async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Report) {
+    use side_by_side::*;
+    let b = Browser::new();
+    login(&b, &w.a, "bob", "bob-password").await;
+    let cookie = cookie_header(&b, &w.a, false);
+    let original = w.a.app_url();
+    let bare = Bare::start();
+    let nginx = Nginx::start(w.a.port);
+    let app_host = url::Url::parse(&original)
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string();
+    let mut systems = vec![
+        System {
+            name: "sso-gateway /sso/auth".into(),
+            url: loopback_url(&w.a, "/sso/auth"),
+            headers: vec![
+                ("Cookie".into(), cookie.clone()),
+                ("X-Original-URL".into(), original.clone()),
+            ],
+            expect: 200,
+        },
+        System {
+            name: "bare actix-web 200".into(),
+            url: format!("http://127.0.0.1:{}/", bare.port),
+            headers: vec![],
+            expect: 200,
+        },
+        System {
+            name: "nginx + sso-gateway auth_request".into(),
+            url: format!("http://127.0.0.1:{}/", nginx.auth_port),
+            headers: vec![
+                ("Host".into(), app_host.clone()),
+                ("Cookie".into(), cookie.clone()),
+            ],
+            expect: 200,
+        },
+        System {
+            name: "nginx, no auth".into(),
+            url: format!("http://127.0.0.1:{}/", nginx.plain_port),
+            headers: vec![
+                ("Host".into(), app_host.clone()),
+                ("Cookie".into(), cookie.clone()),
+            ],
+            expect: 200,
+        },
+    ];
+    // Peers: same OP, own client each, a real session for bob.
+    let skip_peers = std::env::var_os("BENCH_SKIP_PEERS").is_some();
+    let mut peer_procs = Vec::new();
+    let mut peer_names: Vec<String> = Vec::new();
+    if !skip_peers {
+        assert!(
+            peers::apache_installed(),
+            "Apache is not installed (deploy/scripts/bench.sh installs apache2 and libapache2-mod-auth-openidc; BENCH_SKIP_PEERS=1 runs without peers)"
+        );
+        let ap = peers::start_apache(ports.apache, &w.op.issuer);
+        let cookie = peers::peer_login(
+            peers::APACHE_HOST,
+            ports.apache,
+            "/static.txt",
+            "bob",
+            "bob-password",
+        )
+        .await;
+        let s = peers::apache_system(ports.apache, cookie);
+        peer_names.push(s.name.clone());
+        systems.push(s);
+        peer_procs.push(ap);
+        let bin = peers::o2p_bin().expect(
+            "oauth2-proxy is not installed (deploy/scripts/bench.sh: go install github.com/oauth2-proxy/oauth2-proxy/v7@v7.15.6; BENCH_SKIP_PEERS=1 runs without peers)",
+        );
+        let redis_url = w.redis.url();
+        for (name, host, port, client, redis) in [
+            (
+                "oauth2-proxy auth, cookie store",
+                peers::O2P_COOKIE_HOST,
+                ports.o2p_cookie,
+                "peer-o2p-cookie",
+                None,
+            ),
+            (
+                "oauth2-proxy auth, Redis store",
+                peers::O2P_REDIS_HOST,
+                ports.o2p_redis,
+                "peer-o2p-redis",
+                Some(redis_url.as_str()),
+            ),
+        ] {
+            let p = peers::start_o2p(&bin, host, port, &w.op.issuer, client, redis);
+            let cookie = peers::peer_login(host, port, "/", "bob", "bob-password").await;
+            let s = peers::o2p_system(name, host, port, cookie);
+            peer_names.push(s.name.clone());
+            systems.push(s);
+            peer_procs.push(p);
+        }
+    }
+    let names: Vec<String> = systems.iter().map(|s| s.name.clone()).collect();
+    // warm-up: connections, JWKS, the verified-token cache, nginx keepalive pools
+    for s in &systems {
+        let s = s.clone();
+        tokio::task::spawn_blocking(move || wrk(&s, 8, 1))
+            .await
+            .unwrap();
+    }
+    // BENCH_PERF=<file>: a CPU profile of this process (the in-process gateway) during a
+    // gateway-only wrk run at 64 connections (`perf record -e cpu-clock -g`).
+    if let Some(out) = std::env::var_os("BENCH_PERF") {
+        let s = systems[0].clone();
+        let pid = std::process::id().to_string();
+        let mut perf = std::process::Command::new("perf")
+            .args([
+                "record",
+                "-e",
+                "cpu-clock",
+                "-F",
+                "999",
+                "-g",
+                "-p",
+                &pid,
+                "-o",
+            ])
+            .arg(&out)
+            .args(["--", "sleep", "8"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("perf");
+        let r = tokio::task::spawn_blocking(move || wrk(&s, 64, 8))
+            .await
+            .unwrap();
+        let _ = perf.wait();
+        eprintln!("bench: profiled run: {:.0} req/s", r.rps);
+        if std::env::var_os("BENCH_ONLY_PERF").is_some() {
+            return;
+        }
+    }
+    let ok0 = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed);
+    let denied0 = w.a.gw.metrics.auth_denied.load(Ordering::Relaxed);
+    let sys2 = systems.clone();
+    let t = Instant::now();
+    let secs = std::env::var("BENCH_SIDE_BY_SIDE_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(SBS_SECS);
+    let grid = tokio::task::spawn_blocking(move || interleaved(&sys2, SBS_ROUNDS, secs))
+        .await
+        .unwrap();
+    let took = t.elapsed();
+    let denied = w.a.gw.metrics.auth_denied.load(Ordering::Relaxed) - denied0;
+    let ok = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed) - ok0;
+    assert_eq!(denied, 0, "the gateway denied requests during the runs");
+    let idx = |n: &str| names.iter().position(|x| x == n).unwrap();
+    let (gw_i, bare_i, ng_i, plain_i) = (
+        idx("sso-gateway /sso/auth"),
+        idx("bare actix-web 200"),
+        idx("nginx + sso-gateway auth_request"),
+        idx("nginx, no auth"),
+    );
+    for (ci, c) in SBS_CONNS.iter().enumerate() {
+        for (si, name) in names.iter().enumerate() {
+            let rps = med_over_rounds(&grid, ci, |r| r[si].rps);
+            let p50 = med_over_rounds(&grid, ci, |r| r[si].p50_ms);
+            let p99 = med_over_rounds(&grid, ci, |r| r[si].p99_ms);
+            let vs_bare = med_over_rounds(&grid, ci, |r| r[si].rps / r[bare_i].rps);
+            let vs_gw = med_over_rounds(&grid, ci, |r| r[gw_i].rps / r[si].rps);
+            let rounds: Vec<String> = grid
+                .iter()
+                .map(|r| format!("{:.0}", r[ci][si].rps))
+                .collect();
+            report.add(
+                format!("Side by side, {c} connections: {name}"),
+                format!("{rps:.0} req/s; p50 {p50:.2} ms, p99 {p99:.2} ms"),
+                format!(
+                    "rounds: {} req/s; {:.0} % of bare actix-web; sso-gateway = {:.2}× this",
+                    rounds.join(" / "),
+                    vs_bare * 100.0,
+                    vs_gw
+                ),
+            );
+        }
+    }
+    // targets
+    let mut t1 = Vec::new();
+    let mut t1_met = true;
+    for (ci, c) in SBS_CONNS.iter().enumerate() {
+        let r = med_over_rounds(&grid, ci, |r| r[gw_i].rps / r[bare_i].rps);
+        let p = med_over_rounds(&grid, ci, |r| r[gw_i].p99_ms / r[bare_i].p99_ms);
+        t1_met &= r >= 0.70 && p <= 1.5;
+        t1.push(format!("@{c}: {:.0} % of req/s, p99 {:.2}×", r * 100.0, p));
+    }
+    report.add(
+        "Target 1: `/sso/auth` ≥ 70 % of bare actix-web req/s at 8 and 64 conns, p99 ≤ 1.5× bare",
+        format!(
+            "{} — {}",
+            t1.join("; "),
+            if t1_met { "met" } else { "NOT met" }
+        ),
+        "median of the per-round ratios (same round, same load generator)",
+    );
+    let mut t3 = Vec::new();
+    let mut t3_met = true;
+    for (ci, c) in SBS_CONNS.iter().enumerate() {
+        let r = med_over_rounds(&grid, ci, |r| r[ng_i].rps / r[plain_i].rps);
+        let p = med_over_rounds(&grid, ci, |r| r[ng_i].p99_ms / r[plain_i].p99_ms);
+        t3_met &= r >= 0.50;
+        t3.push(format!("@{c}: {:.0} % of req/s (p99 {:.2}×)", r * 100.0, p));
+    }
+    report.add(
+        "Target 3: nginx + shipped auth_request ≥ 50 % of the same nginx without auth",
+        format!("{} — {}", t3.join("; "), if t3_met { "met" } else { "NOT met" }),
+        "static upstream served by the same nginx (2 workers); the auth subrequest goes to the in-process gateway over keepalive",
+    );
+    if !peer_names.is_empty() {
+        let mut t2 = Vec::new();
+        let mut t2_met = true;
+        for (ci, c) in SBS_CONNS.iter().enumerate() {
+            for name in &peer_names {
+                let pi = idx(name);
+                let r = med_over_rounds(&grid, ci, |r| r[gw_i].rps / r[pi].rps);
+                let need = if name.starts_with("Apache") { 5.0 } else { 1.0 };
+                t2_met &= r >= need;
+                t2.push(format!("@{c} vs {name}: {r:.2}× (need ≥ {need}×)"));
+            }
+        }
+        report.add(
+            "Target 2: sso-gateway ≥ 5× Apache + mod_auth_openidc, ahead of oauth2-proxy (cookie and Redis store)",
+            format!("{} — {}", t2.join("; "), if t2_met { "met" } else { "NOT met" }),
+            "req/s ratios, median of the per-round ratios; every peer is a client of the same OP with a real session (bob) from the OP's login form",
+        );
+    }
+    drop(peer_procs);
+    report.add(
+        "Side-by-side run",
+        format!(
+            "{SBS_ROUNDS} rounds × {} connection counts × {} systems × {secs} s, interleaved",
+            SBS_CONNS.len(),
+            names.len()
+        ),
+        format!(
+            "{:.0} s; wrk -t2; the gateway counted {ok} allowed, {denied} denied; every system probed before and after each run (expected status) and no run reported non-2xx/3xx answers",
+            took.as_secs_f64()
+        ),
+    );
+    drop(nginx);
+    drop(bare);
+}
+
+/// Target 6: RSS of a gateway process (the release binary), idle and under load.
+async fn process_memory(w: &World, pp: &rss::ProcPort, report: &mut Report) {
+    let Some(bin) = rss::bin() else {
+        report.add(
+            "Target 6: gateway process RSS",
+            "skipped",
+            "SSO_GATEWAY_BIN not set (deploy/scripts/bench.sh builds the release binary and sets it)",
+        );
+        return;
+    };
+    let g = rss::start(&bin, pp.0, &w.op.issuer, &w.redis.url());
+    let cookie = rss::login(pp.0).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (idle, _) = rss::rss_hwm(g.pid());
+    let s = rss::system(pp.0, cookie);
+    let r = tokio::task::spawn_blocking(move || side_by_side::wrk(&s, 64, 6))
+        .await
+        .unwrap();
+    let (after, peak) = rss::rss_hwm(g.pid());
+    let mib = |k: u64| k as f64 / 1024.0;
+    let met = mib(peak) < 50.0;
+    report.add(
+        "Target 6: gateway process RSS < 50 MB, idle and under forward-auth load",
+        format!(
+            "idle {:.1} MiB; peak (VmHWM) {:.1} MiB, {:.1} MiB after wrk -c64 6 s ({:.0} req/s) — {}",
+            mib(idle),
+            mib(peak),
+            mib(after),
+            r.rps,
+            if met { "met" } else { "NOT met" }
+        ),
+        "release `sso-gateway` binary as its own process (workers = cores), Redis store; during the run its verified-token cache holds one token, not its 10,000-entry bound: at the bound add ≈ 10,000 × (claims ≈ 0.3–0.5 KB + 32 B key) ≈ 4–5 MB (estimate, not measured); the revocation cache holds the bench's tombstones",
+    );
+    drop(g);
 }
 
 // ------------------------------------------------------------------ 1. forward-auth hot path
@@ -566,6 +874,7 @@ async fn stampede(report: &mut Report) {
     ];
     let mut walls = Vec::new();
     let mut calls = Vec::new();
+    let mut each = Vec::new();
     for cookie in sessions {
         // one client (own connection) per request, built before the clock starts
         let clients: Vec<reqwest::Client> = (0..STAMPEDE_REQUESTS).map(|_| pool_client()).collect();
@@ -578,6 +887,7 @@ async fn stampede(report: &mut Report) {
                 let url = urls[i % 2].clone();
                 let cookie = cookie.clone();
                 tokio::spawn(async move {
+                    let t0 = Instant::now();
                     let r = c.get(&url).header("Cookie", cookie).send().await.unwrap();
                     let status = r.status();
                     let rotated = r
@@ -586,12 +896,13 @@ async fn stampede(report: &mut Report) {
                         .iter()
                         .any(|v| v.as_bytes().starts_with(b"sso_rt="));
                     let _ = r.bytes().await;
-                    (status, rotated)
+                    (status, rotated, t0.elapsed())
                 })
             })
             .collect();
         for task in tasks {
-            let (status, rotated) = task.await.unwrap();
+            let (status, rotated, took) = task.await.unwrap();
+            each.push(took);
             assert_eq!(status, 200, "every stampede request is answered 200");
             assert!(rotated, "every answer carries the new cookies");
         }
@@ -603,6 +914,21 @@ async fn stampede(report: &mut Report) {
         s.sort();
         s
     };
+    each.sort();
+    report.add(
+        format!(
+            "Target 5: refresh stampede, {STAMPEDE_REQUESTS} concurrent requests × {STAMPEDE_ROUNDS} sessions"
+        ),
+        format!(
+            "OP refresh calls per session: {} — {}; per-request latency p50 {}, p99 {} ({} requests, all but one per round waited for the refresh)",
+            calls.iter().map(u64::to_string).collect::<Vec<_>>().join(", "),
+            if calls.iter().all(|c| *c == 1) { "exactly one, met" } else { "NOT met" },
+            ms(percentile(&each, 0.5)),
+            ms(percentile(&each, 0.99)),
+            each.len()
+        ),
+        "each request on its own new connection, alternating between two replicas; includes the OP's token endpoint (Node) once per round",
+    );
     report.add(
         format!(
             "{STAMPEDE_REQUESTS} concurrent `GET /sso/auth` with an expired `sso_at`, over 2 replicas ({STAMPEDE_ROUNDS} rounds)"
@@ -705,18 +1031,34 @@ async fn backchannel_logout(w: &World, report: &mut Report) {
     lag_us.sort_by(f64::total_cmp);
     report.add(
         format!(
-            "Back-channel logout → second replica rejects the access token (median of {LOGOUT_RUNS})"
+            "Back-channel logout → second replica rejects the access token ({LOGOUT_RUNS} logouts)"
         ),
         format!(
-            "{} after `admin_logout` returned (max {}); {} from the admin call's start",
+            "{} after `admin_logout` returned (median; p99 {}, max {}); from the admin call's start: median {}, p99 {}",
             ms(percentile(&props, 0.5)),
+            ms(percentile(&props, 0.99)),
             ms(*props.last().unwrap()),
             ms(percentile(&total, 0.5)),
+            ms(percentile(&total, 0.99)),
         ),
         format!(
             "the time after the return is one probe round trip: in {already}/{LOGOUT_RUNS} runs the first probe was already refused, i.e. pub/sub had reached the replica before the OP's admin call returned; admin call (OP → back-channel POST to gateway A → delete + tombstone + PUBLISH → 200) median {}",
             ms(percentile(&admin, 0.5))
         ),
+    );
+    let p99 = percentile(&total, 0.99);
+    report.add(
+        "Target 4a: refused on another replica, p99 < 50 ms over 1,000 back-channel logouts",
+        format!(
+            "p99 {} from the start of the OP's admin logout call to the replica's 401 — {}",
+            ms(p99),
+            if p99 < Duration::from_millis(50) {
+                "met"
+            } else {
+                "NOT met"
+            }
+        ),
+        "includes the OP (Node) delivering the back-channel POST to gateway A; fan-out to another root domain (target 4b) is not measured by this bench yet",
     );
     report.add(
         "Pub/sub propagation into the replica's revocation cache",
@@ -862,6 +1204,34 @@ async fn rss(w: &World, report: &mut Report) {
             "copies of a real session, each with its own sid and sub (two index sets each); {:.2} s at 64 in flight; VmRSS is the whole bench process (3 gateways, their clients, the load generator), so it only shows the gateway keeps no per-session state",
             took.as_secs_f64()
         ),
+    );
+
+    // The same records without the OP's tokens (access token emptied, no refresh or ID
+    // token): what the session costs in Redis apart from the tokens it stores.
+    let mut bare = template.clone();
+    bare.access_token = sso_core::secret::AccessToken::new(String::new());
+    bare.refresh_token = None;
+    bare.id_token = None;
+    let mut with_tokens = Vec::new();
+    let mut without = Vec::new();
+    for i in 0..200 {
+        for (t, out) in [(&template, &mut with_tokens), (&bare, &mut without)] {
+            let r = synthetic(t, SYNTHETIC_SESSIONS + i);
+            w.a.gw.store.put_session(&r, 3600).await.unwrap();
+            let key = format!("sso:sess:{{{}}}", r.id.secret());
+            out.push(memory_usage(&mut rc, &key).await);
+        }
+    }
+    let avg = |v: &[i64]| v.iter().sum::<i64>() / v.len().max(1) as i64;
+    report.add(
+        "Redis bytes per session hash, with and without the stored tokens",
+        format!(
+            "{} B with tokens, {} B without (tokens: {} B)",
+            avg(&with_tokens),
+            avg(&without),
+            avg(&with_tokens) - avg(&without)
+        ),
+        "`MEMORY USAGE … SAMPLES 0` of 200 session hashes each: copies of a real session (test OP tokens: access, refresh and ID token) and the same with the access token emptied and no refresh/ID token; index sets (`sso:sid`/`sso:sub`, ≈ 370 B per session above) come on top of both",
     );
 
     // In-memory store (demo, single instance): the sessions are in the process.

@@ -1,27 +1,53 @@
 #!/usr/bin/env bash
 # `make bench`: run the gateway benchmarks (benches/gateway.rs: real Redis, the test OP,
-# in-process gateways) and put the results table into docs/benchmarks.md, between the
-# `bench:results` markers (the prose around them is kept). Takes about 2 minutes plus the
-# release build.
+# in-process gateways, side by side with a bare actix-web handler, nginx, Apache +
+# mod_auth_openidc and oauth2-proxy) and put the results table into docs/benchmarks.md,
+# between the `bench:results` markers (the prose around them is kept). Takes about
+# 8 minutes plus the release build.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
-bash deploy/scripts/install-deps.sh test
+# Node + the test OP's packages (the demo set: no browser, JDK or Spring build needed here).
+bash deploy/scripts/install-deps.sh demo
 
-# wrk drives the forward-auth run (the in-process client run happens either way).
-if ! have wrk; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ] && have sudo; then SUDO="sudo"; fi
-  if [ "$(id -u)" -eq 0 ] || [ -n "$SUDO" ]; then
-    echo "bench: installing wrk"
-    export DEBIAN_FRONTEND=noninteractive
-    $SUDO apt-get install -y -qq wrk >/dev/null 2>&1 \
-      || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk >/dev/null; } \
-      || true
+# The side-by-side run needs wrk, Apache + mod_auth_openidc and oauth2-proxy: install what
+# is missing and fail loudly when something cannot be installed (BENCH_SKIP_PEERS=1 runs
+# without the Apache/oauth2-proxy peers).
+SUDO=""
+if [ "$(id -u)" -ne 0 ] && have sudo; then SUDO="sudo"; fi
+apt_install() {
+  if [ "$(id -u)" -ne 0 ] && [ -z "$SUDO" ]; then
+    echo "bench: ERROR: need root or sudo to apt-get install $*" >&2
+    exit 1
   fi
-  have wrk || echo "bench: WARNING: wrk is not installed (apt-get install wrk); its row is skipped" >&2
+  echo "bench: installing $*"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get install -y -qq "$@" >/dev/null 2>&1 \
+    || { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "$@" >/dev/null; } \
+    || { echo "bench: ERROR: apt-get install $* failed" >&2; exit 1; }
+}
+have wrk || apt_install wrk
+have wrk || { echo "bench: ERROR: wrk is not installed" >&2; exit 1; }
+have nginx || apt_install nginx
+have redis-server || apt_install redis-server redis-tools
+if [ -z "${BENCH_SKIP_PEERS:-}" ]; then
+  if [ ! -x /usr/sbin/apache2 ] || [ ! -f /usr/lib/apache2/modules/mod_auth_openidc.so ]; then
+    apt_install apache2 libapache2-mod-auth-openidc
+  fi
+  [ -f /usr/lib/apache2/modules/mod_auth_openidc.so ] \
+    || { echo "bench: ERROR: mod_auth_openidc is not installed" >&2; exit 1; }
+  O2P_VERSION=v7.15.6
+  gobin="$(go env GOPATH 2>/dev/null || echo "$HOME/go")/bin"
+  # (a go-installed binary reports version "undefined": ask the module info instead)
+  if ! go version -m "$gobin/oauth2-proxy" 2>/dev/null | grep -q "oauth2-proxy/v7[[:space:]]*$O2P_VERSION"; then
+    have go || { echo "bench: ERROR: Go is needed to install oauth2-proxy (go install)" >&2; exit 1; }
+    echo "bench: installing oauth2-proxy $O2P_VERSION (go install)"
+    go install "github.com/oauth2-proxy/oauth2-proxy/v7@$O2P_VERSION" \
+      || { echo "bench: ERROR: go install oauth2-proxy failed" >&2; exit 1; }
+  fi
+  export OAUTH2_PROXY="$gobin/oauth2-proxy"
 fi
 
 # Everything shares the machine's cores: say so when something else is busy.
@@ -34,6 +60,9 @@ fi
 out=target/bench/gateway.md
 mkdir -p "$(dirname "$out")"
 rm -f "$out"
+# The release binary, run as its own process for the memory row (target 6).
+"${CARGO:-cargo}" build --release -p sso-gateway
+export SSO_GATEWAY_BIN="${CARGO_TARGET_DIR:-target}/release/sso-gateway"
 BENCH_OUT="$out" "${CARGO:-cargo}" bench -p sso-integration-tests --bench gateway
 [ -s "$out" ] || { echo "bench: ERROR: no results in $out" >&2; exit 1; }
 

@@ -163,6 +163,10 @@ const HOSTS: &[&str] = &[
     "auth.b.localhost",
     "app.b.localhost",
     "b.localhost",
+    // benchmark peers (Apache + mod_auth_openidc, oauth2-proxy)
+    "apache.localhost",
+    "proxy.localhost",
+    "proxyr.localhost",
 ];
 
 impl Browser {

@@ -187,7 +187,16 @@ impl World {
     }
 
     pub fn start_with(op_opts: OpOptions, tweak: impl Fn(&mut GatewayOptions)) -> Self {
-        Self::start_full(op_opts, false, tweak)
+        Self::start_full(op_opts, false, tweak, &[])
+    }
+
+    /// The usual setup, with more clients registered at the OP (benchmark peers).
+    pub fn start_with_clients(
+        op_opts: OpOptions,
+        extra: &[OpClient],
+        tweak: impl Fn(&mut GatewayOptions),
+    ) -> Self {
+        Self::start_full(op_opts, false, tweak, extra)
     }
 
     /// Each domain with its own Redis, peered through `[fanout]` with a federation key.
@@ -200,33 +209,37 @@ impl World {
 
     /// Each domain with its own Redis; `tweak` sees both option sets (fan-out peers etc.).
     pub fn start_split(op_opts: OpOptions, tweak: impl Fn(&mut GatewayOptions)) -> Self {
-        Self::start_full(op_opts, true, tweak)
+        Self::start_full(op_opts, true, tweak, &[])
     }
 
-    fn start_full(op_opts: OpOptions, split: bool, tweak: impl Fn(&mut GatewayOptions)) -> Self {
+    fn start_full(
+        op_opts: OpOptions,
+        split: bool,
+        tweak: impl Fn(&mut GatewayOptions),
+        extra: &[OpClient],
+    ) -> Self {
         let redis = Redis::start();
         let redis_b = split.then(Redis::start);
         let (la, pa) = bind();
         let (lb, pb) = bind();
-        let op = Op::start(
-            &[
-                OpClient {
-                    client_id: "gw-a".into(),
-                    client_secret: "gw-a-secret".into(),
-                    gateway_port: pa,
-                    host: "auth.a.localhost".into(),
-                    auth_method: "client_secret_basic",
-                },
-                OpClient {
-                    client_id: "gw-b".into(),
-                    client_secret: "gw-b-secret".into(),
-                    gateway_port: pb,
-                    host: "auth.b.localhost".into(),
-                    auth_method: "client_secret_post",
-                },
-            ],
-            &op_opts,
-        );
+        let mut clients = vec![
+            OpClient {
+                client_id: "gw-a".into(),
+                client_secret: "gw-a-secret".into(),
+                gateway_port: pa,
+                host: "auth.a.localhost".into(),
+                auth_method: "client_secret_basic",
+            },
+            OpClient {
+                client_id: "gw-b".into(),
+                client_secret: "gw-b-secret".into(),
+                gateway_port: pb,
+                host: "auth.b.localhost".into(),
+                auth_method: "client_secret_post",
+            },
+        ];
+        clients.extend_from_slice(extra);
+        let op = Op::start(&clients, &op_opts);
         let mut oa = GatewayOptions::new("a", &op.issuer, Some(redis.url()));
         oa.peer_port = Some(pb);
         tweak(&mut oa);

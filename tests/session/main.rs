@@ -10,6 +10,7 @@ mod nginx;
 mod refresh;
 mod resource;
 mod spring;
+mod verified_cache;
 
 use sso_integration_tests::browser::Resp;
 use sso_integration_tests::world::World;

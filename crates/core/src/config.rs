@@ -95,6 +95,7 @@ pub struct RawOidc {
     pub clock_leeway_secs: Option<u64>,
     pub jwks_min_refetch_secs: Option<u64>,
     pub jwks_max_age_secs: Option<u64>,
+    pub verified_token_cache_size: Option<usize>,
     pub http_timeout_secs: Option<u64>,
 }
 
@@ -302,6 +303,9 @@ pub struct ServerSettings {
     pub prefix: String,
 }
 
+/// Default bound of the verified access-token cache (`oidc.verified_token_cache_size`).
+pub const DEFAULT_VERIFIED_TOKEN_CACHE_SIZE: usize = 10_000;
+
 #[derive(Debug, Clone)]
 pub struct OidcSettings {
     pub issuer: String,
@@ -316,6 +320,10 @@ pub struct OidcSettings {
     /// The key set is fetched again once it is this old; keys the OP no longer publishes
     /// are then dropped (a removed, compromised key stops verifying within this bound).
     pub jwks_max_age_secs: u64,
+    /// Bound of the verified access-token cache (entries; 0 turns it off). An entry holds
+    /// the token's claims (a few hundred bytes), valid until the token's `exp` and only
+    /// under the key set that verified it.
+    pub verified_token_cache_size: usize,
     pub http_timeout_secs: u64,
     /// Extra trusted CA certificates (PEM) for calls to the OP and to peers.
     pub extra_roots_pem: Option<Vec<u8>>,
@@ -1119,6 +1127,10 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             clock_leeway_secs: leeway as i64,
             jwks_min_refetch_secs: raw.oidc.jwks_min_refetch_secs.unwrap_or(10),
             jwks_max_age_secs,
+            verified_token_cache_size: raw
+                .oidc
+                .verified_token_cache_size
+                .unwrap_or(DEFAULT_VERIFIED_TOKEN_CACHE_SIZE),
             http_timeout_secs: raw.oidc.http_timeout_secs.unwrap_or(10),
             extra_roots_pem,
             accepted_clients,

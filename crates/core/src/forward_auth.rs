@@ -20,7 +20,10 @@ pub struct Presented {
     pub access: Option<AccessToken>,
     /// How many `sso_at` chunks the browser sent (to clear leftovers).
     pub chunks: usize,
-    pub refresh: Option<RefreshHandle>,
+    /// The sealed `sso_rt` value, opened only when a refresh (or the session) is needed:
+    /// the hot path with a valid access token never decrypts it.
+    refresh_sealed: Option<String>,
+    refresh: std::sync::OnceLock<Option<RefreshHandle>>,
     /// `sso_rt` was present (even if it did not open).
     pub had_refresh_cookie: bool,
     pub bearer: Option<AccessToken>,
@@ -88,10 +91,22 @@ impl Gateway {
         Presented {
             access,
             chunks,
-            refresh: rt.as_deref().and_then(|v| self.cookies.read_refresh(v)),
             had_refresh_cookie: rt.is_some(),
+            refresh_sealed: rt,
+            refresh: std::sync::OnceLock::new(),
             bearer,
         }
+    }
+
+    /// The opened `sso_rt` cookie (decrypted once, on first use), if it opens.
+    pub fn refresh_of<'p>(&self, p: &'p Presented) -> Option<&'p RefreshHandle> {
+        p.refresh
+            .get_or_init(|| {
+                p.refresh_sealed
+                    .as_deref()
+                    .and_then(|v| self.cookies.read_refresh(v))
+            })
+            .as_ref()
     }
 
     fn deny(&self, p: &Presented, reason: &'static str) -> AuthOutcome {
@@ -130,7 +145,8 @@ impl Gateway {
                 // `session.refresh_before_expiry_secs`: refresh a token about to expire
                 // (when the browser has a refresh cookie) instead of serving it.
                 TokenVerdict::Valid(claims)
-                    if early > 0 && p.refresh.is_some() && claims.exp - now() <= early => {}
+                    if early > 0 && claims.exp - now() <= early && self.refresh_of(p).is_some() => {
+                }
                 TokenVerdict::Valid(claims) => {
                     Metrics::inc(&self.metrics.auth_ok);
                     return Ok(AuthOutcome::allowed(Allowed {
@@ -141,7 +157,7 @@ impl Gateway {
                 }
                 TokenVerdict::Revoked => {
                     // Logged out elsewhere (another replica, domain or the OP).
-                    if let Some(h) = &p.refresh {
+                    if let Some(h) = self.refresh_of(p) {
                         let _ = self.store.delete_session(&h.session).await;
                     }
                     return Ok(self.deny(p, "session revoked"));
@@ -149,7 +165,7 @@ impl Gateway {
                 TokenVerdict::Expired | TokenVerdict::Invalid => {}
             }
         }
-        let Some(handle) = &p.refresh else {
+        let Some(handle) = self.refresh_of(p) else {
             return Ok(self.deny(p, "no valid session cookie"));
         };
         match self.refresh_session(handle, force_refresh).await {

@@ -166,7 +166,7 @@ impl Gateway {
             .finish_login_inner(p, login_cookie, previous.chunks)
             .await;
         if r.is_ok() {
-            if let Some(h) = &previous.refresh {
+            if let Some(h) = self.refresh_of(previous) {
                 if let Ok(Some(old)) = self.store.get_session(&h.session).await {
                     if let Err(e) = self.end_session(&old).await {
                         tracing::warn!(error = %e, "could not end the replaced session");

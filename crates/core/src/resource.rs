@@ -55,6 +55,7 @@ impl ResourceServer {
             clock_leeway_secs: leeway_secs.clamp(0, 60),
             jwks_min_refetch_secs: 10,
             jwks_max_age_secs: 300,
+            verified_token_cache_size: crate::config::DEFAULT_VERIFIED_TOKEN_CACHE_SIZE,
             http_timeout_secs: 10,
             extra_roots_pem: None,
             accepted_clients,

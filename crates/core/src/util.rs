@@ -12,6 +12,14 @@ pub fn random_token(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// A request id (not a secret): 9 random bytes from the thread-local CSPRNG, base64url,
+/// without a getrandom system call per request.
+pub fn request_id() -> String {
+    let mut buf = [0u8; 9];
+    rand::thread_rng().fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
 /// base64url(SHA-256(input)), used for PKCE S256 and for hashing issuers into Redis keys.
 pub fn sha256_b64(input: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(input))

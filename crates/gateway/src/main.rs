@@ -120,7 +120,9 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         let listener =
             std::net::TcpListener::bind(listen).with_context(|| format!("binding {listen}"))?;
         tracing::info!(%listen, "sso-gateway listening");
-        let server = sso_gateway::server(gw, listener, 2)?;
+        // One actix worker per core: the hot path is CPU-bound and never blocks.
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let server = sso_gateway::server(gw, listener, workers)?;
         let handle = server.handle();
         actix_web::rt::spawn(async move {
             let _ = tokio::signal::ctrl_c().await;

@@ -42,7 +42,7 @@ where
     };
 }
 
-/// Access log with a request id (`X-Request-Id` from the proxy when it is a sane token,
+/// Access log (debug level, target `access`) with a request id (`X-Request-Id` from the proxy when it is a sane token,
 /// else a new one), echoed in the response; every event of the request carries it. Never
 /// logs query strings or headers (they carry codes, states and tokens).
 pub async fn access_log(
@@ -64,7 +64,7 @@ pub async fn access_log(
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         })
         .map(str::to_string)
-        .unwrap_or_else(|| sso_core::util::random_token(9));
+        .unwrap_or_else(sso_core::util::request_id);
     let span = tracing::info_span!("request", request_id = %id);
     let mut res = next.call(req).instrument(span.clone()).await?;
     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
@@ -73,8 +73,10 @@ pub async fn access_log(
             v,
         );
     }
+    // Debug level: no per-request line at the default `info` filter (the hot path);
+    // `log.filter = "info,access=debug"` turns the access log on.
     span.in_scope(|| {
-        tracing::info!(
+        tracing::debug!(
             target: "access",
             method,
             path,

@@ -220,7 +220,7 @@ impl Gateway {
 
     /// The session a browser presents, if any.
     pub async fn presented_session(&self, p: &Presented) -> Result<Option<SessionRecord>> {
-        match &p.refresh {
+        match self.refresh_of(p) {
             Some(h) => Ok(self.store.get_session(&h.session).await?),
             None => Ok(None),
         }

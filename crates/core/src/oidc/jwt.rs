@@ -122,26 +122,106 @@ fn key_usable(jwk: &Jwk, alg: &str) -> bool {
     }
 }
 
+/// A published key with its verifiers built once, when the key set is fetched: building a
+/// verifier parses the JWK into an OpenSSL key (decoder and provider lookups under global
+/// locks), which must not happen per request.
+pub struct PreparedKey {
+    jwk: Jwk,
+    /// One verifier per allowed algorithm this key can serve (`None`: the JWK did not load).
+    verifiers: Vec<(String, Option<Box<dyn JwsVerifier>>)>,
+}
+
+impl std::fmt::Debug for PreparedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedKey")
+            .field("kid", &self.jwk.key_id())
+            .field("kty", &self.jwk.key_type())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A JWK set with prebuilt verifiers. `generation` changes whenever the published keys
+/// change (not on a refetch that returned the same keys), so results verified under an
+/// older generation can be told apart.
+#[derive(Debug, Default)]
+pub struct KeySet {
+    keys: Vec<PreparedKey>,
+    generation: u64,
+}
+
+impl KeySet {
+    /// Prepare `jwks` for the `allowed` algorithms (never `none`, never HS*).
+    pub fn new(jwks: Vec<Jwk>, allowed: &[String], generation: u64) -> Self {
+        let keys = jwks
+            .into_iter()
+            .map(|jwk| {
+                let verifiers = allowed
+                    .iter()
+                    .filter(|alg| alg.as_str() != "none" && !alg.starts_with("HS"))
+                    .filter(|alg| key_usable(&jwk, alg))
+                    .map(|alg| (alg.clone(), verifier_for(alg, &jwk)))
+                    .collect();
+                PreparedKey { jwk, verifiers }
+            })
+            .collect();
+        Self { keys, generation }
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// True when `other` publishes exactly the same keys (in any order).
+    pub fn same_keys(&self, other: &[Jwk]) -> bool {
+        self.keys.len() == other.len()
+            && other.iter().all(|o| self.keys.iter().any(|k| &k.jwk == o))
+    }
+}
+
 /// Verify `token` against `keys`. `alg` must be in `allowed` (never `none`, never HS*).
+/// Builds the verifiers for this call; the hot path uses [`verify_prepared`].
 pub fn verify(token: &str, keys: &[Jwk], allowed: &[String]) -> Result<VerifiedJwt, JwtError> {
+    verify_prepared(token, &KeySet::new(keys.to_vec(), allowed, 0), allowed)
+}
+
+/// Verify `token` against a prepared key set. `alg` must be in `allowed`.
+pub fn verify_prepared(
+    token: &str,
+    set: &KeySet,
+    allowed: &[String],
+) -> Result<VerifiedJwt, JwtError> {
     let header = peek_header(token)?;
     if header.alg == "none" || header.alg.starts_with("HS") || !allowed.contains(&header.alg) {
         return Err(JwtError::AlgNotAllowed(header.alg));
     }
-    let candidates: Vec<&Jwk> = keys
+    let mut candidates = set
+        .keys
         .iter()
-        .filter(|k| match (&header.kid, k.key_id()) {
+        .filter(|k| match (&header.kid, k.jwk.key_id()) {
             (Some(want), Some(have)) => want == have,
             (Some(_), None) => false,
             (None, _) => true,
         })
-        .filter(|k| key_usable(k, &header.alg))
-        .collect();
-    if candidates.is_empty() {
+        .filter_map(|k| {
+            k.verifiers
+                .iter()
+                .find(|(alg, _)| *alg == header.alg)
+                .map(|(_, v)| v)
+        })
+        .peekable();
+    if candidates.peek().is_none() {
         return Err(JwtError::UnknownKey);
     }
-    for jwk in candidates {
-        let Some(verifier) = verifier_for(&header.alg, jwk) else {
+    for verifier in candidates {
+        let Some(verifier) = verifier else {
             continue;
         };
         if let Ok((payload, h)) = josekit::jwt::decode_with_verifier(token, verifier.as_ref()) {

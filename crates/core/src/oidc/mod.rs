@@ -3,7 +3,8 @@
 pub mod backoff;
 pub mod jwt;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock as SyncRwLock};
 use std::time::{Duration, Instant};
 
 use josekit::jwk::Jwk;
@@ -18,13 +19,14 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 use url::Url;
 
 use crate::config::{AuthMethod, OidcSettings};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::util::now;
-pub use jwt::{JwtError, VerifiedJwt};
+pub use jwt::{JwtError, KeySet, VerifiedJwt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum OidcError {
@@ -134,7 +136,8 @@ pub enum IdTokenError {
 }
 
 struct JwksState {
-    keys: Arc<Vec<Jwk>>,
+    /// The published keys with their verifiers, built once per fetch.
+    keys: Arc<KeySet>,
     /// When the OP last answered with a key set.
     fetched_at: Option<Instant>,
     /// When a fetch was last tried (failed tries included), for the refetch rate limit.
@@ -155,8 +158,31 @@ pub struct OidcClient {
     discovery_gate: Mutex<()>,
     /// Issue 8: failed discovery/JWKS fetches back off (see `backoff.rs`).
     fetch_backoff: backoff::FetchBackoff,
-    jwks: RwLock<JwksState>,
+    /// Never held across an await.
+    jwks: SyncRwLock<JwksState>,
     jwks_gate: Mutex<()>,
+    /// Access tokens whose signature and claims checked out, by SHA-256 of the token;
+    /// `None` when `oidc.verified_token_cache_size` is 0.
+    verified: Option<quick_cache::sync::Cache<[u8; 32], CachedAccess>>,
+    verified_hits: AtomicU64,
+    verified_misses: AtomicU64,
+}
+
+/// A verified access token: good until its `exp`, and only under the key set it was
+/// verified with (any change of the published keys drops it).
+#[derive(Clone)]
+struct CachedAccess {
+    claims: Arc<AccessClaims>,
+    generation: u64,
+}
+
+/// Hits, misses and entries of the verified-token cache (for `/metrics` and the benchmark).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifiedCacheStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub entries: u64,
+    pub capacity: u64,
 }
 
 impl std::fmt::Debug for OidcClient {
@@ -215,18 +241,22 @@ impl OidcClient {
             settings.extra_roots_pem.as_deref(),
         )?;
         Ok(Self {
-            settings,
             redirect_uri,
             http,
             discovered: RwLock::new(None),
             discovery_gate: Mutex::new(()),
             fetch_backoff: backoff::FetchBackoff::default(),
-            jwks: RwLock::new(JwksState {
-                keys: Arc::new(Vec::new()),
+            jwks: SyncRwLock::new(JwksState {
+                keys: Arc::new(KeySet::default()),
                 fetched_at: None,
                 tried_at: None,
             }),
             jwks_gate: Mutex::new(()),
+            verified: (settings.verified_token_cache_size > 0)
+                .then(|| quick_cache::sync::Cache::new(settings.verified_token_cache_size)),
+            verified_hits: AtomicU64::new(0),
+            verified_misses: AtomicU64::new(0),
+            settings,
         })
     }
 
@@ -312,7 +342,7 @@ impl OidcClient {
     /// Fetch the key set and replace the cached one whole: a key the OP no longer
     /// publishes is dropped here. A failed fetch keeps the cached keys.
     async fn fetch_jwks(&self) -> Result<(), OidcError> {
-        self.jwks.write().await.tried_at = Some(Instant::now());
+        self.jwks_write().tried_at = Some(Instant::now());
         let meta = self.metadata().await?;
         let resp = self
             .http
@@ -330,10 +360,43 @@ impl OidcClient {
         let set = josekit::jwk::JwkSet::from_bytes(&body)
             .map_err(|e| OidcError::BadResponse(format!("JWKS: {e}")))?;
         let keys: Vec<Jwk> = set.keys().into_iter().cloned().collect();
-        let mut st = self.jwks.write().await;
-        st.keys = Arc::new(keys);
-        st.fetched_at = Some(Instant::now());
+        let current = self.jwks_read().keys.clone();
+        let generation = if current.same_keys(&keys) {
+            current.generation()
+        } else {
+            current.generation() + 1
+        };
+        // The verifiers are built here, once per fetch, outside the lock.
+        let prepared = Arc::new(KeySet::new(keys, &self.settings.allowed_algs, generation));
+        {
+            let mut st = self.jwks_write();
+            st.keys = prepared;
+            st.fetched_at = Some(Instant::now());
+        }
+        if generation != current.generation() {
+            // A key was added, changed or removed: what the old set verified is checked
+            // again (entries also carry their generation, so a verification racing with
+            // this fetch cannot be served under the new set).
+            if let Some(c) = &self.verified {
+                c.clear();
+            }
+        }
         Ok(())
+    }
+
+    fn jwks_read(&self) -> std::sync::RwLockReadGuard<'_, JwksState> {
+        self.jwks.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn jwks_write(&self) -> std::sync::RwLockWriteGuard<'_, JwksState> {
+        self.jwks.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True when the cached key set must be fetched again before use (`jwks_max_age_secs`,
+    /// rate-limited by `jwks_min_refetch_secs`).
+    fn jwks_stale(st: &JwksState, min: Duration, max_age: Duration) -> bool {
+        st.fetched_at.is_some_and(|t| t.elapsed() >= max_age)
+            && st.tried_at.is_none_or(|t| t.elapsed() >= min)
     }
 
     /// Verify a JWS signed by the OP. An unknown `kid` triggers one JWKS refetch, at most
@@ -342,25 +405,36 @@ impl OidcClient {
     /// stopped publishing (disabled or removed after a compromise) stops verifying within
     /// that bound; while the OP cannot be reached the cached keys stay in use.
     pub async fn verify_jwt(&self, token: &str) -> Result<VerifiedJwt, JwtOrOidc> {
-        let (keys, fetched, tried) = {
-            let st = self.jwks.read().await;
-            (st.keys.clone(), st.fetched_at, st.tried_at)
-        };
+        self.verify_jwt_gen(token).await.map(|(jwt, _)| jwt)
+    }
+
+    /// [`Self::verify_jwt`], also naming the generation of the key set that verified it.
+    async fn verify_jwt_gen(&self, token: &str) -> Result<(VerifiedJwt, u64), JwtOrOidc> {
         let min = Duration::from_secs(self.settings.jwks_min_refetch_secs);
         let max_age = Duration::from_secs(self.settings.jwks_max_age_secs);
-        let stale = fetched.is_some_and(|t| t.elapsed() >= max_age)
-            && tried.is_none_or(|t| t.elapsed() >= min);
+        let (keys, fetched, stale) = {
+            let st = self.jwks_read();
+            (
+                st.keys.clone(),
+                st.fetched_at,
+                Self::jwks_stale(&st, min, max_age),
+            )
+        };
         if fetched.is_some() && !stale {
-            match jwt::verify(token, &keys, &self.settings.allowed_algs) {
+            match jwt::verify_prepared(token, &keys, &self.settings.allowed_algs) {
                 Err(JwtError::UnknownKey) => {}
-                other => return other.map_err(JwtOrOidc::Jwt),
+                other => {
+                    return other
+                        .map(|j| (j, keys.generation()))
+                        .map_err(JwtOrOidc::Jwt)
+                }
             }
         }
         // No keys yet, too old, or an unknown kid: refetch, rate-limited.
         {
             let _gate = self.jwks_gate.lock().await;
             let (fetched_at, tried_at, same) = {
-                let st = self.jwks.read().await;
+                let st = self.jwks_read();
                 (st.fetched_at, st.tried_at, Arc::ptr_eq(&st.keys, &keys))
             };
             let due = match fetched_at {
@@ -376,15 +450,18 @@ impl OidcClient {
                 }
             }
         }
-        let st = self.jwks.read().await;
-        if st.fetched_at.is_none() {
-            return Err(JwtOrOidc::Oidc(OidcError::Unavailable(
-                "no key set fetched yet".into(),
-            )));
-        }
-        let keys = st.keys.clone();
-        drop(st);
-        jwt::verify(token, &keys, &self.settings.allowed_algs).map_err(JwtOrOidc::Jwt)
+        let keys = {
+            let st = self.jwks_read();
+            if st.fetched_at.is_none() {
+                return Err(JwtOrOidc::Oidc(OidcError::Unavailable(
+                    "no key set fetched yet".into(),
+                )));
+            }
+            st.keys.clone()
+        };
+        jwt::verify_prepared(token, &keys, &self.settings.allowed_algs)
+            .map(|j| (j, keys.generation()))
+            .map_err(JwtOrOidc::Jwt)
     }
 
     fn oauth_client(&self, token_endpoint: &Url) -> Result<OAuthClient, OidcError> {
@@ -565,12 +642,68 @@ impl OidcClient {
     }
 
     /// Validate an access token JWT for the hot path: signature, `iss`, `exp`, `nbf`.
+    ///
+    /// A token that passed is remembered (by its SHA-256) until its `exp`, under the key set
+    /// that verified it: a repeat skips the signature check while the key set is unchanged
+    /// and not due for its `jwks_max_age_secs` refetch. Revocation is not part of this
+    /// result; callers check it on every request.
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, AccessTokenError> {
-        let jwt = self.verify_jwt(token).await.map_err(|e| match e {
+        let now = now();
+        let Some(cache) = &self.verified else {
+            return self
+                .verify_access_token_uncached(token, now)
+                .await
+                .map(|(c, _)| c);
+        };
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let (current, stale) = {
+            let st = self.jwks_read();
+            let min = Duration::from_secs(self.settings.jwks_min_refetch_secs);
+            let max_age = Duration::from_secs(self.settings.jwks_max_age_secs);
+            (st.keys.generation(), Self::jwks_stale(&st, min, max_age))
+        };
+        if let Some(hit) = cache.get(&digest) {
+            if hit.generation == current && hit.claims.exp > now && !stale {
+                self.verified_hits.fetch_add(1, Ordering::Relaxed);
+                return Ok((*hit.claims).clone());
+            }
+            cache.remove(&digest);
+        }
+        self.verified_misses.fetch_add(1, Ordering::Relaxed);
+        let (claims, generation) = self.verify_access_token_uncached(token, now).await?;
+        // Stamped with the generation of the key set that verified it: if a fetch replaced
+        // that set since (and cleared the cache), the entry never matches and the token is
+        // verified again.
+        cache.insert(
+            digest,
+            CachedAccess {
+                claims: Arc::new(claims.clone()),
+                generation,
+            },
+        );
+        Ok(claims)
+    }
+
+    async fn verify_access_token_uncached(
+        &self,
+        token: &str,
+        now: i64,
+    ) -> Result<(AccessClaims, u64), AccessTokenError> {
+        let (jwt, generation) = self.verify_jwt_gen(token).await.map_err(|e| match e {
             JwtOrOidc::Jwt(j) => AccessTokenError::Invalid(j.to_string()),
             JwtOrOidc::Oidc(o) => AccessTokenError::Provider(o),
         })?;
-        self.check_access_claims(&jwt, now())
+        Ok((self.check_access_claims(&jwt, now)?, generation))
+    }
+
+    /// Counters and size of the verified-token cache.
+    pub fn verified_cache_stats(&self) -> VerifiedCacheStats {
+        VerifiedCacheStats {
+            hits: self.verified_hits.load(Ordering::Relaxed),
+            misses: self.verified_misses.load(Ordering::Relaxed),
+            entries: self.verified.as_ref().map_or(0, |c| c.len() as u64),
+            capacity: self.verified.as_ref().map_or(0, |c| c.capacity()),
+        }
     }
 
     pub fn check_access_claims(
@@ -777,6 +910,7 @@ mod tests {
                 clock_leeway_secs: 30,
                 jwks_min_refetch_secs: 10,
                 jwks_max_age_secs: 300,
+                verified_token_cache_size: 100,
                 http_timeout_secs: 5,
                 extra_roots_pem: None,
                 accepted_clients: vec!["gw-a".into(), "mobile".into()],
@@ -878,6 +1012,180 @@ mod tests {
         assert!(c
             .check_access_claims(&at(json!({"aud": ["x", "y"]}), None), 1500)
             .is_err());
+    }
+
+    // ------------------------------------------------------------ verified-token cache
+
+    use josekit::jws::{JwsHeader, RS256};
+    use josekit::jwt::JwtPayload;
+    use std::sync::atomic::AtomicUsize;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn rsa_key(kid: &str) -> (Jwk, Value) {
+        let mut private = Jwk::generate_rsa_key(2048).unwrap();
+        private.set_key_id(kid);
+        let mut public = private.to_public_key().unwrap();
+        public.set_key_id(kid);
+        let public: Value = serde_json::from_str(&public.to_string()).unwrap();
+        (private, public)
+    }
+
+    fn access_token(issuer: &str, private: &Jwk) -> String {
+        let mut h = JwsHeader::new();
+        h.set_key_id(private.key_id().unwrap());
+        h.set_token_type("JWT");
+        let mut p = JwtPayload::new();
+        let now = crate::util::now();
+        for (k, v) in [
+            ("iss", json!(issuer)),
+            ("sub", json!("alice")),
+            ("azp", json!("gw-a")),
+            ("typ", json!("Bearer")),
+            ("iat", json!(now)),
+            ("exp", json!(now + 300)),
+        ] {
+            p.set_claim(k, Some(v)).unwrap();
+        }
+        josekit::jwt::encode_with_signer(&p, &h, &RS256.signer_from_jwk(private).unwrap()).unwrap()
+    }
+
+    /// A minimal OP on loopback: discovery and a JWKS the test can change.
+    async fn tiny_op(jwks: Arc<std::sync::Mutex<Value>>, fetches: Arc<AtomicUsize>) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("http://{}/realms/t", listener.local_addr().unwrap());
+        let iss = issuer.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let (jwks, fetches, iss) = (jwks.clone(), fetches.clone(), iss.clone());
+                tokio::spawn(async move {
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => req.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let line = String::from_utf8_lossy(&req)
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_string();
+                    let body = if line.contains("/.well-known/openid-configuration") {
+                        json!({
+                            "issuer": iss,
+                            "authorization_endpoint": format!("{iss}/auth"),
+                            "token_endpoint": format!("{iss}/token"),
+                            "jwks_uri": format!("{iss}/certs"),
+                        })
+                    } else {
+                        fetches.fetch_add(1, Ordering::SeqCst);
+                        jwks.lock().unwrap().clone()
+                    };
+                    let body = body.to_string();
+                    let resp = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        issuer
+    }
+
+    fn client_for(issuer: &str, min_refetch: u64, max_age: u64) -> OidcClient {
+        let mut settings = client().settings.clone();
+        settings.issuer = issuer.to_string();
+        settings.jwks_min_refetch_secs = min_refetch;
+        settings.jwks_max_age_secs = max_age;
+        OidcClient::new(settings, "https://auth.a.com/sso/callback".into()).unwrap()
+    }
+
+    fn refused(r: Result<AccessClaims, AccessTokenError>) -> bool {
+        matches!(r, Err(AccessTokenError::Invalid(_)))
+    }
+
+    #[tokio::test]
+    async fn removed_key_evicts_what_it_verified() {
+        let (k1, k1_pub) = rsa_key("k1");
+        let (k2, k2_pub) = rsa_key("k2");
+        let (k3, k3_pub) = rsa_key("k3");
+        let jwks = Arc::new(std::sync::Mutex::new(json!({"keys": [k1_pub, k2_pub]})));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let issuer = tiny_op(jwks.clone(), fetches.clone()).await;
+        let c = client_for(&issuer, 0, 300);
+        let (t1, t2, t3) = (
+            access_token(&issuer, &k1),
+            access_token(&issuer, &k2),
+            access_token(&issuer, &k3),
+        );
+
+        c.verify_access_token(&t1).await.unwrap();
+        c.verify_access_token(&t2).await.unwrap();
+        let s = c.verified_cache_stats();
+        c.verify_access_token(&t1).await.unwrap();
+        assert_eq!(
+            c.verified_cache_stats().hits,
+            s.hits + 1,
+            "t1 from the cache"
+        );
+        assert_eq!(fetches.load(Ordering::SeqCst), 1);
+
+        // The OP stops publishing k1 and starts k3. A token under the new kid makes the
+        // gateway fetch the set again, and with it k1 is gone...
+        let new_set = json!({"keys": [jwks.lock().unwrap()["keys"][1].clone(), k3_pub]});
+        *jwks.lock().unwrap() = new_set;
+        c.verify_access_token(&t3).await.unwrap();
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
+        // ...so what k1 verified is refused on its next use although it was cached.
+        assert!(
+            refused(c.verify_access_token(&t1).await),
+            "k1 token refused"
+        );
+        // A token of a key still published verifies again (its entry went with the old set)...
+        let s = c.verified_cache_stats();
+        c.verify_access_token(&t2).await.unwrap();
+        assert_eq!(
+            c.verified_cache_stats().misses,
+            s.misses + 1,
+            "t2 verified again"
+        );
+        // ...and a refetch that returns the same keys keeps what they verified.
+        let f = fetches.load(Ordering::SeqCst);
+        assert!(refused(c.verify_access_token(&t1).await));
+        assert_eq!(
+            fetches.load(Ordering::SeqCst),
+            f + 1,
+            "unknown kid: refetched"
+        );
+        let s = c.verified_cache_stats();
+        c.verify_access_token(&t2).await.unwrap();
+        assert_eq!(c.verified_cache_stats().hits, s.hits + 1, "t2 still cached");
+    }
+
+    #[tokio::test]
+    async fn cached_tokens_follow_the_key_set_max_age() {
+        let (k1, k1_pub) = rsa_key("k1");
+        let (_k2, k2_pub) = rsa_key("k2");
+        let jwks = Arc::new(std::sync::Mutex::new(json!({"keys": [k1_pub]})));
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let issuer = tiny_op(jwks.clone(), fetches.clone()).await;
+        let c = client_for(&issuer, 0, 1);
+        let t1 = access_token(&issuer, &k1);
+        c.verify_access_token(&t1).await.unwrap();
+        c.verify_access_token(&t1).await.unwrap();
+        assert_eq!(c.verified_cache_stats().hits, 1);
+        // k1 removed at the OP; nothing asks for another kid. Within the max age the
+        // cached result stands (the documented bound); once the set is older, the next
+        // check refetches and the removed key's token is refused.
+        *jwks.lock().unwrap() = json!({"keys": [k2_pub]});
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        assert!(refused(c.verify_access_token(&t1).await));
+        assert_eq!(fetches.load(Ordering::SeqCst), 2);
     }
 
     #[test]

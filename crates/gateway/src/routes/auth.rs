@@ -206,7 +206,8 @@ pub async fn refresh(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError
         )))
     } else {
         let p = presented(&gw, &req);
-        match gw.authenticate(&p, p.refresh.is_some()).await {
+        let force = gw.refresh_of(&p).is_some();
+        match gw.authenticate(&p, force).await {
             Ok(AuthOutcome::Allowed(a)) => {
                 let mut r = HttpResponse::Ok()
                     .insert_header((header::CACHE_CONTROL, "no-store"))

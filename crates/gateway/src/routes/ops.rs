@@ -41,11 +41,29 @@ pub async fn readyz(gw: Gw) -> HttpResponse {
 }
 
 pub async fn metrics(gw: Gw) -> HttpResponse {
-    let extra = [(
-        "sso_revocation_cache_entries",
-        "Entries in the in-memory revocation cache",
-        gw.revocations.len() as u64,
-    )];
+    let v = gw.oidc.verified_cache_stats();
+    let extra = [
+        (
+            "sso_revocation_cache_entries",
+            "Entries in the in-memory revocation cache",
+            gw.revocations.len() as u64,
+        ),
+        (
+            "sso_verified_token_cache_entries",
+            "Access tokens in the verified-token cache",
+            v.entries,
+        ),
+        (
+            "sso_verified_token_cache_hits",
+            "Access-token checks answered from the verified-token cache (since start)",
+            v.hits,
+        ),
+        (
+            "sso_verified_token_cache_misses",
+            "Access-token checks that verified the signature (since start)",
+            v.misses,
+        ),
+    ];
     let mut body = gw.metrics.render(&extra);
     let rev = &gw.revocations;
     // Never a heartbeat yet: report a large age rather than none, so an alert on it fires.
