@@ -467,3 +467,20 @@ pub async fn sessions_of(
     }
     out
 }
+
+/// The OP's admin logout answer (`Op::admin_logout`) shows a back-channel delivery answered
+/// `200` for each of `clients` (not merely some `200` somewhere in the answer).
+#[track_caller]
+pub fn assert_backchannel_delivered(res: &serde_json::Value, clients: &[&str]) {
+    let calls = res["backchannel"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no back-channel list in {res}"));
+    for c in clients {
+        assert!(
+            calls
+                .iter()
+                .any(|r| r["client_id"] == *c && r["status"] == 200),
+            "back-channel logout to {c} not answered 200: {res}"
+        );
+    }
+}
