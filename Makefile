@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: check demo demo-keycloak test deps deps-demo build lint bench clean screenshots
+.PHONY: check demo demo-keycloak fuzz test deps deps-demo build lint bench clean screenshots
 
 ## Start the test OP, gateways for a.localhost and b.localhost, and the demo app.
 demo: deps-demo
@@ -23,6 +23,11 @@ test: deps
 	$(CARGO) test --workspace --no-fail-fast
 	bash tests/op/smoke.sh
 	node --test clients/js/
+	bash deploy/scripts/fuzz.sh smoke
+
+## Fuzz every target for FUZZ_SECS seconds each (default 300) with AddressSanitizer.
+fuzz:
+	bash deploy/scripts/fuzz.sh run $(FUZZ_TARGET)
 
 deps:
 	bash deploy/scripts/install-deps.sh test

@@ -23,6 +23,8 @@ if [ "$mode" = test ]; then
   have javac || need_pkgs+=(openjdk-17-jdk-headless)
   have mvn || need_pkgs+=(maven)
   have unzip || need_pkgs+=(unzip)
+  # libFuzzer (make test's fuzz smoke) is C++
+  have c++ || need_pkgs+=(g++)
 fi
 
 if [ "$mode" = keycloak ]; then

@@ -62,6 +62,7 @@ fn client() -> &'static sso_core::oidc::OidcClient {
                 extra_roots_pem: None,
                 accepted_clients: vec!["gw-a".into()],
                 accept_audience_only: false,
+                verified_token_cache_size: 0,
             },
             "https://auth.a.com/sso/callback".into(),
         )
