@@ -158,6 +158,8 @@ pub struct OidcClient {
     discovery_gate: Mutex<()>,
     /// Issue 8: failed discovery/JWKS fetches back off (see `backoff.rs`).
     fetch_backoff: backoff::FetchBackoff,
+    /// The same for the JWKS endpoint.
+    jwks_backoff: backoff::FetchBackoff,
     /// Never held across an await.
     jwks: SyncRwLock<JwksState>,
     jwks_gate: Mutex<()>,
@@ -246,6 +248,7 @@ impl OidcClient {
             discovered: RwLock::new(None),
             discovery_gate: Mutex::new(()),
             fetch_backoff: backoff::FetchBackoff::default(),
+            jwks_backoff: backoff::FetchBackoff::default(),
             jwks: SyncRwLock::new(JwksState {
                 keys: Arc::new(KeySet::default()),
                 fetched_at: None,
@@ -442,7 +445,16 @@ impl OidcClient {
                 Some(_) => same && tried_at.is_none_or(|t| t.elapsed() >= min),
             };
             if due {
-                if let Err(e) = self.fetch_jwks().await {
+                // a failing JWKS endpoint backs off with jitter (as discovery does)
+                let fetched = match self.jwks_backoff.replay() {
+                    Some(e) => Err(e),
+                    None => {
+                        let r = self.fetch_jwks().await;
+                        self.jwks_backoff.record(r.as_ref().err());
+                        r
+                    }
+                };
+                if let Err(e) = fetched {
                     if fetched_at.is_none() {
                         return Err(JwtOrOidc::Oidc(e));
                     }
