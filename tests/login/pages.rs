@@ -100,3 +100,28 @@ async fn a_503_page_names_the_wait_and_retries_the_login() {
         r.body
     );
 }
+
+/// A failed clearing-chain hop or logout return is a page with a next step: this gateway's
+/// signed-out page (which offers to sign in again), not a dead end.
+#[tokio::test]
+async fn failed_logout_hops_offer_the_next_step() {
+    let w = crate::world();
+    let b = Browser::new();
+    let signed_out = w.a.url("/sso/signed-out");
+    for path in [
+        "/sso/logout/clear?t=forged&i=0",
+        "/sso/logged-out?state=forged",
+    ] {
+        let r = b.get(&w.a.url(path)).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        // minijinja escapes `/` in attribute values as `&#x2f;`
+        let body = r.body.replace("&#x2f;", "/");
+        assert!(
+            body.contains(&format!(
+                "id=\"back\" class=\"secondary\" href=\"{signed_out}\""
+            )),
+            "{path}: no link to {signed_out}: {}",
+            r.body
+        );
+    }
+}

@@ -209,8 +209,17 @@ pub async fn logged_out(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpEr
             q.get("state").map(String::as_str),
             cookie.as_ref().map(|c| c.value()),
         )
-        .map_err(|e| HttpError::page(&gw, e, Default::default()))?;
+        .map_err(|e| HttpError::page(&gw, e, signed_out_link(&gw)))?;
     Ok(redirect(r))
+}
+
+/// The next step from a failed logout hop or return: this gateway's signed-out page (which
+/// offers to sign in again); the original `rd` is not known there.
+fn signed_out_link(gw: &Gw) -> sso_core::ui::PageLinks {
+    sso_core::ui::PageLinks {
+        try_again: None,
+        back: Some(gw.settings.public_route("/signed-out")),
+    }
 }
 
 pub async fn chain_hop(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
@@ -224,7 +233,7 @@ pub async fn chain_hop(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpErr
     let r = gw
         .chain_hop(&t, i, &p)
         .await
-        .map_err(|e| HttpError::page(&gw, e, Default::default()))?;
+        .map_err(|e| HttpError::page(&gw, e, signed_out_link(&gw)))?;
     Ok(redirect(r))
 }
 
