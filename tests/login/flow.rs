@@ -74,20 +74,18 @@ async fn cookie_attributes_are_exact() {
     let start = format!("{}?rd={}", w.a.url("/sso/login"), urlencode(&w.a.app_url()));
     let first = browser.get(&start).await;
     assert_eq!(first.status, 302);
-    let login_cookie = first.set_cookie("sso_login").unwrap();
-    for part in [
-        "HttpOnly",
-        "Secure",
-        "SameSite=Lax",
-        "Path=/sso",
-        "Max-Age=600",
-    ] {
-        assert!(login_cookie.contains(part), "{login_cookie}");
-    }
-    assert!(
-        !login_cookie.contains("Domain"),
-        "sso_login is host-only: {login_cookie}"
+    // parsed and compared field by field (a substring `Path=/` would also match `Path=/sso`)
+    let c = parsed(&first.set_cookie("sso_login").unwrap());
+    assert_eq!(c.http_only(), Some(true), "{c}");
+    assert_eq!(c.secure(), Some(true), "{c}");
+    assert_eq!(c.same_site(), Some(cookie::SameSite::Lax), "{c}");
+    assert_eq!(c.path(), Some("/sso"), "{c}");
+    assert_eq!(
+        c.max_age(),
+        Some(cookie::time::Duration::seconds(600)),
+        "{c}"
     );
+    assert_eq!(c.domain(), None, "sso_login is host-only: {c}");
 
     // The OP authorization request carries PKCE S256, state, nonce.
     let op_url = first.location().unwrap();
@@ -110,19 +108,19 @@ async fn cookie_attributes_are_exact() {
     let r = browser.get(cb.as_str()).await;
     assert_eq!(r.status, 302);
     for name in ["sso_at", "sso_rt"] {
-        let c = r
-            .set_cookie(name)
-            .unwrap_or_else(|| panic!("{name} not set: {:?}", r.set_cookies()));
-        for part in [
-            "Domain=a.localhost",
-            "Path=/",
-            "HttpOnly",
-            "Secure",
-            "SameSite=Lax",
-            "Max-Age=",
-        ] {
-            assert!(c.contains(part), "{name}: {c}");
-        }
+        let c = parsed(
+            &r.set_cookie(name)
+                .unwrap_or_else(|| panic!("{name} not set: {:?}", r.set_cookies())),
+        );
+        assert_eq!(c.domain(), Some("a.localhost"), "{name}: {c}");
+        assert_eq!(c.path(), Some("/"), "{name}: {c}");
+        assert_eq!(c.http_only(), Some(true), "{name}: {c}");
+        assert_eq!(c.secure(), Some(true), "{name}: {c}");
+        assert_eq!(c.same_site(), Some(cookie::SameSite::Lax), "{name}: {c}");
+        let age = c
+            .max_age()
+            .unwrap_or_else(|| panic!("{name}: no Max-Age: {c}"));
+        assert!(age > cookie::time::Duration::ZERO, "{name}: {c}");
     }
     // the refresh token itself never reaches the browser: sso_rt is an opaque sealed handle
     let rt = r.set_cookie("sso_rt").unwrap();
@@ -144,8 +142,23 @@ async fn cookie_attributes_are_exact() {
     );
     let cookies = r.set_cookies().join("\n");
     assert!(!cookies.contains(refresh_token.secret()));
-    let cleared = r.set_cookie("sso_login").unwrap();
-    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let cleared = parsed(&r.set_cookie("sso_login").unwrap());
+    assert_eq!(
+        cleared.max_age(),
+        Some(cookie::time::Duration::ZERO),
+        "{cleared}"
+    );
+    assert_eq!(
+        cleared.path(),
+        Some("/sso"),
+        "cleared where it was set: {cleared}"
+    );
+}
+
+/// A `Set-Cookie` value, parsed.
+fn parsed(set_cookie: &str) -> cookie::Cookie<'static> {
+    cookie::Cookie::parse(set_cookie.to_string())
+        .unwrap_or_else(|e| panic!("unparsable Set-Cookie {set_cookie:?}: {e}"))
 }
 
 #[tokio::test]

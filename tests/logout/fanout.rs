@@ -146,9 +146,28 @@ async fn logout_delivered_by_the_op_and_by_the_peer_ends_cleanly() {
         })
         .await
     );
-    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
     let to_b = format!("sso:fanout:http://auth.b.localhost:{}", w.b.port);
     let to_a = format!("sso:fanout:http://auth.a.localhost:{}", w.a.port);
+    // wait for the condition: both directions delivered (each stream got its entry and
+    // holds nothing undelivered), then count what was ever added
+    let drained = |url: String, key: String| async move {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        let len: i64 = redis::cmd("XLEN")
+            .arg(&key)
+            .query_async(&mut c)
+            .await
+            .unwrap_or(-1);
+        entries_added(&url, &key).await >= 1 && len == 0
+    };
+    assert!(
+        eventually(10, || async {
+            drained(w.redis.url(), to_b.clone()).await
+                && drained(w.redis_b.as_ref().unwrap().url(), to_a.clone()).await
+        })
+        .await,
+        "fan-out queues drained"
+    );
     assert_eq!(entries_added(&w.redis.url(), &to_b).await, 1);
     assert_eq!(
         entries_added(&w.redis_b.as_ref().unwrap().url(), &to_a).await,
