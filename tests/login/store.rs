@@ -47,26 +47,25 @@ async fn redis_sentinel_store_passes_acceptance_suite_and_survives_failover() {
     s.failover();
     assert_eq!(s.current_master(), s.replica_port);
     // Writes follow Sentinel to the new master within its 1 s re-check (or at once on
-    // READONLY / a dropped connection); data written before the failover is still there.
-    // wait for the condition itself: a write that lands (an error or READONLY while the
-    // store still points at the old master makes it try again)
+    // READONLY / a dropped connection). Until then a write can still land on the old master
+    // (Sentinel demotes it a moment later): wait for the condition itself, a write that
+    // reaches the new master, with fresh keys so an early write cannot fake it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut n = 0;
     loop {
-        if let Ok(true) = store.mark_once("sso:state:{after-failover}", 600).await {
-            break;
+        n += 1;
+        let key = format!("sso:state:{{after-failover-{n}}}");
+        if let Ok(true) = store.mark_once(&key, 600).await {
+            if s.cli(s.replica_port, &["exists", &key]).trim() == "1" {
+                break;
+            }
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "writes never followed the failover"
+            "writes never reached the new master"
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(
-        s.cli(s.replica_port, &["exists", "sso:state:{after-failover}"])
-            .trim()
-            == "1",
-        "written to the new master"
-    );
     assert!(
         !store.mark_once(mark, 600).await.unwrap(),
         "replicated mark survives"
