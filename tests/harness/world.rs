@@ -484,3 +484,16 @@ pub fn assert_backchannel_delivered(res: &serde_json::Value, clients: &[&str]) {
         );
     }
 }
+
+/// The `sso_at` chunks the browser holds for `g`'s domain, without `sso_rt`: a client that
+/// presents the access token but cannot refresh (so a 401 means the token itself is refused).
+pub fn access_cookies_only(
+    b: &crate::Browser,
+    g: &GatewayHandle,
+) -> std::collections::HashMap<String, String> {
+    b.jar
+        .cookies_for(&g.app_url())
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("sso_at"))
+        .collect()
+}

@@ -39,7 +39,7 @@ async fn both_refuse(env: &KcEnv, ca: &HashMap<String, String>, cb: &HashMap<Str
             .iter()
             .filter(|(k, _)| k.starts_with("sso_at"))
             .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+            .collect(); // from the saved jar (the browser's own jar has changed since)
         assert!(
             eventually(10, || async {
                 forward_auth_with_cookies(g, &only_at).await.status == 401

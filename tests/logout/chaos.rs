@@ -50,14 +50,6 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-fn access_only(b: &Browser, g: &GatewayHandle) -> HashMap<String, String> {
-    b.jar
-        .cookies_for(&g.app_url())
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("sso_at"))
-        .collect()
-}
-
 async fn ready(g: &GatewayHandle) -> bool {
     Browser::new().get(&g.url("/readyz")).await.status == 200
 }
@@ -154,8 +146,8 @@ async fn random_logouts_under_faults_are_never_lost() {
         }
         sessions.push(Sess {
             user,
-            a: access_only(&b, &w.a),
-            b: access_only(&b, &w.b),
+            a: sso_integration_tests::world::access_cookies_only(&b, &w.a),
+            b: sso_integration_tests::world::access_cookies_only(&b, &w.b),
             browser: b,
             alive_a: true,
             alive_b: true,

@@ -3,11 +3,11 @@
 //! empty or flushed, a Redis command failing half-way through a back-channel logout, a
 //! forwarded logout with an old receive time, and the OP down.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sso_integration_tests::hostile_op::SignWith;
+use sso_integration_tests::world::access_cookies_only;
 use sso_integration_tests::world::{bind, login, urlencode, EvilWorld, World};
 use sso_integration_tests::{Browser, GatewayHandle, Relay};
 
@@ -15,14 +15,6 @@ use crate::{auth, auth_with_cookies, eventually, session_keys};
 
 /// Short liveness intervals so a dead subscription is found in seconds.
 const FAST: &str = "[revocation]\nheartbeat_interval_secs = 1\nheartbeat_timeout_secs = 3\nresync_interval_secs = 2\n";
-
-fn access_only(b: &Browser, g: &GatewayHandle) -> HashMap<String, String> {
-    b.jar
-        .cookies_for(&g.app_url())
-        .into_iter()
-        .filter(|(k, _)| k.starts_with("sso_at"))
-        .collect()
-}
 
 async fn readyz(g: &GatewayHandle) -> (u16, serde_json::Value) {
     let r = Browser::new().get(&g.url("/readyz")).await;
@@ -63,7 +55,7 @@ async fn silently_dead_subscription_is_detected_and_the_logout_still_applies() {
     let replica = GatewayHandle::start(bind().0, &o);
     let b = Browser::new();
     login(&b, &w.a, "alice", "alice-password").await;
-    let at_only = access_only(&b, &w.a);
+    let at_only = access_cookies_only(&b, &w.a);
     assert!(eventually(10, || async { replica.gw.revocations.is_ready() }).await);
     assert_eq!(auth_with_cookies(&replica, &at_only).await.status, 200);
     assert_eq!(readyz(&replica).await.0, 200);
@@ -148,7 +140,7 @@ async fn login_after_a_logout_that_never_reached_the_op_is_not_a_loop() {
     let b = Browser::new();
     login(&b, &w.a, "alice", "alice-password").await;
     for round in 0..3 {
-        let before = access_only(&b, &w.a);
+        let before = access_cookies_only(&b, &w.a);
         let sid_before = sid_of(&w).await;
         let r = b
             .get(&format!(
@@ -199,7 +191,7 @@ async fn redis_restarted_empty_or_flushed_does_not_undo_a_logout() {
     let replica = w.replica_of_a();
     let b = Browser::new();
     login(&b, &w.a, "alice", "alice-password").await;
-    let at_only = access_only(&b, &w.a);
+    let at_only = access_cookies_only(&b, &w.a);
     let sid = sid_of(&w).await;
     assert!(eventually(10, || async { replica.gw.revocations.is_ready() }).await);
     w.op.admin_logout("alice").await;
@@ -371,7 +363,7 @@ async fn backchannel_logout_revokes_access_tokens_without_sid() {
     e.op.set_access_token_sid(false);
     let b = Browser::new();
     assert_eq!(e.attempt_login(&b).await.status, 302);
-    let at_only = access_only(&b, &e.gw);
+    let at_only = access_cookies_only(&b, &e.gw);
     assert_eq!(auth_with_cookies(&e.gw, &at_only).await.status, 200);
     let token = e.op.sign(
         json!({"alg": "RS256", "typ": "logout+jwt", "kid": "good-key"}),
@@ -402,7 +394,7 @@ async fn logout_with_the_op_down_still_ends_the_local_session() {
     let mut w = World::start(Default::default());
     let b = Browser::new();
     login(&b, &w.a, "alice", "alice-password").await;
-    let at_only = access_only(&b, &w.a);
+    let at_only = access_cookies_only(&b, &w.a);
     w.op.stop();
     // a replica that never fetched the OP's metadata (nothing cached)
     let replica = w.replica_of_a();
@@ -658,7 +650,7 @@ async fn late_federation_revocation_spares_sessions_created_after_it() {
     let w = World::start_federated();
     let b = Browser::new();
     login(&b, &w.b, "alice", "alice-password").await;
-    let at_b = access_only(&b, &w.b);
+    let at_b = access_cookies_only(&b, &w.b);
     let fed_key =
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, FED_KEY).unwrap();
     let sub = sso_integration_tests::world::ALICE_SUB;
@@ -713,7 +705,7 @@ async fn a_stale_cache_still_refuses_what_it_knows_when_the_store_lost_it() {
     let replica = GatewayHandle::start(bind().0, &o);
     let b = Browser::new();
     login(&b, &w.a, "alice", "alice-password").await;
-    let at_only = access_only(&b, &w.a);
+    let at_only = access_cookies_only(&b, &w.a);
     assert!(eventually(10, || async { replica.gw.revocations.is_ready() }).await);
     w.op.admin_logout("alice").await;
     assert!(

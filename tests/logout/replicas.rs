@@ -13,11 +13,7 @@ async fn op_admin_logout_reaches_every_replica_and_late_starters() {
     login(&b, &w.a, "alice", "alice-password").await;
     login(&b, &w.b, "alice", "alice-password").await;
     let a = b.jar.cookies_for(&w.a.app_url());
-    let at_only: std::collections::HashMap<String, String> = a
-        .iter()
-        .filter(|(k, _)| k.starts_with("sso_at"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let at_only = sso_integration_tests::world::access_cookies_only(&b, &w.a);
     assert_eq!(auth_with_cookies(&replica, &at_only).await.status, 200);
 
     // the OP ends the session on its own, no browser involved

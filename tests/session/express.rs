@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
+use crate::{get_me, joined_access_token, tamper};
 use std::time::Duration;
 
 use sso_integration_tests::procs::NodeService;
@@ -35,57 +35,6 @@ impl Express {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.0.base)
     }
-}
-
-/// `sso_at`, `sso_at.1`, … joined in order, as every resource server must read them.
-fn joined_access_token(cookies: &HashMap<String, String>) -> String {
-    let mut joined = String::new();
-    for i in 0..16 {
-        let name = if i == 0 {
-            "sso_at".to_string()
-        } else {
-            format!("sso_at.{i}")
-        };
-        match cookies.get(&name) {
-            Some(v) if !v.is_empty() => joined.push_str(v),
-            _ => break,
-        }
-    }
-    joined
-}
-
-/// Flip one character in the middle of the JWT payload (the signature no longer matches).
-fn tamper(jwt: &str) -> String {
-    let parts: Vec<&str> = jwt.split('.').collect();
-    assert_eq!(parts.len(), 3, "sso_at is not a JWS compact token");
-    let mut payload: Vec<char> = parts[1].chars().collect();
-    let mid = payload.len() / 2;
-    payload[mid] = if payload[mid] == 'A' { 'B' } else { 'A' };
-    let payload: String = payload.into_iter().collect();
-    let out = format!("{}.{payload}.{}", parts[0], parts[2]);
-    assert_ne!(out, jwt);
-    out
-}
-
-async fn get_me(
-    http: &reqwest::Client,
-    ex: &Express,
-    headers: &[(&str, &str)],
-) -> (
-    reqwest::StatusCode,
-    reqwest::header::HeaderMap,
-    serde_json::Value,
-) {
-    let mut rb = http.get(ex.url("/api/me"));
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
-    }
-    let r = rb.send().await.unwrap();
-    let status = r.status();
-    let h = r.headers().clone();
-    let body = r.text().await.unwrap();
-    let json = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
-    (status, h, json)
 }
 
 /// Log in through gateway A, then call the Express app the way a browser on `app1.a.localhost`
@@ -120,7 +69,7 @@ async fn express_round_trip(op_opts: OpOptions) -> usize {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("; ");
-    let (st, _, me) = get_me(&http, &ex, &[("Cookie", &cookie_header)]).await;
+    let (st, _, me) = get_me(&http, &ex.url("/api/me"), &[("Cookie", &cookie_header)]).await;
     assert_eq!(st, 200, "sso_at cookie refused: {me}");
     assert_eq!(me["preferred_username"], "alice", "{me}");
     assert_eq!(me["email"], "alice@example.com", "{me}");
@@ -128,12 +77,12 @@ async fn express_round_trip(op_opts: OpOptions) -> usize {
 
     // 2. the same token as a Bearer header
     let bearer = format!("Bearer {token}");
-    let (st, _, me) = get_me(&http, &ex, &[("Authorization", &bearer)]).await;
+    let (st, _, me) = get_me(&http, &ex.url("/api/me"), &[("Authorization", &bearer)]).await;
     assert_eq!(st, 200, "Bearer token refused: {me}");
     assert_eq!(me["preferred_username"], "alice", "{me}");
 
     // 3. no token at all
-    let (st, h, body) = get_me(&http, &ex, &[]).await;
+    let (st, h, body) = get_me(&http, &ex.url("/api/me"), &[]).await;
     assert_eq!(st, 401, "{body}");
     assert!(
         h.get("www-authenticate")
@@ -146,16 +95,16 @@ async fn express_round_trip(op_opts: OpOptions) -> usize {
     // 4. a tampered token, as the cookie and as a Bearer header
     let bad = tamper(&token);
     let bad_cookie = format!("sso_at={bad}");
-    let (st, _, body) = get_me(&http, &ex, &[("Cookie", &bad_cookie)]).await;
+    let (st, _, body) = get_me(&http, &ex.url("/api/me"), &[("Cookie", &bad_cookie)]).await;
     assert_eq!(st, 401, "tampered sso_at accepted: {body}");
     let bad_bearer = format!("Bearer {bad}");
-    let (st, _, body) = get_me(&http, &ex, &[("Authorization", &bad_bearer)]).await;
+    let (st, _, body) = get_me(&http, &ex.url("/api/me"), &[("Authorization", &bad_bearer)]).await;
     assert_eq!(st, 401, "tampered Bearer token accepted: {body}");
 
     // 5. chunks out of order or with a gap are not a token
     if chunks > 1 {
         let first_only = format!("sso_at={}", cookies["sso_at"]);
-        let (st, _, body) = get_me(&http, &ex, &[("Cookie", &first_only)]).await;
+        let (st, _, body) = get_me(&http, &ex.url("/api/me"), &[("Cookie", &first_only)]).await;
         assert_eq!(st, 401, "first chunk alone accepted: {body}");
     }
     chunks

@@ -166,18 +166,10 @@ async fn refresh_before_expiry_renews_a_token_about_to_expire() {
 
 /// `cmdstat_hget` calls so far on a redis-server.
 async fn hget_calls(redis_url: &str) -> u64 {
-    let client = redis::Client::open(redis_url).unwrap();
-    let mut c = client.get_multiplexed_async_connection().await.unwrap();
-    let info: String = redis::cmd("INFO")
-        .arg("commandstats")
-        .query_async(&mut c)
+    crate::command_stats(redis_url)
         .await
-        .unwrap();
-    info.lines()
-        .find(|l| l.starts_with("cmdstat_hget:"))
-        .and_then(|l| l.split("calls=").nth(1))
-        .and_then(|v| v.split(',').next())
-        .and_then(|v| v.parse().ok())
+        .get("hget")
+        .copied()
         .unwrap_or(0)
 }
 

@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::HashMap;
+
+use crate::{get_me, joined_access_token, tamper};
 use std::time::Duration;
 
 use sso_integration_tests::spring::SpringApp;
@@ -25,64 +27,12 @@ async fn jwks_uri(http: &reqwest::Client, issuer: &str) -> String {
     meta["jwks_uri"].as_str().unwrap().to_string()
 }
 
-/// `sso_at`, `sso_at.1`, … joined in order, stopping at the first missing one.
-fn joined_access_token(cookies: &HashMap<String, String>) -> String {
-    let mut joined = String::new();
-    for i in 0..16 {
-        let name = if i == 0 {
-            "sso_at".to_string()
-        } else {
-            format!("sso_at.{i}")
-        };
-        match cookies.get(&name) {
-            Some(v) if !v.is_empty() => joined.push_str(v),
-            _ => break,
-        }
-    }
-    joined
-}
-
 fn cookie_header(cookies: &HashMap<String, String>) -> String {
     cookies
         .iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("; ")
-}
-
-/// Flip one character in the middle of the JWT payload (the signature no longer matches).
-fn tamper(jwt: &str) -> String {
-    let parts: Vec<&str> = jwt.split('.').collect();
-    assert_eq!(parts.len(), 3, "sso_at is not a JWS compact token");
-    let mut payload: Vec<char> = parts[1].chars().collect();
-    let mid = payload.len() / 2;
-    payload[mid] = if payload[mid] == 'A' { 'B' } else { 'A' };
-    let payload: String = payload.into_iter().collect();
-    let out = format!("{}.{payload}.{}", parts[0], parts[2]);
-    assert_ne!(out, jwt);
-    out
-}
-
-async fn get_me(
-    http: &reqwest::Client,
-    app: &SpringApp,
-    headers: &[(&str, &str)],
-) -> (
-    reqwest::StatusCode,
-    reqwest::header::HeaderMap,
-    serde_json::Value,
-) {
-    let mut rb = http.get(format!("{}/api/me", app.url()));
-    for (k, v) in headers {
-        rb = rb.header(*k, *v);
-    }
-    let r = rb.send().await.unwrap();
-    let status = r.status();
-    let h = r.headers().clone();
-    let body = r.text().await.unwrap();
-    let json =
-        serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON ({status}): {body:?}"));
-    (status, h, json)
 }
 
 fn assert_401(st: reqwest::StatusCode, h: &reqwest::header::HeaderMap, body: &serde_json::Value) {
@@ -131,7 +81,12 @@ async fn spring_round_trip(op_opts: OpOptions, discovery: bool) -> usize {
     let token = joined_access_token(&cookies);
 
     // 1. the browser's cookies as they are (sso_at chunks in any order, sso_rt too)
-    let (st, _, me) = get_me(&http, &app, &[("Cookie", &cookie_header(&cookies))]).await;
+    let (st, _, me) = get_me(
+        &http,
+        &format!("{}/api/me", app.url()),
+        &[("Cookie", &cookie_header(&cookies))],
+    )
+    .await;
     assert_eq!(st, 200, "sso_at cookie refused: {me}");
     assert_eq!(me["sub"], ALICE_SUB, "{me}");
     assert_eq!(me["preferred_username"], "alice", "{me}");
@@ -139,21 +94,36 @@ async fn spring_round_trip(op_opts: OpOptions, discovery: bool) -> usize {
 
     // 2. the same token as a Bearer header
     let bearer = format!("Bearer {token}");
-    let (st, _, me) = get_me(&http, &app, &[("Authorization", &bearer)]).await;
+    let (st, _, me) = get_me(
+        &http,
+        &format!("{}/api/me", app.url()),
+        &[("Authorization", &bearer)],
+    )
+    .await;
     assert_eq!(st, 200, "Bearer token refused: {me}");
     assert_eq!(me["sub"], ALICE_SUB, "{me}");
 
     // 3. no token at all
-    let (st, h, body) = get_me(&http, &app, &[]).await;
+    let (st, h, body) = get_me(&http, &format!("{}/api/me", app.url()), &[]).await;
     assert_401(st, &h, &body);
 
     // 4. a tampered token, as the cookie and as a Bearer header
     let bad = tamper(&token);
     let bad_cookie = format!("sso_at={bad}");
-    let (st, h, body) = get_me(&http, &app, &[("Cookie", &bad_cookie)]).await;
+    let (st, h, body) = get_me(
+        &http,
+        &format!("{}/api/me", app.url()),
+        &[("Cookie", &bad_cookie)],
+    )
+    .await;
     assert_401(st, &h, &body);
     let bad_bearer = format!("Bearer {bad}");
-    let (st, h, body) = get_me(&http, &app, &[("Authorization", &bad_bearer)]).await;
+    let (st, h, body) = get_me(
+        &http,
+        &format!("{}/api/me", app.url()),
+        &[("Authorization", &bad_bearer)],
+    )
+    .await;
     assert_401(st, &h, &body);
 
     // 5. Authorization comes first: a bad Bearer next to good cookies is refused, a good
@@ -161,14 +131,14 @@ async fn spring_round_trip(op_opts: OpOptions, discovery: bool) -> usize {
     let good_cookies = cookie_header(&cookies);
     let (st, h, body) = get_me(
         &http,
-        &app,
+        &format!("{}/api/me", app.url()),
         &[("Authorization", &bad_bearer), ("Cookie", &good_cookies)],
     )
     .await;
     assert_401(st, &h, &body);
     let (st, _, me) = get_me(
         &http,
-        &app,
+        &format!("{}/api/me", app.url()),
         &[("Authorization", &bearer), ("Cookie", &bad_cookie)],
     )
     .await;
@@ -177,15 +147,24 @@ async fn spring_round_trip(op_opts: OpOptions, discovery: bool) -> usize {
     // 6. chunks with a gap are not the token: the first chunk alone fails its signature
     if chunks > 1 {
         let first_only = format!("sso_at={}", cookies["sso_at"]);
-        let (st, h, body) = get_me(&http, &app, &[("Cookie", &first_only)]).await;
+        let (st, h, body) = get_me(
+            &http,
+            &format!("{}/api/me", app.url()),
+            &[("Cookie", &first_only)],
+        )
+        .await;
         assert_401(st, &h, &body);
         let without_second: HashMap<String, String> = cookies
             .iter()
             .filter(|(k, _)| k.as_str() != "sso_at.1")
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        let (st, h, body) =
-            get_me(&http, &app, &[("Cookie", &cookie_header(&without_second))]).await;
+        let (st, h, body) = get_me(
+            &http,
+            &format!("{}/api/me", app.url()),
+            &[("Cookie", &cookie_header(&without_second))],
+        )
+        .await;
         assert_401(st, &h, &body);
     }
 
@@ -194,7 +173,12 @@ async fn spring_round_trip(op_opts: OpOptions, discovery: bool) -> usize {
     let b_cookies = browser.jar.cookies_for(&w.b.app_url());
     let b_token = joined_access_token(&b_cookies);
     assert!(!b_token.is_empty(), "no sso_at after the login at B");
-    let (st, h, body) = get_me(&http, &app, &[("Cookie", &cookie_header(&b_cookies))]).await;
+    let (st, h, body) = get_me(
+        &http,
+        &format!("{}/api/me", app.url()),
+        &[("Cookie", &cookie_header(&b_cookies))],
+    )
+    .await;
     assert_401(st, &h, &body);
     assert!(
         body["error_description"]
@@ -203,7 +187,12 @@ async fn spring_round_trip(op_opts: OpOptions, discovery: bool) -> usize {
         "{body}"
     );
     let b_bearer = format!("Bearer {b_token}");
-    let (st, h, body) = get_me(&http, &app, &[("Authorization", &b_bearer)]).await;
+    let (st, h, body) = get_me(
+        &http,
+        &format!("{}/api/me", app.url()),
+        &[("Authorization", &b_bearer)],
+    )
+    .await;
     assert_401(st, &h, &body);
     chunks
 }
@@ -255,7 +244,12 @@ async fn spring_resource_server_answers_503_without_the_jwks() {
         b64(r#"{"sub":"x","azp":"gw-a"}"#)
     );
     let cookie = format!("sso_at={token}");
-    let (st, h, body) = get_me(&http, &app, &[("Cookie", &cookie)]).await;
+    let (st, h, body) = get_me(
+        &http,
+        &format!("{}/api/me", app.url()),
+        &[("Cookie", &cookie)],
+    )
+    .await;
     assert_eq!(st, 503, "{body}");
     assert_eq!(
         h.get("retry-after").and_then(|v| v.to_str().ok()),
@@ -264,6 +258,6 @@ async fn spring_resource_server_answers_503_without_the_jwks() {
     );
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
     // without a token it is still a plain 401
-    let (st, h, body) = get_me(&http, &app, &[]).await;
+    let (st, h, body) = get_me(&http, &format!("{}/api/me", app.url()), &[]).await;
     assert_401(st, &h, &body);
 }
