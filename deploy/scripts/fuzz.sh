@@ -33,6 +33,7 @@ if [ -n "$only" ]; then cargo fuzz build "$profile" -s "$sanitizer" "$only"; els
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 failed=0
+passed=0
 for t in $targets; do
   mkdir -p "$scratch/$t" "artifacts/$t"
   start=$(date +%s)
@@ -40,13 +41,14 @@ for t in $targets; do
       -max_total_time="$secs" -print_final_stats=1 -artifact_prefix="artifacts/$t/" \
       > "$scratch/$t.log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$scratch/$t.log" | tail -1)
+    passed=$((passed + 1))
     echo "fuzz: $t ok: ${runs:-?} inputs in $(( $(date +%s) - start )) s"
   else
-    failed=1
+    failed=$((failed + 1))
     echo "fuzz: $t FAILED; its log:" >&2
     tail -40 "$scratch/$t.log" >&2
     echo "fuzz: reproduce with: cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run $t artifacts/$t/<crash file>; then add the input as a regression test" >&2
   fi
 done
-if [ "$failed" -ne 0 ]; then echo "fuzz: 0 passed, 1 failed" >&2; exit 1; fi
+if [ "$failed" -ne 0 ]; then echo "fuzz: $passed passed, $failed failed" >&2; exit 1; fi
 echo "fuzz: every target ran without a crash"

@@ -24,7 +24,7 @@ pub enum LogoutTokenError {
     IssuedInFuture,
     #[error("the token has expired")]
     Expired,
-    #[error("the token lacks the claim {0}")]
+    #[error("the token lacks the claim {0}, or it is out of range")]
     MissingClaim(&'static str),
     #[error("the events claim lacks the back-channel logout event")]
     Events,
@@ -78,13 +78,13 @@ fn check_iss_aud_time(
         return Err(LogoutTokenError::Audience);
     }
     let iat = jwt
-        .int_claim("iat")
+        .date_claim("iat")
         .ok_or(LogoutTokenError::MissingClaim("iat"))?;
     if iat > now + leeway {
         return Err(LogoutTokenError::IssuedInFuture);
     }
     let exp = jwt
-        .int_claim("exp")
+        .date_claim("exp")
         .ok_or(LogoutTokenError::MissingClaim("exp"))?;
     if exp + leeway < exp_reference {
         return Err(LogoutTokenError::Expired);
@@ -233,6 +233,22 @@ mod tests {
         assert_eq!(
             check(without("events"), None),
             Err(LogoutTokenError::Events)
+        );
+        // Found by the logout_token fuzz target: an exp beyond i64 (saturated by the parse)
+        // overflowed `exp + leeway`, a panic on the back-channel endpoint. Out-of-range dates
+        // are refused as invalid, never wrapped or compared.
+        let huge: Value = serde_json::from_str("1700066666666666666666666666666666600120").unwrap();
+        assert_eq!(
+            check(with("exp", huge), None),
+            Err(LogoutTokenError::MissingClaim("exp"))
+        );
+        assert_eq!(
+            check(with("exp", json!(i64::MAX)), None),
+            Err(LogoutTokenError::MissingClaim("exp"))
+        );
+        assert_eq!(
+            check(with("iat", json!(i64::MIN)), None),
+            Err(LogoutTokenError::MissingClaim("iat"))
         );
         assert_eq!(
             check(with("events", json!({"other": {}})), None),

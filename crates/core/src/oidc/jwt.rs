@@ -38,15 +38,25 @@ impl std::fmt::Debug for VerifiedJwt {
     }
 }
 
+/// 9999-12-31T23:59:59Z, the largest NumericDate accepted (see [`VerifiedJwt::date_claim`]).
+pub const MAX_NUMERIC_DATE: i64 = 253_402_300_799;
+
 impl VerifiedJwt {
     pub fn str_claim(&self, name: &str) -> Option<&str> {
         self.claims.get(name).and_then(Value::as_str)
     }
-    pub fn int_claim(&self, name: &str) -> Option<i64> {
-        self.claims.get(name).and_then(|v| {
-            v.as_i64()
-                .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
-        })
+    /// A NumericDate claim (RFC 7519 §2: seconds since the epoch, possibly non-integer).
+    /// A value outside `0..=MAX_NUMERIC_DATE` (the year 9999) counts as absent: no real token
+    /// carries one, and it would overflow the arithmetic that compares it with the clock
+    /// (`exp + leeway`, `exp - iat`), a crash the `logout_token` fuzz target found.
+    pub fn date_claim(&self, name: &str) -> Option<i64> {
+        self.claims
+            .get(name)
+            .and_then(|v| {
+                v.as_i64()
+                    .or_else(|| v.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+            })
+            .filter(|d| (0..=MAX_NUMERIC_DATE).contains(d))
     }
     /// `aud` as a list (RFC 7519 §4.1.3: a string or an array of strings).
     pub fn audiences(&self) -> Vec<&str> {

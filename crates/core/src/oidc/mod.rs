@@ -127,7 +127,7 @@ pub enum IdTokenError {
     IssuedInFuture,
     #[error("ID token nonce does not match this login")]
     Nonce,
-    #[error("ID token lacks a required claim: {0}")]
+    #[error("ID token lacks a required claim, or it is out of range: {0}")]
     MissingClaim(&'static str),
     #[error("the authentication is older than max_age allows")]
     AuthTooOld,
@@ -610,14 +610,14 @@ impl OidcClient {
         }
         // step 9: exp.
         let exp = jwt
-            .int_claim("exp")
+            .date_claim("exp")
             .ok_or(IdTokenError::MissingClaim("exp"))?;
         if exp + leeway < now {
             return Err(IdTokenError::Expired);
         }
         // step 10: iat within an acceptable range.
         let iat = jwt
-            .int_claim("iat")
+            .date_claim("iat")
             .ok_or(IdTokenError::MissingClaim("iat"))?;
         if iat > now + leeway {
             return Err(IdTokenError::IssuedInFuture);
@@ -630,7 +630,7 @@ impl OidcClient {
             }
         }
         // step 13: max_age requested → auth_time required and recent enough.
-        let auth_time = jwt.int_claim("auth_time");
+        let auth_time = jwt.date_claim("auth_time");
         if let Some(max_age) = max_age {
             let at = auth_time.ok_or(IdTokenError::MissingClaim("auth_time"))?;
             if at + max_age + leeway < now {
@@ -770,13 +770,13 @@ impl OidcClient {
             }
         }
         let exp = jwt
-            .int_claim("exp")
+            .date_claim("exp")
             .ok_or(AccessTokenError::Invalid("exp".into()))?;
         if exp <= now {
             return Err(AccessTokenError::Expired);
         }
         if jwt
-            .int_claim("nbf")
+            .date_claim("nbf")
             .is_some_and(|nbf| nbf > now + self.settings.clock_leeway_secs)
         {
             return Err(AccessTokenError::Invalid("nbf".into()));
@@ -811,7 +811,7 @@ impl OidcClient {
             jti: jwt.str_claim("jti").map(String::from),
             sid: jwt.str_claim("sid").map(String::from),
             exp,
-            iat: jwt.int_claim("iat").unwrap_or(0),
+            iat: jwt.date_claim("iat").unwrap_or(0),
             azp: jwt.str_claim("azp").map(String::from),
             preferred_username: jwt.str_claim("preferred_username").map(String::from),
             email: jwt.str_claim("email").map(String::from),
