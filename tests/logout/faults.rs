@@ -53,17 +53,25 @@ async fn silently_dead_subscription_is_detected_and_the_logout_still_applies() {
     let mut o = w.a_opts.clone();
     o.redis_url = Some(relay.url());
     let replica = GatewayHandle::start(bind().0, &o);
+    // a second one, configured to stay ready (degraded) on a stale cache
+    let mut o2 = o.clone();
+    o2.extra = o2
+        .extra
+        .replace("[revocation]\n", "[revocation]\nstale_is_unready = false\n");
+    let available = GatewayHandle::start(bind().0, &o2);
     let b = Browser::new();
     login(&b, &w.a, "alice", "alice-password").await;
     let at_only = access_cookies_only(&b, &w.a);
-    assert!(eventually(10, || async { replica.gw.revocations.is_ready() }).await);
-    assert_eq!(auth_with_cookies(&replica, &at_only).await.status, 200);
-    assert_eq!(readyz(&replica).await.0, 200);
+    for r in [&replica, &available] {
+        assert!(eventually(10, || async { r.gw.revocations.is_ready() }).await);
+        assert_eq!(auth_with_cookies(r, &at_only).await.status, 200);
+        assert_eq!(readyz(r).await.0, 200);
+    }
 
     // the subscriber connection goes silent; no FIN, no RST; a new SUBSCRIBE goes silent too
     assert_eq!(
         relay.blackhole_subscribers(),
-        1,
+        2,
         "{:?}",
         relay.open_connections()
     );
@@ -89,6 +97,31 @@ async fn silently_dead_subscription_is_detected_and_the_logout_still_applies() {
     // not ready while it cannot resubscribe, and says why
     let (status, body) = readyz(&replica).await;
     assert_eq!(status, 503, "{body}");
+    // the availability-first replica refuses the token too (it reads the store), and its
+    // /readyz stays 200 but says why it is degraded
+    assert!(
+        eventually(30, || async {
+            auth_with_cookies(&available, &at_only).await.status == 401
+        })
+        .await
+    );
+    assert!(
+        eventually(10, || async {
+            readyz(&available).await.1["status"] == "degraded"
+        })
+        .await,
+        "{}",
+        readyz(&available).await.1
+    );
+    let (status2, body2) = readyz(&available).await;
+    assert_eq!(status2, 200, "{body2}");
+    assert!(
+        body2["revocation_cache"]
+            .as_str()
+            .unwrap()
+            .starts_with("stale"),
+        "{body2}"
+    );
     assert!(
         body["revocation_cache"]
             .as_str()

@@ -121,7 +121,10 @@ async fn a_long_batch_keeps_its_lease_so_no_entry_is_delivered_twice() {
         .unwrap();
     assert!(held.is_some(), "the test holds the lease first");
     for i in 0..ENTRIES {
-        w.a.gw.revoke_subject(&format!("subject-{i}")).await.unwrap();
+        w.a.gw
+            .revoke_subject(&format!("subject-{i}"))
+            .await
+            .unwrap();
     }
     let queued: usize = redis::cmd("XLEN")
         .arg(keys::fanout(&peer))
@@ -129,7 +132,11 @@ async fn a_long_batch_keeps_its_lease_so_no_entry_is_delivered_twice() {
         .await
         .unwrap();
     assert_eq!(queued, ENTRIES);
-    let _: () = redis::cmd("DEL").arg(&lock).query_async(&mut c).await.unwrap();
+    let _: () = redis::cmd("DEL")
+        .arg(&lock)
+        .query_async(&mut c)
+        .await
+        .unwrap();
     let t0 = Instant::now();
     // every entry delivered, the queue empty and nothing in flight, however long it takes
     assert!(
@@ -157,7 +164,10 @@ async fn a_long_batch_keeps_its_lease_so_no_entry_is_delivered_twice() {
         took.as_millis(),
         (d[0].start - t0).as_millis()
     );
-    assert!(took > Duration::from_secs(15), "the batch outlived one lease: {took:?}");
+    assert!(
+        took > Duration::from_secs(15),
+        "the batch outlived one lease: {took:?}"
+    );
     let mut subs: Vec<&str> = d.iter().map(|x| x.sub.as_str()).collect();
     subs.sort();
     subs.dedup();

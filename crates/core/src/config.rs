@@ -162,6 +162,7 @@ pub struct RawRevocation {
     pub heartbeat_interval_secs: Option<u64>,
     pub heartbeat_timeout_secs: Option<u64>,
     pub resync_interval_secs: Option<u64>,
+    pub stale_is_unready: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -377,6 +378,11 @@ pub struct RevocationSettings {
     /// Merge the tombstones from the store into the cache (and write back what the store
     /// lost) this often, even while subscribed.
     pub resync_interval_secs: u64,
+    /// A stale cache (no heartbeat within the deadline) makes `/readyz` answer 503. When
+    /// false, the replica stays ready and says `degraded`: it still answers correctly (the
+    /// hot path reads the tombstones from the store), which keeps the service up when
+    /// pub/sub fails for every replica at once.
+    pub stale_is_unready: bool,
 }
 
 impl Default for RevocationSettings {
@@ -385,6 +391,7 @@ impl Default for RevocationSettings {
             heartbeat_interval_secs: 5,
             heartbeat_timeout_secs: 15,
             resync_interval_secs: 60,
+            stale_is_unready: true,
         }
     }
 }
@@ -830,6 +837,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         heartbeat_interval_secs: r.heartbeat_interval_secs.unwrap_or(5),
         heartbeat_timeout_secs: r.heartbeat_timeout_secs.unwrap_or(15),
         resync_interval_secs: r.resync_interval_secs.unwrap_or(60),
+        stale_is_unready: r.stale_is_unready.unwrap_or(true),
     };
     if revocation.heartbeat_interval_secs == 0 || revocation.heartbeat_interval_secs > 60 {
         p.push("revocation.heartbeat_interval_secs must be between 1 and 60".into());

@@ -9,16 +9,19 @@ pub async fn healthz() -> HttpResponse {
 
 /// Ready when the store answers, the OP metadata is known, and the revocation cache is
 /// current (built, and its subscription delivered a heartbeat within
-/// `revocation.heartbeat_timeout_secs`).
+/// `revocation.heartbeat_timeout_secs`). With `revocation.stale_is_unready = false`, a
+/// stale cache leaves the replica ready but `degraded` (its checks read the store).
 pub async fn readyz(gw: Gw) -> HttpResponse {
     let store = gw.store.ping().await;
     let op = gw.oidc.metadata().await;
     let rev = &gw.revocations;
     let cache_ok = rev.is_ready();
-    let ok = store.is_ok() && op.is_ok() && cache_ok;
+    let stale = !cache_ok && rev.heartbeat_overdue() && rev.was_built();
+    let degraded = stale && !gw.settings.revocation.stale_is_unready;
+    let ok = store.is_ok() && op.is_ok() && (cache_ok || degraded);
     let cache = if cache_ok {
         "ok".to_string()
-    } else if rev.heartbeat_overdue() && rev.was_built() {
+    } else if stale {
         format!(
             "stale: no heartbeat on the revocation channel for more than {} s",
             rev.heartbeat_timeout().map(|t| t.as_secs()).unwrap_or(0)
@@ -27,7 +30,11 @@ pub async fn readyz(gw: Gw) -> HttpResponse {
         "building".to_string()
     };
     let body = serde_json::json!({
-        "status": if ok { "ready" } else { "not_ready" },
+        "status": match (ok, degraded) {
+            (true, false) => "ready",
+            (true, true) => "degraded",
+            (false, _) => "not_ready",
+        },
         "store": store.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
         "oidc": op.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
         "revocation_cache": cache,
