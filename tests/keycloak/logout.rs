@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use sso_integration_tests::browser::Browser;
-use sso_integration_tests::world::{eventually, forward_auth, forward_auth_with_cookies};
+use sso_integration_tests::world::{
+    eventually, forward_auth, forward_auth_with_cookies, urlencode,
+};
 
 use crate::{kc_login, signed_in, KcEnv};
 
@@ -200,4 +202,86 @@ async fn keycloak_session_expiry_signs_out_cleanly() {
         "password asked"
     );
     assert!(signed_in(&b, &env.a).await);
+}
+
+/// The clearing chain with the default `fanout.chain_binding = "sid"`: Keycloak gives every
+/// client of one SSO session the same `sid`, so B's hop recognises the session A logs out
+/// and ends it (before Keycloak's own back-channel could), and a session of another
+/// Keycloak SSO session at B (another browser of alice) makes the link refused. A and B
+/// have a Redis each (two root domains, two deployments), so only the hop can end B's.
+#[tokio::test]
+async fn clearing_chain_binds_by_keycloak_sid() {
+    const FED_KEY: &str = "ZmVkZXJhdGlvbi1rZXktZmVkZXJhdGlvbi1rZXktZmVkZXJhdGlvbi1rZXk=";
+    let redis_b = sso_integration_tests::procs::Redis::start();
+    let url_b = redis_b.url();
+    // no chain_binding line: the default (sid) is what is proven
+    let env = KcEnv::start_with(
+        "t-chain-sid",
+        |_| {},
+        |o| {
+            let other = if o.domain == "a" { "b" } else { "a" };
+            if o.domain == "b" {
+                o.redis_url = Some(url_b.clone());
+            }
+            o.extra.push_str(&format!(
+                "[fanout]\npeers = [\"http://auth.{other}.localhost:{}\"]\nfederation_key = \"{FED_KEY}\"\n",
+                o.peer_port.unwrap()
+            ));
+        },
+    )
+    .await;
+    assert_eq!(
+        env.a.gw.settings.fanout.chain_binding,
+        sso_core::config::ChainBinding::Sid
+    );
+    let count =
+        |url: String| async move { sso_integration_tests::world::session_keys(&url).await.len() };
+    let (url_a, url_b) = (env.redis.url(), redis_b.url());
+    let b = Browser::new();
+    sign_in_both(&env, &b).await;
+    assert_eq!(
+        (count(url_a.clone()).await, count(url_b.clone()).await),
+        (1, 1)
+    );
+
+    // a second browser holds B's cookies of another Keycloak SSO session of alice: A's
+    // chain link must not end it
+    let intruder = Browser::new();
+    assert!(kc_login(&intruder, &env.b, "alice", "alice-password").await);
+    assert_eq!(count(url_b.clone()).await, 2);
+    let rd = env.a.app_url();
+    let start = format!("{}?rd={}", env.a.url("/sso/logout"), urlencode(&rd));
+    let r = b.get(&start).await;
+    let hop = r.location().unwrap();
+    assert_eq!(hop.host_str(), Some("auth.b.localhost"), "{hop}");
+    assert_eq!(hop.path(), "/sso/logout/clear");
+    assert_eq!(count(url_a.clone()).await, 0, "A ended its session");
+    let refused = intruder.get(hop.as_str()).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(refused.body.contains("another session"), "{}", refused.body);
+    assert!(
+        signed_in(&intruder, &env.b).await,
+        "the other session lives"
+    );
+
+    // alice's own browser: B's hop ends B's session (same sid) and goes on to Keycloak
+    let r = b.get(hop.as_str()).await;
+    assert_eq!(r.status, 302, "{}", r.body);
+    let end = r.location().unwrap();
+    assert!(
+        end.as_str().starts_with(&env.realm.issuer()),
+        "the chain ends at Keycloak: {end}"
+    );
+    assert_eq!(
+        count(url_b.clone()).await,
+        1,
+        "B's session of this SSO session ended by the hop, before Keycloak knows; the other browser's remains"
+    );
+    assert_eq!(
+        env.realm.sessions("alice").await.len(),
+        2,
+        "Keycloak not reached yet"
+    );
+    assert!(!signed_in(&b, &env.b).await);
+    assert!(signed_in(&intruder, &env.b).await);
 }
