@@ -273,3 +273,23 @@ async fn forward_auth_hot_path_makes_no_redis_round_trip() {
         "{delta} Redis commands for 300 forward-auth checks"
     );
 }
+
+/// Another application on the same domain sets a cookie that is not well formed (a pair
+/// without `=`, a value that is not UTF-8 once percent-decoded, an open quote): the
+/// gateway's own cookie parser (`RequestCookies`) skips it and still reads the `sso_*`
+/// cookies, instead of seeing none and signing the user out.
+#[tokio::test]
+async fn a_malformed_foreign_cookie_does_not_sign_the_user_out() {
+    let w = short_lived(300);
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let jar = b.jar.cookies_for(&w.a.app_url());
+    let ours: Vec<String> = jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    for foreign in ["tracking", "x=%ff%fe", "=", "a=\"b"] {
+        let header = format!("{foreign}; {}; other=1", ours.join("; "));
+        let r = Browser::new()
+            .get_with(&w.a.url("/sso/auth"), &[("Cookie", &header)])
+            .await;
+        assert_eq!(r.status, 200, "with {foreign:?}: {}", r.body);
+    }
+}

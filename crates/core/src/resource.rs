@@ -120,8 +120,14 @@ pub fn token_from_request(req: &HttpRequest) -> Option<AccessToken> {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    crate::cookies::bearer(auth)
-        .or_else(|| crate::cookies::join_access(|n| req.cookie(n).map(|c| c.value().to_string())).0)
+    crate::cookies::bearer(auth).or_else(|| {
+        let jar = crate::cookies::RequestCookies::parse(
+            req.headers()
+                .get_all(header::COOKIE)
+                .filter_map(|v| v.to_str().ok()),
+        );
+        crate::cookies::join_access(|n| jar.get(n).map(str::to_string)).0
+    })
 }
 
 #[derive(Debug, thiserror::Error)]

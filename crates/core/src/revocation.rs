@@ -422,6 +422,7 @@ mod tests {
             heartbeat_interval_secs: 1,
             heartbeat_timeout_secs: 3,
             resync_interval_secs: 1,
+            ..Default::default()
         };
         let (s, c) = (store.clone(), cache.clone());
         let listener = tokio::spawn(async move { run_listener(s, c, cfg).await });

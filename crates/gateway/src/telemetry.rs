@@ -51,8 +51,9 @@ pub async fn access_log(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     use tracing::Instrument;
     let start = std::time::Instant::now();
-    let method = req.method().to_string();
-    let path = req.path().to_string();
+    // built only when the access log is on (not at the default filter: the hot path)
+    let line = tracing::enabled!(target: "access", tracing::Level::DEBUG)
+        .then(|| (req.method().to_string(), req.path().to_string()));
     let id = req
         .headers()
         .get("x-request-id")
@@ -75,14 +76,16 @@ pub async fn access_log(
     }
     // Debug level: no per-request line at the default `info` filter (the hot path);
     // `log.filter = "info,access=debug"` turns the access log on.
-    span.in_scope(|| {
-        tracing::debug!(
-            target: "access",
-            method,
-            path,
-            status = res.status().as_u16(),
-            micros = start.elapsed().as_micros() as u64,
-        )
-    });
+    if let Some((method, path)) = line {
+        span.in_scope(|| {
+            tracing::debug!(
+                target: "access",
+                method,
+                path,
+                status = res.status().as_u16(),
+                micros = start.elapsed().as_micros() as u64,
+            )
+        });
+    }
     Ok(res)
 }

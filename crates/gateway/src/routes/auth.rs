@@ -12,7 +12,12 @@ pub fn presented(gw: &Gw, req: &HttpRequest) -> Presented {
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    gw.presented(|n| req.cookie(n).map(|c| c.value().to_string()), auth)
+    let jar = sso_core::cookies::RequestCookies::parse(
+        req.headers()
+            .get_all(header::COOKIE)
+            .filter_map(|v| v.to_str().ok()),
+    );
+    gw.presented(|n| jar.get(n).map(str::to_string), auth)
 }
 
 /// The URL the user was going to, from nginx (`X-Original-URL`) or Traefik
