@@ -36,6 +36,7 @@ const SEQ_REFRESHES: usize = 200;
 const STAMPEDE_REQUESTS: usize = 50;
 const STAMPEDE_ROUNDS: usize = 5;
 const LOGOUT_RUNS: usize = 1_000;
+const FANOUT_RUNS: usize = 1_000;
 const MEMORY_LOGINS: usize = 100;
 const SYNTHETIC_SESSIONS: usize = 10_000;
 
@@ -104,6 +105,7 @@ async fn run(report: &mut Report) {
     wait_ready(&w.a).await;
     side_by_side_run(&w, &ports, report).await;
     process_memory(&w, &proc_port, report).await;
+    process_memory_full_cache(&w, report).await;
     if std::env::var_os("BENCH_ONLY_SIDE_BY_SIDE").is_some() {
         return;
     }
@@ -113,6 +115,7 @@ async fn run(report: &mut Report) {
     redis_memory(&w, report).await;
     rss(&w, report).await;
     drop(w);
+    fanout_logout(report).await;
     stampede(report).await;
 }
 
@@ -563,6 +566,120 @@ async fn process_memory(w: &World, pp: &rss::ProcPort, report: &mut Report) {
             if met { "met" } else { "NOT met" }
         ),
         "release `sso-gateway` binary as its own process (workers = cores), Redis store; during the run its verified-token cache holds one token, not its 10,000-entry bound: at the bound add ≈ 10,000 × (claims ≈ 0.3–0.5 KB + 32 B key) ≈ 4–5 MB (estimate, not measured); the revocation cache holds the bench's tombstones",
+    );
+    drop(g);
+}
+
+/// Target 6 with every cache at its bound: a gateway process in front of the in-process
+/// hostile-OP fixture (which signs whatever the bench asks), sent as many distinct valid
+/// access tokens (`Authorization: Bearer`, Keycloak-shaped claims) as its verified-token
+/// cache holds, so the cache is full; then a forward-auth load on top.
+async fn process_memory_full_cache(w: &World, report: &mut Report) {
+    use sso_integration_tests::hostile_op::{HostileOp, SignWith};
+    let Some(bin) = rss::bin() else {
+        return;
+    };
+    let bound = sso_core::config::DEFAULT_VERIFIED_TOKEN_CACHE_SIZE;
+    let op = HostileOp::start("gw-proc");
+    let port = sso_integration_tests::procs::free_port();
+    let g = rss::start(&bin, port, &op.issuer(), &w.redis.url());
+    let (idle, _) = rss::rss_hwm(g.pid());
+    let t0 = Instant::now();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let iss = op.issuer();
+    let tokens: Vec<String> = (0..bound)
+        .map(|i| {
+            op.sign(
+                serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": "good-key"}),
+                serde_json::json!({
+                    "exp": now + 3600, "iat": now, "auth_time": now, "jti": format!("{i:08}-7d9c-4f5e-9b1a-3c2d1e0f9a8b"),
+                    "iss": iss, "aud": "account", "sub": format!("{i:08}-1b2c-4d5e-8f90-a1b2c3d4e5f6"),
+                    "typ": "Bearer", "azp": "gw-proc", "sid": format!("{i:08}-aaaa-bbbb-cccc-ddddeeeeffff"),
+                    "acr": "1", "allowed-origins": ["https://app1.a.localhost"],
+                    "realm_access": {"roles": ["default-roles-demo", "offline_access", "uma_authorization", "staff"]},
+                    "resource_access": {"account": {"roles": ["manage-account", "view-profile"]}},
+                    "scope": "openid email profile", "email_verified": true, "name": format!("User {i}"),
+                    "preferred_username": format!("user{i}"), "given_name": "User", "family_name": format!("{i}"),
+                    "email": format!("user{i}@a.localhost"),
+                }),
+                SignWith::Good,
+            )
+        })
+        .collect();
+    let signed = t0.elapsed();
+    let client = pool_client();
+    let url = format!("http://127.0.0.1:{port}/sso/auth");
+    let next = Arc::new(AtomicUsize::new(0));
+    let tokens = Arc::new(tokens);
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (client, url, next, tokens) =
+                (client.clone(), url.clone(), next.clone(), tokens.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(t) = tokens.get(i) else { break };
+                    let r = client
+                        .get(&url)
+                        .header("Authorization", format!("Bearer {t}"))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status(), 200, "token {i}: {}", r.text().await.unwrap());
+                }
+            })
+        })
+        .collect();
+    for wk in workers {
+        wk.await.unwrap();
+    }
+    let metrics = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let entries = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sso_verified_token_cache_entries "))
+        .unwrap_or("?")
+        .to_string();
+    let (full, _) = rss::rss_hwm(g.pid());
+    // forward-auth load on top, with one of the cached tokens
+    let s = side_by_side::System {
+        name: "sso-gateway process, full cache".into(),
+        url: url.clone(),
+        headers: vec![
+            ("Authorization".into(), format!("Bearer {}", tokens[0])),
+            ("X-Original-URL".into(), "http://app1.a.localhost:9/".into()),
+        ],
+        expect: 200,
+    };
+    let r = tokio::task::spawn_blocking(move || side_by_side::wrk(&s, 64, 6))
+        .await
+        .unwrap();
+    let (after, peak) = rss::rss_hwm(g.pid());
+    let mib = |k: u64| k as f64 / 1024.0;
+    report.add(
+        "Target 6: gateway process RSS < 50 MB with the verified-token cache at its bound",
+        format!(
+            "idle {:.1} MiB; {} distinct tokens verified → cache {entries} entries, RSS {:.1} MiB (+{:.1} MiB, {:.0} B per entry); peak (VmHWM) {:.1} MiB, {:.1} MiB after wrk -c64 6 s ({:.0} req/s) — {}",
+            mib(idle),
+            bound,
+            mib(full),
+            mib(full.saturating_sub(idle)),
+            (full.saturating_sub(idle) * 1024) as f64 / bound as f64,
+            mib(peak),
+            mib(after),
+            r.rps,
+            if mib(peak) < 50.0 { "met" } else { "NOT met" }
+        ),
+        format!("release binary in front of the hostile-OP fixture (in-process, signs on demand); Keycloak-shaped access tokens of ≈ {} bytes (roles, email, names, sid), each sent once as `Authorization: Bearer` by 16 connections (signing took {} s)", tokens[0].len(), signed.as_secs()),
     );
     drop(g);
 }
@@ -1069,6 +1186,96 @@ async fn backchannel_logout(w: &World, report: &mut Report) {
             ms(percentile(&cache_e2e, 0.5)),
         ),
         "in-process watcher threads poll both gateways' `revocations.len()`, sleeping 20 µs between polls (resolution: tens of µs); A inserts only after its SET, ZADD and PUBLISH replies, the replica when the message arrives on its subscription, so a negative value means the replica had it first",
+    );
+}
+
+/// Target 4b: two root domains, each gateway with its own Redis, peered through `[fanout]`.
+/// The OP back-channels only gateway A (gw-b is registered without a back-channel URI), so
+/// B learns of each logout only through A's fan-out: A verifies the token, queues it
+/// durably in its Redis stream for B and wakes its delivery worker, which posts it to B.
+async fn fanout_logout(report: &mut Report) {
+    let w = World::start_split(
+        OpOptions {
+            without_backchannel: vec!["gw-b".into()],
+            ..Default::default()
+        },
+        |o| {
+            let f = World::fanout_toml(o, true);
+            o.extra.push_str(&f);
+        },
+    );
+    wait_ready(&w.a).await;
+    wait_ready(&w.b).await;
+    let probe = pool_client();
+    let url = loopback_url(&w.b, "/sso/auth");
+    let (mut total, mut after) = (Vec::new(), Vec::new());
+    for _ in 0..FANOUT_RUNS {
+        let b = Browser::new();
+        login(&b, &w.a, "alice", "alice-password").await;
+        login(&b, &w.b, "alice", "alice-password").await;
+        let cookie = cookie_header(&b, &w.b, true);
+        let check = || async {
+            probe
+                .get(&url)
+                .header("Cookie", &cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        };
+        assert_eq!(check().await, 200, "B accepts the token before the logout");
+        let t0 = Instant::now();
+        let res = w.op.admin_logout("alice").await;
+        let t1 = Instant::now();
+        let told: Vec<String> = res["backchannel"]
+            .as_array()
+            .map(|a| a.iter().map(|r| r.to_string()).collect())
+            .unwrap_or_default();
+        assert!(
+            told.iter().all(|r| !r.contains("gw-b")),
+            "the OP must not tell B itself: {res}"
+        );
+        loop {
+            let s = check().await;
+            if s == 401 {
+                break;
+            }
+            assert_eq!(s, 200);
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "B never refused the token through fan-out"
+            );
+        }
+        total.push(t0.elapsed());
+        after.push(t1.elapsed());
+    }
+    total.sort();
+    after.sort();
+    let p99 = percentile(&total, 0.99);
+    report.add(
+        format!("Back-channel logout at A → gateway B (another root domain, own Redis) refuses through fan-out ({FANOUT_RUNS} logouts)"),
+        format!(
+            "from the admin call's start: median {}, p99 {}, max {}; after the OP's call returned: median {}, p99 {}",
+            ms(percentile(&total, 0.5)),
+            ms(p99),
+            ms(*total.last().unwrap()),
+            ms(percentile(&after, 0.5)),
+            ms(percentile(&after, 0.99)),
+        ),
+        "the OP back-channels gateway A only; A queues the token in its Redis stream for B and wakes its delivery worker, which POSTs it to B (federation MAC, verified, applied to B's Redis and cache); B probed until 401",
+    );
+    report.add(
+        "Target 4b: refused on another root domain through the fan-out, p99 < 200 ms (peer up)",
+        format!(
+            "p99 {} over {FANOUT_RUNS} logouts — {}",
+            ms(p99),
+            if p99 < Duration::from_millis(200) {
+                "met"
+            } else {
+                "NOT met"
+            }
+        ),
+        "from the start of the OP's admin logout call to B's 401",
     );
 }
 

@@ -532,6 +532,9 @@ pub struct OpOptions {
     pub refresh_token_ttl: Option<u64>,
     pub big_roles: Option<usize>,
     pub refresh_delay_ms: Option<u64>,
+    /// Clients the OP sends no back-channel logout to (registered without
+    /// `backchannel_logout_uri`): they learn of a logout only through fan-out.
+    pub without_backchannel: Vec<String>,
 }
 
 /// The test OP (`node tests/op/server.mjs`).
@@ -548,14 +551,18 @@ impl Op {
             .iter()
             .map(|c| {
                 let base = format!("http://{}:{}", c.host, c.gateway_port);
-                serde_json::json!({
+                let mut j = serde_json::json!({
                     "client_id": c.client_id,
                     "client_secret": c.client_secret,
                     "redirect_uris": [format!("{base}/sso/callback")],
                     "post_logout_redirect_uris": [format!("{base}/sso/logged-out")],
                     "backchannel_logout_uri": format!("http://127.0.0.1:{}/sso/backchannel-logout", c.gateway_port),
                     "token_endpoint_auth_method": c.auth_method,
-                })
+                });
+                if opts.without_backchannel.contains(&c.client_id) {
+                    j.as_object_mut().unwrap().remove("backchannel_logout_uri");
+                }
+                j
             })
             .collect();
         let mut env = vec![

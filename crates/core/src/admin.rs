@@ -75,6 +75,7 @@ impl Gateway {
                     .stream_add(&keys::fanout(&crate::fanout::peer_key(peer)), &fields)
                     .await?;
             }
+            self.wake_fanout();
         }
         Ok(ended)
     }

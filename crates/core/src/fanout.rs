@@ -49,7 +49,13 @@ impl Gateway {
                 .stream_add(&keys::fanout(&peer_key(peer)), &fields)
                 .await?;
         }
+        self.wake_fanout();
         Ok(())
+    }
+
+    /// Wake this replica's delivery workers: something was queued.
+    pub(crate) fn wake_fanout(&self) {
+        self.fanout_queued.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// (peer, queue depth, lag seconds of the oldest entry, dead letters).
@@ -105,6 +111,7 @@ impl Gateway {
                 }
             }
         }
+        self.wake_fanout();
         Ok(n)
     }
 }
@@ -138,14 +145,20 @@ pub async fn run(gw: Arc<Gateway>) {
     }
 }
 
-/// Deliver to one peer forever, with its own backoff.
+/// Deliver to one peer forever, with its own backoff. An idle worker wakes when this
+/// replica queues an entry, or after `IDLE_POLL` (entries queued by other replicas, a
+/// lease another replica gave up).
 async fn peer_worker(gw: Arc<Gateway>, http: reqwest::Client, peer: url::Url, holder: String) {
+    const IDLE_POLL: Duration = Duration::from_millis(250);
+    let mut queued = gw.fanout_queued.subscribe();
     let mut backoff = Duration::from_millis(200);
     loop {
+        // whatever is queued from here on wakes the wait below
+        queued.borrow_and_update();
         match deliver_some(&gw, &http, &peer, &holder).await {
             Ok(0) => {
                 backoff = Duration::from_millis(200);
-                tokio::time::sleep(Duration::from_millis(250)).await;
+                let _ = tokio::time::timeout(IDLE_POLL, queued.changed()).await;
             }
             Ok(_) => backoff = Duration::from_millis(200),
             Err(()) => {

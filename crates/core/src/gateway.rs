@@ -23,6 +23,10 @@ pub struct Gateway {
     pub rate_limits: crate::rate_limit::RateLimits,
     /// The longest access-token lifetime (`exp - iat`) seen here, seconds.
     longest_token_secs: std::sync::atomic::AtomicI64,
+    /// Bumped whenever this replica queues a fan-out entry: its delivery workers wake at
+    /// once instead of at their next poll (a `watch` loses no wake-up between a worker's
+    /// empty check and its wait).
+    pub(crate) fanout_queued: tokio::sync::watch::Sender<u64>,
 }
 
 impl Gateway {
@@ -53,6 +57,7 @@ impl Gateway {
             metrics: Metrics::default(),
             rate_limits,
             longest_token_secs: std::sync::atomic::AtomicI64::new(0),
+            fanout_queued: tokio::sync::watch::Sender::new(0),
         }))
     }
 
