@@ -85,11 +85,17 @@ pub fn join_access(get: impl Fn(&str) -> Option<String>) -> (Option<AccessToken>
     )
 }
 
-/// RFC 6750 §2.1: the token of an `Authorization: Bearer <token>` header.
-pub fn bearer(authorization: Option<&str>) -> Option<AccessToken> {
+/// RFC 6750 §2.1: the token of an `Authorization: Bearer <token>` header. The scheme is
+/// matched case-insensitively (RFC 7235 §2.1); every bearer check goes through here.
+pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {
     let (scheme, tok) = authorization?.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !tok.trim().is_empty())
-        .then(|| AccessToken::new(tok.trim()))
+    let tok = tok.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !tok.is_empty()).then_some(tok)
+}
+
+/// [`bearer_token`] as an access token.
+pub fn bearer(authorization: Option<&str>) -> Option<AccessToken> {
+    bearer_token(authorization).map(AccessToken::new)
 }
 
 /// Builds, reads and clears the gateway's cookies.

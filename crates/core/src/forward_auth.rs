@@ -192,6 +192,20 @@ impl Gateway {
         }
     }
 
+    /// The headers a forward-auth `200` hands the upstream: the identity headers and, with
+    /// `forward_auth.pass_authorization`, `Authorization: Bearer <access token>`. `None`
+    /// when the `forward_auth.unverified_email = "deny"` policy refuses the caller.
+    pub fn upstream_headers(&self, a: &Allowed) -> Option<Vec<(&'static str, String)>> {
+        let mut h = self.identity_headers(&a.claims)?;
+        if self.settings.pass_authorization {
+            h.push((
+                "authorization",
+                format!("Bearer {}", a.access_token.secret()),
+            ));
+        }
+        Some(h)
+    }
+
     /// The identity headers for the upstream (`X-Auth-Request-*`), or `None` when the
     /// `forward_auth.unverified_email = "deny"` policy refuses the caller. The email is sent
     /// only when the OP says `email_verified: true`; `X-Auth-Request-Sub` is the one stable

@@ -157,12 +157,11 @@ pub fn page_kind(e: &Error, status: StatusCode) -> PageKind {
     }
 }
 
-/// A rendered page as an answer: no caching, a CSP that allows nothing remote (inline
-/// styles only), no framing.
+/// A rendered page as an answer: a CSP that allows nothing remote (inline styles only), no
+/// framing (and, as every answer under the prefix, `Cache-Control: no-store`).
 pub fn html_response(status: StatusCode, body: String) -> HttpResponse {
     HttpResponseBuilder::new(status)
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
@@ -205,7 +204,6 @@ impl actix_web::ResponseError for HttpError {
         let msg = public_message(&self.error);
         let mut resp = if self.json {
             HttpResponseBuilder::new(status)
-                .insert_header((header::CACHE_CONTROL, "no-store"))
                 .json(serde_json::json!({"error": code, "error_description": msg}))
         } else {
             match self.page.as_deref() {

@@ -7,36 +7,13 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// Ready when the store answers, the OP metadata is known, and the revocation cache is
-/// current (built, and its subscription delivered a heartbeat within
-/// `revocation.heartbeat_timeout_secs`).
+/// `GET /readyz`: core's [`sso_core::readiness::Readiness`], `503` when not ready.
 pub async fn readyz(gw: Gw) -> HttpResponse {
-    let store = gw.store.ping().await;
-    let op = gw.oidc.metadata().await;
-    let rev = &gw.revocations;
-    let cache_ok = rev.is_ready();
-    let ok = store.is_ok() && op.is_ok() && cache_ok;
-    let cache = if cache_ok {
-        "ok".to_string()
-    } else if rev.heartbeat_overdue() && rev.was_built() {
-        format!(
-            "stale: no heartbeat on the revocation channel for more than {} s",
-            rev.heartbeat_timeout().map(|t| t.as_secs()).unwrap_or(0)
-        )
+    let r = gw.readiness().await;
+    if r.ready {
+        HttpResponse::Ok().json(r)
     } else {
-        "building".to_string()
-    };
-    let body = serde_json::json!({
-        "status": if ok { "ready" } else { "not_ready" },
-        "store": store.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
-        "oidc": op.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
-        "revocation_cache": cache,
-        "revocation_heartbeat_age_secs": rev.heartbeat_age().map(|a| a.as_secs_f64()),
-    });
-    if ok {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
+        HttpResponse::ServiceUnavailable().json(r)
     }
 }
 
