@@ -1,4 +1,4 @@
-//! Every cookie the gateway sets is built and cleared here (DESIGN §4), so a cookie is
+//! Every cookie the gateway sets is built and cleared here (docs/architecture.md §12), so a cookie is
 //! always cleared with the exact `Domain` and `Path` it was set with.
 //!
 //! `sso_rt` and `sso_login` are sealed with AES-256-GCM through the cookie crate's private

@@ -1,4 +1,4 @@
-//! Refresh that never races (DESIGN §6): one refresh per session at a time across all
+//! Refresh that never races (docs/architecture.md §7.2): one refresh per session at a time across all
 //! replicas through a Redis lease that is renewed while held; concurrent callers wait and
 //! reuse the result; a caller still holding the previous handle inside the grace window
 //! gets the new tokens; an older handle is treated as refresh-token reuse and ends the session.

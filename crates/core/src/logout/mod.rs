@@ -1,4 +1,4 @@
-//! Logging out (DESIGN §6): RP-initiated logout, the back-channel logout receiver, the
+//! Logging out (docs/architecture.md §9): RP-initiated logout, the back-channel logout receiver, the
 //! signed cross-domain cookie-clearing chain, and ending sessions by OP session or subject.
 
 pub mod chain;

@@ -1,4 +1,4 @@
-//! Session state (DESIGN §5). One trait, a Redis implementation for production and an
+//! Session state (docs/architecture.md §11). One trait, a Redis implementation for production and an
 //! in-memory one for the demo and unit tests, both held to the same [`acceptance`] suite.
 
 pub mod memory;
@@ -45,7 +45,7 @@ pub struct SessionRecord {
     pub access_jti: Option<String>,
 }
 
-/// The secondary indexes of DESIGN §5.
+/// The secondary indexes (docs/architecture.md §11: `sso:sid:{…}`, `sso:sub:{…}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Index {
     Sid,
@@ -216,7 +216,7 @@ impl StreamEntry {
     }
 }
 
-/// Redis key names (DESIGN §5). Hash tags keep one session's keys in one Cluster slot.
+/// Redis key names (docs/architecture.md §11). Hash tags keep one session's keys in one Cluster slot.
 pub mod keys {
     pub fn session(id: &str) -> String {
         format!("sso:sess:{{{id}}}")
