@@ -184,7 +184,7 @@ impl Gateway {
                 Ok(AuthOutcome::allowed(Allowed {
                     claims: *claims,
                     access_token: rec.access_token.clone(),
-                    set_cookies: self.session_cookies(&rec, p.chunks, now()),
+                    set_cookies: self.session_cookies(&rec, p.chunks, now())?,
                 }))
             }
             Err(RefreshFailure::Ended(why)) => Ok(self.deny(p, why)),

@@ -132,6 +132,11 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "Session store error",
             "bad_gateway",
         ),
+        Error::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error",
+            "server_error",
+        ),
     }
 }
 
@@ -140,6 +145,7 @@ fn public_message(e: &Error) -> String {
     match e {
         Error::Provider(_) => "The identity provider could not be reached or answered incorrectly. Try again in a moment.".into(),
         Error::Store(_) => "The session store is unavailable. Try again in a moment.".into(),
+        Error::Internal(_) => "Something went wrong on our side. Try again in a moment.".into(),
         other => other.to_string(),
     }
 }
