@@ -1,6 +1,7 @@
-//! What a request presents, as extractors: the credentials (cookies, bearer token), the
-//! admin bearer token, where the request comes from, and one strict query parser. Handlers
-//! take these and never read a header or a query string themselves.
+//! What a request presents, as extractors: the credentials (session cookies, bearer token),
+//! the gateway's sealed state cookies, the admin bearer token, where the request comes from,
+//! what it asks for, a form body, and one strict query parser. Handlers take these and never
+//! read a header, a cookie or the query string themselves.
 
 use std::collections::{HashMap, HashSet};
 use std::future::{ready, Ready};
@@ -54,6 +55,103 @@ impl FromRequest for Origin {
             origin: header_str(req, header::ORIGIN).map(str::to_string),
             fetch_site: header_str(req, "sec-fetch-site").map(str::to_string),
         })))
+    }
+}
+
+/// A sealed state cookie of the gateway's own flows, as presented: `sso_login`
+/// ([`LOGIN`](sso_core::cookies::LOGIN)) or `sso_logout`
+/// ([`LOGOUT_COOKIE`](sso_core::logout::LOGOUT_COOKIE)).
+pub struct StateCookie<const LOGOUT: bool>(pub Option<String>);
+
+/// `sso_login`: the pending logins of this browser.
+pub type LoginCookie = StateCookie<false>;
+/// `sso_logout`: the pending RP-initiated logout of this browser.
+pub type LogoutCookie = StateCookie<true>;
+
+impl<const LOGOUT: bool> FromRequest for StateCookie<LOGOUT> {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let name = if LOGOUT {
+            sso_core::logout::LOGOUT_COOKIE
+        } else {
+            sso_core::cookies::LOGIN
+        };
+        ready(Ok(StateCookie(
+            req.cookie(name).map(|c| c.value().to_string()),
+        )))
+    }
+}
+
+/// The URL the user was going to, from nginx (`X-Original-URL`) or Traefik
+/// (`X-Forwarded-Proto/Host/Uri`).
+pub struct OriginalUrl(pub Option<String>);
+
+impl FromRequest for OriginalUrl {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let h = |n: &str| header_str(req, n).map(str::to_string);
+        let url = h("x-original-url").or_else(|| {
+            let proto = h("x-forwarded-proto")?;
+            let host = h("x-forwarded-host")?;
+            let uri = h("x-forwarded-uri").unwrap_or_else(|| "/".into());
+            Some(format!("{proto}://{host}{uri}"))
+        });
+        ready(Ok(OriginalUrl(url)))
+    }
+}
+
+/// The client asked for JSON (`Accept` has `application/json` and no `text/html`).
+pub struct WantsJson(pub bool);
+
+impl FromRequest for WantsJson {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(WantsJson(wants_json(req))))
+    }
+}
+
+fn wants_json(req: &HttpRequest) -> bool {
+    header_str(req, header::ACCEPT)
+        .is_some_and(|v| v.contains("application/json") && !v.contains("text/html"))
+}
+
+/// The fields of an `application/x-www-form-urlencoded` body (a later field wins), empty for
+/// any other body, which is not read; a malformed form is a 400 (JSON when the client asked
+/// for JSON, else a page).
+pub struct FormParams(pub Params);
+
+impl FromRequest for FormParams {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_form = header_str(req, header::CONTENT_TYPE)
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Box::pin(async { Ok(FormParams(Params::new())) });
+        }
+        let body = actix_web::web::Bytes::from_request(req, payload);
+        let gw = req.app_data::<Gw>().cloned();
+        let json = wants_json(req);
+        Box::pin(async move {
+            let body = body.await?;
+            let fields: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(&body).map_err(|_| {
+                    let e = sso_core::Error::BadRequest("the form is malformed".into());
+                    match &gw {
+                        _ if json => HttpError::json(e),
+                        Some(gw) => HttpError::page(gw, e, Default::default()),
+                        None => HttpError::html(e),
+                    }
+                })?;
+            Ok(FormParams(fields.into_iter().collect()))
+        })
     }
 }
 

@@ -2,12 +2,12 @@
 //! preflight of the three CORS resources.
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use actix_web::{HttpResponse, HttpResponseBuilder};
 use sso_core::forward_auth::AuthOutcome;
 
 use super::Gw;
 use crate::error::HttpError;
-use crate::extract::{ApiQuery, Credentials, Origin};
+use crate::extract::{ApiQuery, Credentials, Origin, OriginalUrl};
 
 /// Set-Cookie headers, plus numbered copies nginx can pick up one by one with
 /// `auth_request_set` (`$upstream_http_set_cookie` only holds the first one).
@@ -23,24 +23,6 @@ pub fn add_cookies(resp: &mut HttpResponse, cookies: &[cookie::Cookie<'static>])
     }
 }
 
-/// The URL the user was going to, from nginx (`X-Original-URL`) or Traefik
-/// (`X-Forwarded-Proto/Host/Uri`).
-fn original_url(req: &HttpRequest) -> Option<String> {
-    let h = |n: &str| {
-        req.headers()
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    if let Some(u) = h("x-original-url") {
-        return Some(u);
-    }
-    let proto = h("x-forwarded-proto")?;
-    let host = h("x-forwarded-host")?;
-    let uri = h("x-forwarded-uri").unwrap_or_else(|| "/".into());
-    Some(format!("{proto}://{host}{uri}"))
-}
-
 #[derive(serde::Deserialize)]
 pub struct AuthQuery {
     /// `1`: answer a denied request with `302` to the login (Traefik `forwardAuth` returns
@@ -50,9 +32,9 @@ pub struct AuthQuery {
 
 pub async fn forward_auth(
     gw: Gw,
-    req: HttpRequest,
     q: ApiQuery<AuthQuery>,
     Credentials(p): Credentials,
+    OriginalUrl(original): OriginalUrl,
 ) -> Result<HttpResponse, HttpError> {
     let outcome = gw.authenticate(&p, false).await.map_err(HttpError::json)?;
     let mut resp = match outcome {
@@ -77,7 +59,7 @@ pub async fn forward_auth(
             r
         }
         AuthOutcome::Denied(d) => {
-            let login = gw.login_url_for(original_url(&req).as_deref());
+            let login = gw.login_url_for(original.as_deref());
             let redirect_mode = q.0.redirect.as_deref() == Some("1");
             let mut b = match (&login, redirect_mode) {
                 (Some(l), true) => {

@@ -1,13 +1,12 @@
 //! `GET /sso/login` and `GET /sso/callback`.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
-use sso_core::cookies::LOGIN;
+use actix_web::HttpResponse;
 use sso_core::login::{CallbackParams, Redirect};
 
 use super::Gw;
 use crate::error::HttpError;
-use crate::extract::{Credentials, Query};
+use crate::extract::{Credentials, LoginCookie, Query, StateCookie};
 
 pub fn redirect(r: Redirect) -> HttpResponse {
     let mut resp = HttpResponse::Found()
@@ -19,29 +18,28 @@ pub fn redirect(r: Redirect) -> HttpResponse {
     resp
 }
 
-pub async fn login(gw: Gw, req: HttpRequest, Query(q): Query) -> Result<HttpResponse, HttpError> {
-    let cookie = req.cookie(LOGIN);
-    let r = gw
-        .start_login(&q, cookie.as_ref().map(|c| c.value()))
-        .await
-        .map_err(|e| {
-            let links = gw.login_links(q.get("rd").map(String::as_str));
-            HttpError::page(&gw, e, links)
-        })?;
+pub async fn login(
+    gw: Gw,
+    Query(q): Query,
+    StateCookie(cookie): LoginCookie,
+) -> Result<HttpResponse, HttpError> {
+    let r = gw.start_login(&q, cookie.as_deref()).await.map_err(|e| {
+        let links = gw.login_links(q.get("rd").map(String::as_str));
+        HttpError::page(&gw, e, links)
+    })?;
     Ok(redirect(r))
 }
 
 pub async fn callback(
     gw: Gw,
-    req: HttpRequest,
     q: Result<Query, HttpError>,
     Credentials(previous): Credentials,
+    StateCookie(cookie): LoginCookie,
 ) -> Result<HttpResponse, HttpError> {
     let clear = vec![gw.cookies.clear_login()];
-    let cookie = req.cookie(LOGIN);
     // "Try again" goes to the login this browser started, when its rd is still allowed
     let links = |state: Option<&str>| {
-        let rd = gw.pending_login_rd(state, cookie.as_ref().map(|c| c.value()));
+        let rd = gw.pending_login_rd(state, cookie.as_deref());
         gw.login_links(rd.as_deref())
     };
     let Query(q) =
@@ -54,7 +52,7 @@ pub async fn callback(
         error_description: q.get("error_description").cloned(),
     };
     let r = gw
-        .finish_login(&params, cookie.as_ref().map(|c| c.value()), &previous)
+        .finish_login(&params, cookie.as_deref(), &previous)
         .await
         .map_err(|e| HttpError::page(&gw, e, links(params.state.as_deref())).with_cookies(clear))?;
     Ok(redirect(r))

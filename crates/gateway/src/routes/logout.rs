@@ -2,16 +2,18 @@
 //! `/sso/logout/clear` (cross-domain chain hop), `POST /sso/backchannel-logout`.
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use sso_core::forward_auth::Presented;
-use sso_core::logout::{BackchannelRequest, LogoutStart, LOGOUT_COOKIE};
+use sso_core::logout::{BackchannelRequest, LogoutStart};
 use sso_core::ui::{Field, PageContext, PageKind};
 
 use super::auth::add_cookies;
 use super::login::redirect;
-use super::{wants_json, Gw};
+use super::Gw;
 use crate::error::{html_response, HttpError};
-use crate::extract::{Credentials, Origin, Params, Query};
+use crate::extract::{
+    Credentials, FormParams, LogoutCookie, Origin, Params, Query, StateCookie, WantsJson,
+};
 
 /// "Sign out?" with a button that posts the logout from the gateway's own page (so it is
 /// same-origin) and a way back: what a person sees when a link cannot sign them out by
@@ -102,13 +104,12 @@ pub async fn signed_out(gw: Gw, Query(q): Query) -> HttpResponse {
 
 pub async fn logout_post(
     gw: Gw,
-    req: HttpRequest,
     Query(mut q): Query,
     Origin(o): Origin,
     Credentials(p): Credentials,
-    body: web::Bytes,
+    WantsJson(json): WantsJson,
+    FormParams(form): FormParams,
 ) -> Result<HttpResponse, HttpError> {
-    let json = wants_json(&req);
     if !gw.logout_post_allowed(&o) {
         let e = sso_core::Error::Forbidden("a cross-site request cannot log you out");
         return Err(if json {
@@ -124,21 +125,7 @@ pub async fn logout_post(
         return Ok(r);
     }
     // `rd` and `peers` may come in the query or in a form body (an HTML logout form).
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if is_form {
-        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
-            HttpError::page(
-                &gw,
-                sso_core::Error::BadRequest("the logout form is malformed".into()),
-                Default::default(),
-            )
-        })?;
-        q.extend(form);
-    }
+    q.extend(form);
     logout(gw, p, q).await
 }
 
@@ -176,15 +163,11 @@ async fn logout(gw: Gw, p: Presented, q: Params) -> Result<HttpResponse, HttpErr
 
 pub async fn logged_out(
     gw: Gw,
-    req: HttpRequest,
     Query(q): Query,
+    StateCookie(cookie): LogoutCookie,
 ) -> Result<HttpResponse, HttpError> {
-    let cookie = req.cookie(LOGOUT_COOKIE);
     let r = gw
-        .finish_logout(
-            q.get("state").map(String::as_str),
-            cookie.as_ref().map(|c| c.value()),
-        )
+        .finish_logout(q.get("state").map(String::as_str), cookie.as_deref())
         .map_err(|e| HttpError::page(&gw, e, signed_out_link(&gw)))?;
     Ok(redirect(r))
 }

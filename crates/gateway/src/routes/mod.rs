@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use actix_web::http::header;
 use actix_web::middleware::{from_fn, DefaultHeaders};
-use actix_web::{web, HttpRequest};
+use actix_web::web;
 use sso_core::Gateway;
 
 pub type Gw = web::Data<Arc<Gateway>>;
@@ -73,12 +73,4 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     .route("/healthz", web::get().to(ops::healthz))
     .route("/readyz", web::get().to(ops::readyz))
     .route("/metrics", web::get().to(ops::metrics));
-}
-
-/// True when the client asked for JSON.
-pub fn wants_json(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json") && !v.contains("text/html"))
 }
