@@ -114,7 +114,7 @@ async fn login_forward_auth_refresh_logout_in_process() {
         .unwrap();
     assert_eq!(id.len(), 1);
     let rec = gw.store.get_session(&id[0]).await.unwrap().unwrap();
-    assert_eq!(rec.version, 1, "refresh generation 1");
+    assert_eq!(rec.generation, 1, "refresh generation 1");
 
     // logout: the session ends, the cookies clear, the access token is refused
     let before_logout = cookies.clone();

@@ -306,7 +306,7 @@ impl Gateway {
             refresh_expires_at: tokens.refresh_expires_in.map(|r| now + r),
             created_at: now,
             expires_at,
-            version: 0,
+            generation: 0,
             refreshed_at: now,
             preferred_username: claims.preferred_username.clone(),
             email: claims.email.clone(),
@@ -378,7 +378,7 @@ impl Gateway {
         );
         let handle = RefreshHandle {
             session: s.id.clone(),
-            generation: s.version,
+            generation: s.generation,
         };
         // sso_rt first: a proxy that copies only the first N cookies (nginx's numbered
         // `X-Auth-Request-Set-Cookie-N`) must never drop the rotated refresh handle, or the
