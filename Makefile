@@ -35,11 +35,14 @@ deps:
 deps-demo:
 	bash deploy/scripts/install-deps.sh demo
 
-## The fast inner loop: format, lint, unit tests (no external services).
+## The fast inner loop (under two minutes on a warm build): format, lint, unit tests, and the
+## in-process tests (the HTTP contract on the memory store, the core flows against the
+## in-process hostile OP); no Redis, Node, nginx or Chromium.
 check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test --workspace --test login -- core_flows::
 
 ## Refresh docs/img/*.png from the Chromium tests of the SPA and the gateway's pages.
 screenshots: deps

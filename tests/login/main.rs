@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod core_flows;
 mod flow;
 mod forgery;
 mod logs;

@@ -38,7 +38,7 @@ impl Gateway {
                     created_at: s.created_at,
                     expires_at: s.expires_at,
                     access_expires_at: s.access_expires_at,
-                    refreshes: s.version,
+                    refreshes: s.generation,
                 });
             }
         }

@@ -1,4 +1,4 @@
-//! Every cookie the gateway sets is built and cleared here (DESIGN §4), so a cookie is
+//! Every cookie the gateway sets is built and cleared here (docs/architecture.md §12), so a cookie is
 //! always cleared with the exact `Domain` and `Path` it was set with.
 //!
 //! `sso_rt` and `sso_login` are sealed with AES-256-GCM through the cookie crate's private
@@ -139,11 +139,17 @@ pub fn join_access(get: impl Fn(&str) -> Option<String>) -> (Option<AccessToken>
     )
 }
 
-/// RFC 6750 §2.1: the token of an `Authorization: Bearer <token>` header.
-pub fn bearer(authorization: Option<&str>) -> Option<AccessToken> {
+/// RFC 6750 §2.1: the token of an `Authorization: Bearer <token>` header. The scheme is
+/// matched case-insensitively (RFC 7235 §2.1); every bearer check goes through here.
+pub fn bearer_token(authorization: Option<&str>) -> Option<&str> {
     let (scheme, tok) = authorization?.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") && !tok.trim().is_empty())
-        .then(|| AccessToken::new(tok.trim()))
+    let tok = tok.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !tok.is_empty()).then_some(tok)
+}
+
+/// [`bearer_token`] as an access token.
+pub fn bearer(authorization: Option<&str>) -> Option<AccessToken> {
+    bearer_token(authorization).map(AccessToken::new)
 }
 
 /// Builds, reads and clears the gateway's cookies.
@@ -260,9 +266,13 @@ impl CookieCodec {
 
     // ------------------------------------------------------------ sso_rt
 
-    pub fn refresh_cookie(&self, handle: &RefreshHandle, max_age: i64) -> Cookie<'static> {
-        let sealed = self.seal(REFRESH, handle).unwrap_or_default();
-        self.domain_cookie(REFRESH.to_string(), sealed, max_age)
+    pub fn refresh_cookie(
+        &self,
+        handle: &RefreshHandle,
+        max_age: i64,
+    ) -> crate::error::Result<Cookie<'static>> {
+        let sealed = self.seal(REFRESH, handle)?;
+        Ok(self.domain_cookie(REFRESH.to_string(), sealed, max_age))
     }
 
     pub fn read_refresh(&self, value: &str) -> Option<RefreshHandle> {
@@ -273,15 +283,15 @@ impl CookieCodec {
 
     /// The login cookie: host-only (no Domain), path = the gateway prefix, 10 minutes.
     /// It holds a few pending logins so two tabs can log in at once.
-    pub fn login_cookie(&self, txs: &[LoginTransaction]) -> Cookie<'static> {
-        let sealed = self.seal(LOGIN, &txs).unwrap_or_default();
-        Cookie::build(LOGIN, sealed)
+    pub fn login_cookie(&self, txs: &[LoginTransaction]) -> crate::error::Result<Cookie<'static>> {
+        let sealed = self.seal(LOGIN, &txs)?;
+        Ok(Cookie::build(LOGIN, sealed)
             .path(self.login_path.clone())
             .http_only(true)
             .secure(self.secure)
             .same_site(CSameSite::Lax)
             .max_age(cookie::time::Duration::seconds(LOGIN_TTL_SECS))
-            .finish()
+            .finish())
     }
 
     pub fn read_login(&self, value: &str) -> Vec<LoginTransaction> {
@@ -317,14 +327,21 @@ impl CookieCodec {
 
     // ------------------------------------------------------------ sealing
 
-    /// Generic seal/open for other sealed values (e.g. logout state cookies).
-    pub fn seal<T: Serialize>(&self, name: &str, value: &T) -> Option<String> {
-        let key = self.keys.first()?;
-        let json = serde_json::to_string(value).ok()?;
+    /// Generic seal/open for other sealed values (e.g. logout state cookies). A value that
+    /// cannot be sealed is an error: an empty cookie would be sent as if it were the state.
+    pub fn seal<T: Serialize>(&self, name: &str, value: &T) -> crate::error::Result<String> {
+        let key = self
+            .keys
+            .first()
+            .ok_or(crate::Error::Internal("no cookie key to seal with"))?;
+        let json = serde_json::to_string(value)
+            .map_err(|_| crate::Error::Internal("a cookie value could not be serialised"))?;
         let mut jar = CookieJar::new();
         jar.private_mut(key)
             .add(Cookie::new(name.to_string(), json));
-        jar.get(name).map(|c| c.value().to_string())
+        jar.get(name)
+            .map(|c| c.value().to_string())
+            .ok_or(crate::Error::Internal("a cookie value could not be sealed"))
     }
 
     pub fn open<T: DeserializeOwned>(&self, name: &str, sealed: &str) -> Option<T> {
@@ -432,7 +449,7 @@ mod tests {
             session: SessionId::new("sess-1"),
             generation: 3,
         };
-        let cookie = c_old.refresh_cookie(&h, 100);
+        let cookie = c_old.refresh_cookie(&h, 100).unwrap();
         assert!(!cookie.value().contains("sess-1"));
         let c_new = codec_with(vec![Key::generate(), old]);
         assert_eq!(c_new.read_refresh(cookie.value()), Some(h));
@@ -440,12 +457,29 @@ mod tests {
         tampered.replace_range(10..11, if &tampered[10..11] == "A" { "B" } else { "A" });
         assert_eq!(c_new.read_refresh(&tampered), None);
         // sealed for another cookie name does not open as sso_rt
-        let login = c_old.login_cookie(&[]);
+        let login = c_old.login_cookie(&[]).unwrap();
         assert_eq!(c_new.read_refresh(login.value()), None);
         assert_eq!(
             codec_with(vec![Key::generate()]).read_refresh(cookie.value()),
             None
         );
+    }
+
+    #[test]
+    fn a_cookie_that_cannot_be_sealed_is_an_error() {
+        let none = codec_with(vec![]);
+        let h = RefreshHandle {
+            session: SessionId::new("sess-1"),
+            generation: 0,
+        };
+        assert!(matches!(
+            none.refresh_cookie(&h, 100),
+            Err(crate::Error::Internal(_))
+        ));
+        assert!(matches!(
+            none.login_cookie(&[]),
+            Err(crate::Error::Internal(_))
+        ));
     }
 
     #[test]
@@ -488,7 +522,7 @@ mod tests {
         ] {
             assert!(s.contains(part), "{s}");
         }
-        let login = c.login_cookie(&[]).to_string();
+        let login = c.login_cookie(&[]).unwrap().to_string();
         assert!(!login.contains("Domain"), "{login}");
         assert!(login.contains("Path=/sso"));
         for cl in c.clear_session(2) {

@@ -34,6 +34,10 @@ pub enum Error {
     Provider(#[from] OidcError),
     #[error("{0}")]
     Store(#[from] StoreError),
+    /// A bug or an impossible state (a cookie that cannot be sealed): 500, never a
+    /// half-built answer.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

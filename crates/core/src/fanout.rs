@@ -1,4 +1,4 @@
-//! Fan-out of back-channel logouts to peer root domains (DESIGN §6): the original signed
+//! Fan-out of back-channel logouts to peer root domains (docs/architecture.md §9.1): the original signed
 //! logout token goes into a durable per-peer Redis Stream (`sso:fanout:<peer>`) and a
 //! worker delivers it with backoff until the peer acknowledges (HTTP 200). One replica
 //! delivers per peer at a time (a lease, renewed during a batch), oldest first, with one

@@ -184,12 +184,26 @@ impl Gateway {
                 Ok(AuthOutcome::allowed(Allowed {
                     claims: *claims,
                     access_token: rec.access_token.clone(),
-                    set_cookies: self.session_cookies(&rec, p.chunks, now()),
+                    set_cookies: self.session_cookies(&rec, p.chunks, now())?,
                 }))
             }
             Err(RefreshFailure::Ended(why)) => Ok(self.deny(p, why)),
             Err(RefreshFailure::Upstream(e)) => Err(e),
         }
+    }
+
+    /// The headers a forward-auth `200` hands the upstream: the identity headers and, with
+    /// `forward_auth.pass_authorization`, `Authorization: Bearer <access token>`. `None`
+    /// when the `forward_auth.unverified_email = "deny"` policy refuses the caller.
+    pub fn upstream_headers(&self, a: &Allowed) -> Option<Vec<(&'static str, String)>> {
+        let mut h = self.identity_headers(&a.claims)?;
+        if self.settings.pass_authorization {
+            h.push((
+                "authorization",
+                format!("Bearer {}", a.access_token.secret()),
+            ));
+        }
+        Some(h)
     }
 
     /// The identity headers for the upstream (`X-Auth-Request-*`), or `None` when the

@@ -116,7 +116,7 @@ impl Gateway {
         pending.truncate(MAX_PENDING);
         Ok(Redirect {
             location: url.to_string(),
-            cookies: vec![self.cookies.login_cookie(&pending)],
+            cookies: vec![self.cookies.login_cookie(&pending)?],
         })
     }
 
@@ -306,7 +306,7 @@ impl Gateway {
             refresh_expires_at: tokens.refresh_expires_in.map(|r| now + r),
             created_at: now,
             expires_at,
-            version: 0,
+            generation: 0,
             refreshed_at: now,
             preferred_username: claims.preferred_username.clone(),
             email: claims.email.clone(),
@@ -316,11 +316,11 @@ impl Gateway {
         self.store
             .put_session(&record, self.session_ttl(&record, now))
             .await?;
-        let mut cookies = self.session_cookies(&record, previous_chunks, now);
+        let mut cookies = self.session_cookies(&record, previous_chunks, now)?;
         cookies.push(if pending.is_empty() {
             self.cookies.clear_login()
         } else {
-            self.cookies.login_cookie(&pending)
+            self.cookies.login_cookie(&pending)?
         });
         tracing::info!(sub = %record.sub, "login completed");
         Ok(Redirect {
@@ -370,7 +370,7 @@ impl Gateway {
         s: &SessionRecord,
         previous_chunks: usize,
         now: i64,
-    ) -> Vec<Cookie<'static>> {
+    ) -> Result<Vec<Cookie<'static>>> {
         let mut v = self.cookies.access_cookies(
             &s.access_token,
             s.access_expires_at - now,
@@ -378,12 +378,12 @@ impl Gateway {
         );
         let handle = RefreshHandle {
             session: s.id.clone(),
-            generation: s.version,
+            generation: s.generation,
         };
         // sso_rt first: a proxy that copies only the first N cookies (nginx's numbered
         // `X-Auth-Request-Set-Cookie-N`) must never drop the rotated refresh handle, or the
         // browser keeps the old one and the session later ends as a refresh-token reuse.
-        v.insert(0, self.cookies.refresh_cookie(&handle, s.expires_at - now));
-        v
+        v.insert(0, self.cookies.refresh_cookie(&handle, s.expires_at - now)?);
+        Ok(v)
     }
 }

@@ -340,34 +340,6 @@ fn is_bad_char(c: char) -> bool {
     c.is_control() || c.is_whitespace() || is_invisible(c)
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
-fn percent_decode(input: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(input.len());
-    let mut iter = input.iter().copied().enumerate();
-    while let Some((i, b)) = iter.next() {
-        if b == b'%' {
-            let hi = input.get(i + 1).copied().and_then(hex_val);
-            let lo = input.get(i + 2).copied().and_then(hex_val);
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                out.push((hi << 4) | lo);
-                iter.next();
-                iter.next();
-                continue;
-            }
-        }
-        out.push(b);
-    }
-    out
-}
-
 /// Checks on the whole raw string, before any parsing.
 fn screen_raw(rd: &str) -> Result<(), RedirectError> {
     if rd.is_empty() {
@@ -400,7 +372,7 @@ fn screen_raw(rd: &str) -> Result<(), RedirectError> {
         if !current.contains(&b'%') {
             break;
         }
-        let decoded = percent_decode(&current);
+        let decoded: Vec<u8> = percent_encoding::percent_decode(&current).collect();
         if decoded == current {
             break;
         }
@@ -1437,8 +1409,6 @@ mod tests {
             "Redirecting to \"evil.com\" on port 443 is not allowed."
         );
     }
-
-    // ----- host_allowed -----
 
     // ----- patterns -----
 

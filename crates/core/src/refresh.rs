@@ -1,4 +1,4 @@
-//! Refresh that never races (DESIGN §6): one refresh per session at a time across all
+//! Refresh that never races (docs/architecture.md §7.2): one refresh per session at a time across all
 //! replicas through a Redis lease that is renewed while held; concurrent callers wait and
 //! reuse the result; a caller still holding the previous handle inside the grace window
 //! gets the new tokens; an older handle is treated as refresh-token reuse and ends the session.
@@ -53,7 +53,7 @@ impl Gateway {
             woken.as_mut().enable();
             let rec = self.current_session(handle).await?;
             let now = now();
-            if rec.version > handle.generation {
+            if rec.generation > handle.generation {
                 return Ok(rec); // someone refreshed for us, within the grace window
             }
             let skew = self.settings.session.refresh_before_expiry_secs.max(5);
@@ -116,8 +116,8 @@ impl Gateway {
             ));
         }
         let grace = self.settings.session.refresh_grace_secs;
-        let fresh = handle.generation == rec.version
-            || (handle.generation + 1 == rec.version && now <= rec.refreshed_at + grace);
+        let fresh = handle.generation == rec.generation
+            || (handle.generation + 1 == rec.generation && now <= rec.refreshed_at + grace);
         if !fresh {
             // RFC 9700 §4.14.2: reuse of a rotated credential ends the session.
             tracing::warn!(sub = %rec.sub, "stale refresh handle reused; ending the session");
@@ -139,7 +139,7 @@ impl Gateway {
         lock_ms: u64,
     ) -> std::result::Result<Option<SessionRecord>, RefreshFailure> {
         let rec = self.current_session(handle).await?;
-        if rec.version != handle.generation {
+        if rec.generation != handle.generation {
             return Ok(None);
         }
         let Some(rt) = rec.refresh_token.clone() else {
@@ -209,12 +209,12 @@ impl Gateway {
         if let Some(idt) = tokens.id_token {
             next.id_token = Some(idt);
         }
-        next.version = rec.version + 1;
+        next.generation = rec.generation + 1;
         next.refreshed_at = now;
         let ttl = self.session_ttl(&next, now);
         if !self
             .store
-            .update_session(&next, rec.version, ttl)
+            .update_session(&next, rec.generation, ttl)
             .await
             .map_err(Error::from)?
         {

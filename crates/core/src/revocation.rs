@@ -1,4 +1,4 @@
-//! In-memory revocation cache for the forward-auth hot path (DESIGN §6): fed by the
+//! In-memory revocation cache for the forward-auth hot path (docs/architecture.md §8): fed by the
 //! `sso:revocations` channel, merged with the Redis tombstones on every (re)subscribe and
 //! periodically while subscribed, so a check needs no Redis round trip when nothing changed.
 //!

@@ -7,7 +7,7 @@ use crate::gateway::Gateway;
 use crate::oidc::{AccessClaims, AccessTokenError};
 use crate::secret::AccessToken;
 
-/// `GET /sso/session` body (DESIGN §3).
+/// `GET /sso/session` body (docs/architecture.md §4).
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct SessionView {
     pub authenticated: bool,

@@ -132,6 +132,11 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "Session store error",
             "bad_gateway",
         ),
+        Error::Internal(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal error",
+            "server_error",
+        ),
     }
 }
 
@@ -140,6 +145,7 @@ fn public_message(e: &Error) -> String {
     match e {
         Error::Provider(_) => "The identity provider could not be reached or answered incorrectly. Try again in a moment.".into(),
         Error::Store(_) => "The session store is unavailable. Try again in a moment.".into(),
+        Error::Internal(_) => "Something went wrong on our side. Try again in a moment.".into(),
         other => other.to_string(),
     }
 }
@@ -157,12 +163,11 @@ pub fn page_kind(e: &Error, status: StatusCode) -> PageKind {
     }
 }
 
-/// A rendered page as an answer: no caching, a CSP that allows nothing remote (inline
-/// styles only), no framing.
+/// A rendered page as an answer: a CSP that allows nothing remote (inline styles only), no
+/// framing (and, as every answer under the prefix, `Cache-Control: no-store`).
 pub fn html_response(status: StatusCode, body: String) -> HttpResponse {
     HttpResponseBuilder::new(status)
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
@@ -205,7 +210,6 @@ impl actix_web::ResponseError for HttpError {
         let msg = public_message(&self.error);
         let mut resp = if self.json {
             HttpResponseBuilder::new(status)
-                .insert_header((header::CACHE_CONTROL, "no-store"))
                 .json(serde_json::json!({"error": code, "error_description": msg}))
         } else {
             match self.page.as_deref() {

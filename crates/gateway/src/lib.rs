@@ -1,6 +1,8 @@
 //! sso-gateway: the HTTP layer over `sso-core`.
 
+pub mod cors;
 pub mod error;
+pub mod extract;
 pub mod rate_limit;
 pub mod routes;
 pub mod telemetry;
@@ -26,9 +28,6 @@ pub fn app(
     let prefix = gw.settings.server.prefix.clone();
     App::new()
         .app_data(web::Data::new(gw))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| {
-            crate::error::HttpError::json(sso_core::Error::BadRequest(e.to_string())).into()
-        }))
         .app_data(
             web::FormConfig::default()
                 .limit(64 * 1024)
@@ -64,3 +63,7 @@ pub fn server(
         .listen(listener)?
         .run())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests;

@@ -1,4 +1,4 @@
-//! Logging out (DESIGN §6): RP-initiated logout, the back-channel logout receiver, the
+//! Logging out (docs/architecture.md §9): RP-initiated logout, the back-channel logout receiver, the
 //! signed cross-domain cookie-clearing chain, and ending sessions by OP session or subject.
 
 pub mod chain;
@@ -275,7 +275,7 @@ impl Gateway {
             rd: rd.to_string(),
             created_at: now(),
         };
-        let sealed = self.cookies.seal(LOGOUT_COOKIE, &st).unwrap_or_default();
+        let sealed = self.cookies.seal(LOGOUT_COOKIE, &st)?;
         cookies.push(self.cookies.host_cookie(LOGOUT_COOKIE, sealed, LOGOUT_TTL));
         // RP-Initiated Logout 1.0 §2
         let mut url = end_session;

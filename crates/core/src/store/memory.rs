@@ -97,11 +97,11 @@ impl SessionStore for MemoryStore {
     async fn update_session(
         &self,
         s: &SessionRecord,
-        expected_version: u64,
+        expected_generation: u64,
         ttl: i64,
     ) -> Result<bool, StoreError> {
         self.with(|g| match g.sessions.get_mut(s.id.secret()) {
-            Some((cur, d)) if cur.version == expected_version => {
+            Some((cur, d)) if cur.generation == expected_generation => {
                 *cur = s.clone();
                 *d = deadline(ttl);
                 true

@@ -1,4 +1,4 @@
-//! Session state (DESIGN §5). One trait, a Redis implementation for production and an
+//! Session state (docs/architecture.md §11). One trait, a Redis implementation for production and an
 //! in-memory one for the demo and unit tests, both held to the same [`acceptance`] suite.
 
 pub mod memory;
@@ -33,8 +33,11 @@ pub struct SessionRecord {
     pub created_at: i64,
     /// Absolute end of the session (session max lifetime).
     pub expires_at: i64,
-    /// Refresh generation; the `sso_rt` handle carries it.
-    pub version: u64,
+    /// The refresh generation (docs/architecture.md §1): 0 at login, +1 per refresh; the
+    /// `sso_rt` handle carries it as `g`. Stored as `version` (the record JSON and the
+    /// compare-and-set hash field).
+    #[serde(rename = "version")]
+    pub generation: u64,
     /// When the current generation was made (start of the grace window for the previous one).
     pub refreshed_at: i64,
     pub preferred_username: Option<String>,
@@ -45,7 +48,7 @@ pub struct SessionRecord {
     pub access_jti: Option<String>,
 }
 
-/// The secondary indexes of DESIGN §5.
+/// The secondary indexes (docs/architecture.md §11: `sso:sid:{…}`, `sso:sub:{…}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Index {
     Sid,
@@ -148,11 +151,11 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// Create a session and its sid/sub indexes; `ttl` seconds.
     async fn put_session(&self, s: &SessionRecord, ttl: i64) -> Result<(), StoreError>;
     async fn get_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError>;
-    /// Replace a session only if its stored `version` is still `expected_version`.
+    /// Replace a session only if its stored generation is still `expected_generation`.
     async fn update_session(
         &self,
         s: &SessionRecord,
-        expected_version: u64,
+        expected_generation: u64,
         ttl: i64,
     ) -> Result<bool, StoreError>;
     /// Delete a session and remove it from its indexes; returns what was deleted.
@@ -216,7 +219,7 @@ impl StreamEntry {
     }
 }
 
-/// Redis key names (DESIGN §5). Hash tags keep one session's keys in one Cluster slot.
+/// Redis key names (docs/architecture.md §11). Hash tags keep one session's keys in one Cluster slot.
 pub mod keys {
     pub fn session(id: &str) -> String {
         format!("sso:sess:{{{id}}}")
@@ -272,7 +275,7 @@ pub mod acceptance {
             refresh_expires_at: Some(now + 1800),
             created_at: now,
             expires_at: now + 3600,
-            version: 0,
+            generation: 0,
             refreshed_at: now,
             preferred_username: Some("alice".into()),
             email: None,
@@ -322,7 +325,7 @@ pub mod acceptance {
 
         // compare-and-set update
         let mut a2 = a.clone();
-        a2.version = 1;
+        a2.generation = 1;
         a2.access_token = AccessToken::new("at2");
         assert!(
             store.update_session(&a2, 0, 60).await.unwrap(),
@@ -355,7 +358,7 @@ pub mod acceptance {
 
         // delete removes from indexes
         let gone = store.delete_session(&a.id).await.unwrap();
-        assert_eq!(gone.map(|g| g.version), Some(1));
+        assert_eq!(gone.map(|g| g.generation), Some(1));
         assert_eq!(store.get_session(&a.id).await.unwrap(), None);
         assert!(
             store

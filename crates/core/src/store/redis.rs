@@ -297,7 +297,7 @@ impl SessionStore for RedisStore {
         let key = keys::session(s.id.secret());
         let fields = [
             ("data", encode(s)?),
-            ("version", s.version.to_string()),
+            ("version", s.generation.to_string()),
             ("sub", s.sub.clone()),
             ("sid", s.sid.clone().unwrap_or_default()),
             ("iss", s.iss.clone()),
@@ -357,15 +357,15 @@ impl SessionStore for RedisStore {
     async fn update_session(
         &self,
         s: &SessionRecord,
-        expected_version: u64,
+        expected_generation: u64,
         ttl: i64,
     ) -> Result<bool, StoreError> {
         let mut c = self.conn();
         let n: i64 = redis::Script::new(CAS_SCRIPT)
             .key(keys::session(s.id.secret()))
-            .arg(expected_version.to_string())
+            .arg(expected_generation.to_string())
             .arg(encode(s)?)
-            .arg(s.version.to_string())
+            .arg(s.generation.to_string())
             .arg(ttl)
             .invoke_async(&mut c)
             .await

@@ -1,17 +1,16 @@
-use std::collections::HashMap;
+//! `GET /sso/login` and `GET /sso/callback`.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse};
-use sso_core::cookies::LOGIN;
+use actix_web::HttpResponse;
 use sso_core::login::{CallbackParams, Redirect};
 
 use super::Gw;
 use crate::error::HttpError;
+use crate::extract::{Credentials, LoginCookie, Query, StateCookie};
 
 pub fn redirect(r: Redirect) -> HttpResponse {
     let mut resp = HttpResponse::Found()
         .insert_header((header::LOCATION, r.location))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
         .finish();
     for c in &r.cookies {
         let _ = resp.add_cookie(c);
@@ -19,48 +18,32 @@ pub fn redirect(r: Redirect) -> HttpResponse {
     resp
 }
 
-fn query_map(req: &HttpRequest) -> Result<HashMap<String, String>, HttpError> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(req.query_string()).map_err(|_| {
-            HttpError::html(sso_core::Error::BadRequest(
-                "the query string is malformed".into(),
-            ))
-        })?;
-    let mut map = HashMap::new();
-    for (k, v) in pairs {
-        // A repeated parameter is ambiguous (and a classic parser-differential trick).
-        if map.insert(k.clone(), v).is_some() {
-            return Err(HttpError::html(sso_core::Error::BadRequest(format!(
-                "parameter {k} is repeated"
-            ))));
-        }
-    }
-    Ok(map)
-}
-
-pub async fn login(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let q = query_map(&req).map_err(|e| HttpError::page(&gw, e.error, Default::default()))?;
-    let cookie = req.cookie(LOGIN);
-    let r = gw
-        .start_login(&q, cookie.as_ref().map(|c| c.value()))
-        .await
-        .map_err(|e| {
-            let links = gw.login_links(q.get("rd").map(String::as_str));
-            HttpError::page(&gw, e, links)
-        })?;
+pub async fn login(
+    gw: Gw,
+    Query(q): Query,
+    StateCookie(cookie): LoginCookie,
+) -> Result<HttpResponse, HttpError> {
+    let r = gw.start_login(&q, cookie.as_deref()).await.map_err(|e| {
+        let links = gw.login_links(q.get("rd").map(String::as_str));
+        HttpError::page(&gw, e, links)
+    })?;
     Ok(redirect(r))
 }
 
-pub async fn callback(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+pub async fn callback(
+    gw: Gw,
+    q: Result<Query, HttpError>,
+    Credentials(previous): Credentials,
+    StateCookie(cookie): LoginCookie,
+) -> Result<HttpResponse, HttpError> {
     let clear = vec![gw.cookies.clear_login()];
-    let cookie = req.cookie(LOGIN);
     // "Try again" goes to the login this browser started, when its rd is still allowed
     let links = |state: Option<&str>| {
-        let rd = gw.pending_login_rd(state, cookie.as_ref().map(|c| c.value()));
+        let rd = gw.pending_login_rd(state, cookie.as_deref());
         gw.login_links(rd.as_deref())
     };
-    let q = query_map(&req)
-        .map_err(|e| HttpError::page(&gw, e.error, links(None)).with_cookies(clear.clone()))?;
+    let Query(q) =
+        q.map_err(|e| HttpError::page(&gw, e.error, links(None)).with_cookies(clear.clone()))?;
     let params = CallbackParams {
         code: q.get("code").cloned(),
         state: q.get("state").cloned(),
@@ -68,9 +51,8 @@ pub async fn callback(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpErro
         error: q.get("error").cloned(),
         error_description: q.get("error_description").cloned(),
     };
-    let previous = super::auth::presented(&gw, &req);
     let r = gw
-        .finish_login(&params, cookie.as_ref().map(|c| c.value()), &previous)
+        .finish_login(&params, cookie.as_deref(), &previous)
         .await
         .map_err(|e| HttpError::page(&gw, e, links(params.state.as_deref())).with_cookies(clear))?;
     Ok(redirect(r))

@@ -1,44 +1,24 @@
 //! Logout routes: RP-initiated (`GET|POST /sso/logout`), `/sso/logged-out`,
 //! `/sso/logout/clear` (cross-domain chain hop), `POST /sso/backchannel-logout`.
 
-use std::collections::HashMap;
-
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
-use sso_core::logout::{BackchannelRequest, LogoutStart, LOGOUT_COOKIE};
+use actix_web::{web, HttpResponse};
+use sso_core::forward_auth::Presented;
+use sso_core::logout::{BackchannelRequest, LogoutStart};
 use sso_core::ui::{Field, PageContext, PageKind};
 
-use super::auth::{add_cookies, origin_allowed, presented};
+use super::auth::add_cookies;
 use super::login::redirect;
-use super::{wants_json, Gw};
+use super::Gw;
 use crate::error::{html_response, HttpError};
-
-fn query(req: &HttpRequest) -> HashMap<String, String> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-        .unwrap_or_default()
-        .into_iter()
-        .collect()
-}
-
-/// A cross-site request must not log anyone out.
-fn cross_site(req: &HttpRequest) -> bool {
-    matches!(
-        req.headers()
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok()),
-        Some("cross-site")
-    )
-}
+use crate::extract::{
+    Credentials, FormParams, LogoutCookie, Origin, Params, Query, StateCookie, WantsJson,
+};
 
 /// "Sign out?" with a button that posts the logout from the gateway's own page (so it is
 /// same-origin) and a way back: what a person sees when a link cannot sign them out by
 /// itself (another site's link, or `logout.allow_get = false`).
-fn confirm_page(
-    gw: &Gw,
-    status: StatusCode,
-    q: &HashMap<String, String>,
-    why: &str,
-) -> HttpResponse {
+fn confirm_page(gw: &Gw, status: StatusCode, q: &Params, why: &str) -> HttpResponse {
     let links = gw.back_link(q.get("rd").map(String::as_str));
     let mut fields = Vec::new();
     if let Some(rd) = &links.back {
@@ -76,8 +56,12 @@ fn confirm_page(
     r
 }
 
-pub async fn logout_get(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let q = query(&req);
+pub async fn logout_get(
+    gw: Gw,
+    Query(q): Query,
+    Origin(o): Origin,
+    Credentials(p): Credentials,
+) -> Result<HttpResponse, HttpError> {
     if !gw.settings.logout_allow_get {
         let mut r = confirm_page(
             &gw,
@@ -89,7 +73,7 @@ pub async fn logout_get(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpEr
             .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
         return Ok(r);
     }
-    if cross_site(&req) {
+    if o.cross_site() {
         return Ok(confirm_page(
             &gw,
             StatusCode::FORBIDDEN,
@@ -97,13 +81,12 @@ pub async fn logout_get(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpEr
             "A link on another site asked to sign you out. You are still signed in. Sign out now?",
         ));
     }
-    logout(gw, req, q).await
+    logout(gw, p, q).await
 }
 
 /// `GET /sso/signed-out`: where a logout without `rd` ends; with an allowed `rd`, it offers
 /// to sign in again and the way back there.
-pub async fn signed_out(gw: Gw, req: HttpRequest) -> HttpResponse {
-    let q = query(&req);
+pub async fn signed_out(gw: Gw, Query(q): Query) -> HttpResponse {
     let links = gw.login_links(q.get("rd").map(String::as_str));
     let ctx = PageContext {
         status: 200,
@@ -121,11 +104,13 @@ pub async fn signed_out(gw: Gw, req: HttpRequest) -> HttpResponse {
 
 pub async fn logout_post(
     gw: Gw,
-    req: HttpRequest,
-    body: web::Bytes,
+    Query(mut q): Query,
+    Origin(o): Origin,
+    Credentials(p): Credentials,
+    WantsJson(json): WantsJson,
+    FormParams(form): FormParams,
 ) -> Result<HttpResponse, HttpError> {
-    let json = wants_json(&req);
-    if !origin_allowed(&gw, &req) || cross_site(&req) {
+    if !gw.logout_post_allowed(&o) {
         let e = sso_core::Error::Forbidden("a cross-site request cannot log you out");
         return Err(if json {
             HttpError::json(e)
@@ -134,43 +119,18 @@ pub async fn logout_post(
         });
     }
     if json {
-        let p = presented(&gw, &req);
         let (body, cookies) = gw.logout_json(&p).await.map_err(HttpError::json)?;
-        let mut r = HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(body);
+        let mut r = HttpResponse::Ok().json(body);
         add_cookies(&mut r, &cookies);
-        super::auth::cors(&gw, &req, &mut r);
         return Ok(r);
     }
     // `rd` and `peers` may come in the query or in a form body (an HTML logout form).
-    let mut q = query(&req);
-    let is_form = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if is_form {
-        let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).map_err(|_| {
-            HttpError::page(
-                &gw,
-                sso_core::Error::BadRequest("the logout form is malformed".into()),
-                Default::default(),
-            )
-        })?;
-        q.extend(form);
-    }
-    logout(gw, req, q).await
+    q.extend(form);
+    logout(gw, p, q).await
 }
 
 /// `params`: the query, plus (POST) the form body's fields.
-async fn logout(
-    gw: Gw,
-    req: HttpRequest,
-    params: HashMap<String, String>,
-) -> Result<HttpResponse, HttpError> {
-    let q = params;
-    let p = presented(&gw, &req);
+async fn logout(gw: Gw, p: Presented, q: Params) -> Result<HttpResponse, HttpError> {
     let through_peers = q.get("peers").map(String::as_str) != Some("0");
     let rd = q.get("rd").map(String::as_str);
     let r = gw
@@ -201,14 +161,13 @@ async fn logout(
     })
 }
 
-pub async fn logged_out(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let q = query(&req);
-    let cookie = req.cookie(LOGOUT_COOKIE);
+pub async fn logged_out(
+    gw: Gw,
+    Query(q): Query,
+    StateCookie(cookie): LogoutCookie,
+) -> Result<HttpResponse, HttpError> {
     let r = gw
-        .finish_logout(
-            q.get("state").map(String::as_str),
-            cookie.as_ref().map(|c| c.value()),
-        )
+        .finish_logout(q.get("state").map(String::as_str), cookie.as_deref())
         .map_err(|e| HttpError::page(&gw, e, signed_out_link(&gw)))?;
     Ok(redirect(r))
 }
@@ -222,14 +181,16 @@ fn signed_out_link(gw: &Gw) -> sso_core::ui::PageLinks {
     }
 }
 
-pub async fn chain_hop(gw: Gw, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    let q = query(&req);
+pub async fn chain_hop(
+    gw: Gw,
+    Query(q): Query,
+    Credentials(p): Credentials,
+) -> Result<HttpResponse, HttpError> {
     let t = q.get("t").cloned().unwrap_or_default();
     let i = q
         .get("i")
         .and_then(|i| i.parse::<usize>().ok())
         .unwrap_or(usize::MAX);
-    let p = presented(&gw, &req);
     let r = gw
         .chain_hop(&t, i, &p)
         .await
@@ -254,8 +215,6 @@ pub async fn backchannel(gw: Gw, form: web::Form<BclForm>) -> Result<HttpRespons
         federation_mac: f.federation_mac,
     };
     gw.backchannel_logout(&req).await.map_err(HttpError::json)?;
-    // BCL 1.0 §2.8: 200, no caching.
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish())
+    // BCL 1.0 §2.8: 200, no caching (the scope's `Cache-Control: no-store`).
+    Ok(HttpResponse::Ok().finish())
 }

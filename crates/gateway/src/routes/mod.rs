@@ -1,4 +1,5 @@
-//! HTTP routes. Handlers extract, delegate to `sso_core::Gateway`, and map errors.
+//! HTTP routes. Handlers take extractors ([`crate::extract`]), delegate to
+//! `sso_core::Gateway`, and map the outcome to a response ([`crate::error`] for errors).
 
 pub mod admin;
 pub mod auth;
@@ -6,41 +7,50 @@ pub mod login;
 pub mod logout;
 pub mod ops;
 
-use actix_web::{web, HttpRequest};
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::web;
 use sso_core::Gateway;
 
-pub type Gw = web::Data<std::sync::Arc<Gateway>>;
+pub type Gw = web::Data<Arc<Gateway>>;
 
 /// A resource answering `405` with `Allow` for methods it does not serve.
 fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
     web::resource(path).default_service(web::to(move || async move {
         actix_web::HttpResponse::MethodNotAllowed()
-            .insert_header((actix_web::http::header::ALLOW, allow))
+            .insert_header((header::ALLOW, allow))
             .json(serde_json::json!({"error": "method_not_allowed", "error_description": format!("use {allow}")}))
     }))
 }
 
-/// Register every route under the configured prefix.
+/// Register every route under the configured prefix. Every answer under the prefix is
+/// `Cache-Control: no-store` unless a handler says otherwise.
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     use actix_web::http::Method;
     let options = || web::method(Method::OPTIONS);
     cfg.service(
         web::scope(prefix)
+            .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
             .service(resource("/login", "GET").route(web::get().to(login::login)))
             .service(resource("/callback", "GET").route(web::get().to(login::callback)))
             .service(resource("/auth", "GET").route(web::get().to(auth::forward_auth)))
             .service(
                 resource("/session", "GET, OPTIONS")
+                    .wrap(from_fn(crate::cors::cors))
                     .route(web::get().to(auth::session))
                     .route(options().to(auth::preflight)),
             )
             .service(
                 resource("/refresh", "POST, OPTIONS")
+                    .wrap(from_fn(crate::cors::cors))
                     .route(web::post().to(auth::refresh))
                     .route(options().to(auth::preflight)),
             )
             .service(
                 resource("/logout", "GET, POST, OPTIONS")
+                    .wrap(from_fn(crate::cors::cors))
                     .route(web::get().to(logout::logout_get))
                     .route(web::post().to(logout::logout_post))
                     .route(options().to(auth::preflight)),
@@ -63,12 +73,4 @@ pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     .route("/healthz", web::get().to(ops::healthz))
     .route("/readyz", web::get().to(ops::readyz))
     .route("/metrics", web::get().to(ops::metrics));
-}
-
-/// True when the client asked for JSON.
-pub fn wants_json(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(actix_web::http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/json") && !v.contains("text/html"))
 }

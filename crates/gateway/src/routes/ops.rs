@@ -7,43 +7,13 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
-/// Ready when the store answers, the OP metadata is known, and the revocation cache is
-/// current (built, and its subscription delivered a heartbeat within
-/// `revocation.heartbeat_timeout_secs`). With `revocation.stale_is_unready = false`, a
-/// stale cache leaves the replica ready but `degraded` (its checks read the store).
+/// `GET /readyz`: core's [`sso_core::readiness::Readiness`], `503` when not ready.
 pub async fn readyz(gw: Gw) -> HttpResponse {
-    let store = gw.store.ping().await;
-    let op = gw.oidc.metadata().await;
-    let rev = &gw.revocations;
-    let cache_ok = rev.is_ready();
-    let stale = !cache_ok && rev.heartbeat_overdue() && rev.was_built();
-    let degraded = stale && !gw.settings.revocation.stale_is_unready;
-    let ok = store.is_ok() && op.is_ok() && (cache_ok || degraded);
-    let cache = if cache_ok {
-        "ok".to_string()
-    } else if stale {
-        format!(
-            "stale: no heartbeat on the revocation channel for more than {} s",
-            rev.heartbeat_timeout().map(|t| t.as_secs()).unwrap_or(0)
-        )
+    let r = gw.readiness().await;
+    if r.ready {
+        HttpResponse::Ok().json(r)
     } else {
-        "building".to_string()
-    };
-    let body = serde_json::json!({
-        "status": match (ok, degraded) {
-            (true, false) => "ready",
-            (true, true) => "degraded",
-            (false, _) => "not_ready",
-        },
-        "store": store.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
-        "oidc": op.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
-        "revocation_cache": cache,
-        "revocation_heartbeat_age_secs": rev.heartbeat_age().map(|a| a.as_secs_f64()),
-    });
-    if ok {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
+        HttpResponse::ServiceUnavailable().json(r)
     }
 }
 

@@ -186,7 +186,7 @@ fn seed_sessions(url: &str, subs: &[(&str, &str)]) {
                 refresh_expires_at: None,
                 created_at: now,
                 expires_at: now + 3600,
-                version: 0,
+                generation: 0,
                 refreshed_at: now,
                 preferred_username: Some((*user).into()),
                 email: None,

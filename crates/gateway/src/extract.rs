@@ -1,0 +1,292 @@
+//! What a request presents, as extractors: the credentials (session cookies, bearer token),
+//! the gateway's sealed state cookies, the admin bearer token, where the request comes from,
+//! what it asks for, a form body, and one strict query parser. Handlers take these and never
+//! read a header, a cookie or the query string themselves.
+
+use std::collections::{HashMap, HashSet};
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::{header, StatusCode};
+use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
+use serde::de::DeserializeOwned;
+use sso_core::cookies::bearer_token;
+use sso_core::forward_auth::Presented;
+use sso_core::provenance::Provenance;
+
+use crate::error::HttpError;
+use crate::routes::Gw;
+
+fn gateway(req: &HttpRequest) -> Result<&Gw, actix_web::Error> {
+    req.app_data::<Gw>()
+        .ok_or_else(|| actix_web::error::ErrorInternalServerError("no gateway state"))
+}
+
+fn header_str(req: &HttpRequest, name: impl header::AsHeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The gateway's `sso_*` cookies, parsed once without touching the others (see
+/// [`RequestCookies`](sso_core::cookies::RequestCookies) for why not `HttpRequest::cookie`).
+fn gateway_cookies(req: &HttpRequest) -> sso_core::cookies::RequestCookies<'_> {
+    sso_core::cookies::RequestCookies::parse(
+        req.headers()
+            .get_all(header::COOKIE)
+            .filter_map(|v| v.to_str().ok()),
+    )
+}
+
+/// The gateway cookies and a bearer token (`Authorization: Bearer`, any case).
+pub struct Credentials(pub Presented);
+
+impl FromRequest for Credentials {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(gateway(req).map(|gw| {
+            let jar = gateway_cookies(req);
+            Credentials(gw.presented(
+                |n| jar.get(n).map(str::to_string),
+                header_str(req, header::AUTHORIZATION),
+            ))
+        }))
+    }
+}
+
+/// `Origin` and `Sec-Fetch-Site`, for the cross-site checks in core.
+pub struct Origin(pub Provenance);
+
+impl FromRequest for Origin {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Origin(Provenance {
+            origin: header_str(req, header::ORIGIN).map(str::to_string),
+            fetch_site: header_str(req, "sec-fetch-site").map(str::to_string),
+        })))
+    }
+}
+
+/// A sealed state cookie of the gateway's own flows, as presented: `sso_login`
+/// ([`LOGIN`](sso_core::cookies::LOGIN)) or `sso_logout`
+/// ([`LOGOUT_COOKIE`](sso_core::logout::LOGOUT_COOKIE)).
+pub struct StateCookie<const LOGOUT: bool>(pub Option<String>);
+
+/// `sso_login`: the pending logins of this browser.
+pub type LoginCookie = StateCookie<false>;
+/// `sso_logout`: the pending RP-initiated logout of this browser.
+pub type LogoutCookie = StateCookie<true>;
+
+impl<const LOGOUT: bool> FromRequest for StateCookie<LOGOUT> {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let name = if LOGOUT {
+            sso_core::logout::LOGOUT_COOKIE
+        } else {
+            sso_core::cookies::LOGIN
+        };
+        ready(Ok(StateCookie(
+            gateway_cookies(req).get(name).map(str::to_string),
+        )))
+    }
+}
+
+/// The URL the user was going to, from nginx (`X-Original-URL`) or Traefik
+/// (`X-Forwarded-Proto/Host/Uri`).
+pub struct OriginalUrl(pub Option<String>);
+
+impl FromRequest for OriginalUrl {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let h = |n: &str| header_str(req, n).map(str::to_string);
+        let url = h("x-original-url").or_else(|| {
+            let proto = h("x-forwarded-proto")?;
+            let host = h("x-forwarded-host")?;
+            let uri = h("x-forwarded-uri").unwrap_or_else(|| "/".into());
+            Some(format!("{proto}://{host}{uri}"))
+        });
+        ready(Ok(OriginalUrl(url)))
+    }
+}
+
+/// The client asked for JSON (`Accept` has `application/json` and no `text/html`).
+pub struct WantsJson(pub bool);
+
+impl FromRequest for WantsJson {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(WantsJson(wants_json(req))))
+    }
+}
+
+fn wants_json(req: &HttpRequest) -> bool {
+    header_str(req, header::ACCEPT)
+        .is_some_and(|v| v.contains("application/json") && !v.contains("text/html"))
+}
+
+/// The fields of an `application/x-www-form-urlencoded` body (a later field wins), empty for
+/// any other body, which is not read; a malformed form is a 400 (JSON when the client asked
+/// for JSON, else a page).
+pub struct FormParams(pub Params);
+
+impl FromRequest for FormParams {
+    type Error = actix_web::Error;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let is_form = header_str(req, header::CONTENT_TYPE)
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        if !is_form {
+            return Box::pin(async { Ok(FormParams(Params::new())) });
+        }
+        let body = actix_web::web::Bytes::from_request(req, payload);
+        let gw = req.app_data::<Gw>().cloned();
+        let json = wants_json(req);
+        Box::pin(async move {
+            let body = body.await?;
+            let fields: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(&body).map_err(|_| {
+                    let e = sso_core::Error::BadRequest("the form is malformed".into());
+                    match &gw {
+                        _ if json => HttpError::json(e),
+                        Some(gw) => HttpError::page(gw, e, Default::default()),
+                        None => HttpError::html(e),
+                    }
+                })?;
+            Ok(FormParams(fields.into_iter().collect()))
+        })
+    }
+}
+
+/// A caller holding `admin.token` as a bearer token. The admin API does not exist (`404`)
+/// when no token is configured; a missing or wrong token is `401`.
+pub struct Admin;
+
+#[derive(Debug)]
+pub enum AdminRefused {
+    NotConfigured,
+    Unauthorized,
+}
+
+impl std::fmt::Display for AdminRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AdminRefused::NotConfigured => "the admin API is not configured",
+            AdminRefused::Unauthorized => "unauthorized",
+        })
+    }
+}
+
+impl ResponseError for AdminRefused {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AdminRefused::NotConfigured => StatusCode::NOT_FOUND,
+            AdminRefused::Unauthorized => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            AdminRefused::NotConfigured => HttpResponse::NotFound().finish(),
+            AdminRefused::Unauthorized => HttpResponse::Unauthorized()
+                .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+                .json(serde_json::json!({"error": "unauthorized"})),
+        }
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(gateway(req).and_then(|gw| {
+            if gw.settings.admin_token.is_none() {
+                Err(AdminRefused::NotConfigured.into())
+            } else if gw.admin_token_ok(bearer_token(header_str(req, header::AUTHORIZATION))) {
+                Ok(Admin)
+            } else {
+                Err(AdminRefused::Unauthorized.into())
+            }
+        }))
+    }
+}
+
+/// The query parameters by name.
+pub type Params = HashMap<String, String>;
+
+/// Parse a query string, refusing a repeated parameter: it is ambiguous (which one counts?)
+/// and a classic parser-differential trick.
+pub fn parse_query<T: DeserializeOwned>(qs: &str) -> Result<T, sso_core::Error> {
+    let malformed = || sso_core::Error::BadRequest("the query string is malformed".into());
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(qs).map_err(|_| malformed())?;
+    let mut seen = HashSet::new();
+    for (k, _) in &pairs {
+        if !seen.insert(k.as_str()) {
+            return Err(sso_core::Error::BadRequest(format!(
+                "parameter {k} is repeated"
+            )));
+        }
+    }
+    serde_urlencoded::from_str(qs)
+        .map_err(|e| sso_core::Error::BadRequest(format!("the query string is invalid: {e}")))
+}
+
+/// The strict query of a browser route: a refusal is an error page.
+pub struct Query<T = Params>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for Query<T> {
+    type Error = HttpError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            parse_query(req.query_string())
+                .map(Query)
+                .map_err(|e| match req.app_data::<Gw>() {
+                    Some(gw) => HttpError::page(gw, e, Default::default()),
+                    None => HttpError::html(e),
+                }),
+        )
+    }
+}
+
+/// The strict query of an API route: a refusal is JSON.
+pub struct ApiQuery<T = Params>(pub T);
+
+impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
+    type Error = HttpError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(
+            parse_query(req.query_string())
+                .map(ApiQuery)
+                .map_err(HttpError::json),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameter_is_refused() {
+        let e = parse_query::<Params>("rd=a&x=1&rd=b").err();
+        assert!(
+            matches!(&e, Some(sso_core::Error::BadRequest(m)) if m == "parameter rd is repeated"),
+            "{e:?}"
+        );
+        let q = parse_query::<Params>("rd=a&x=1").ok();
+        assert_eq!(q.and_then(|q| q.get("rd").cloned()).as_deref(), Some("a"));
+    }
+}
