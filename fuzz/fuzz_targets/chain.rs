@@ -40,13 +40,19 @@ fuzz_target!(|data: &[u8]| {
     let i = usize::from(i % 4);
     // A shares ab with B and ac with C; B and C share bc.
     let a = keys(&[(B, "ab", 1), (C, "ac", 2)]);
-    let hops = [(B, keys(&[(A, "ab", 1), (C, "bc", 3)])), (C, keys(&[(A, "ac", 2), (B, "bc", 3)]))];
+    let hops = [
+        (B, keys(&[(A, "ab", 1), (C, "bc", 3)])),
+        (C, keys(&[(A, "ac", 2), (B, "bc", 3)])),
+    ];
     for (me, k) in &hops {
         let me = url(me);
         if let Some((peer, c)) = open_link(k, &me, text, i, NOW) {
             let tag = text.split('.').nth(i + 1).unwrap();
             let kid = tag.split_once(':').unwrap().0;
-            assert!(k.kids().any(|x| x == kid), "opened under unknown kid {kid:?}");
+            assert!(
+                k.kids().any(|x| x == kid),
+                "opened under unknown kid {kid:?}"
+            );
             assert_eq!(k.peer_of(kid), Some(peer));
             assert_eq!(c.from, origin(peer));
             assert!(c.exp >= NOW);

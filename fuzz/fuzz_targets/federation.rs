@@ -6,8 +6,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use sso_core::federation::{
-    admin_msg, forward_msg, BackchannelForm, FederationKey, FederationKeys, ForwardCheck,
-    PeerKeys, Purpose, RevokeForm,
+    admin_msg, forward_msg, BackchannelForm, FederationKey, FederationKeys, ForwardCheck, PeerKeys,
+    Purpose, RevokeForm,
 };
 use url::Url;
 
@@ -47,7 +47,10 @@ fuzz_target!(|data: &[u8]| {
     let me = url("https://auth.b.com");
     let elsewhere = url("https://auth.c.com");
     let named = |kid: &str, peer: &Url| {
-        assert!(keys.kids().any(|k| k == kid), "verified under unknown kid {kid:?}");
+        assert!(
+            keys.kids().any(|k| k == kid),
+            "verified under unknown kid {kid:?}"
+        );
         assert_eq!(keys.peer_of(kid), Some(peer));
     };
     if let Ok(f) = serde_urlencoded::from_bytes::<BackchannelForm>(data) {
@@ -81,7 +84,10 @@ fuzz_target!(|data: &[u8]| {
             federation_mac: s.tag,
             ..f
         };
-        assert_eq!(keys.check_admin(&me, ISS, &signed), Some(&url("https://auth.a.com")));
+        assert_eq!(
+            keys.check_admin(&me, ISS, &signed),
+            Some(&url("https://auth.a.com"))
+        );
         assert_eq!(keys.check_admin(&elsewhere, ISS, &signed), None);
         assert_eq!(keys.check_admin(&me, "https://other-op", &signed), None);
     }
