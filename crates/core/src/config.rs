@@ -939,8 +939,8 @@ pub fn validate(mut raw: RawConfig) -> Result<Settings, ConfigError> {
     if raw.fanout.federation_key.is_some() || raw.fanout.federation_key_file.is_some() {
         p.push(
             "fanout.federation_key / federation_key_file (one key shared by every peer) is no longer accepted: \
-any peer holding it could forge revocations and chain links for the others. Give each peer its own keys, \
-on both sides: [[fanout.peer]] url = \"https://auth.b.com\" keys = [{ id = \"ab-1\", key_file = \"/run/secrets/ab-1\" }] \
+any peer holding it could forge revocations and chain links for the others. Give each peer pair its own new key \
+(every peer knew the old one), on both sides: [[fanout.peer]] url = \"https://auth.b.com\" keys = [{ id = \"ab-1\", key_file = \"/run/secrets/ab-1\" }] \
 (docs/configuration.md, [fanout]; docs/operations.md, \"Federation keys\")"
                 .into(),
         );
