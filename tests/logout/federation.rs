@@ -306,3 +306,39 @@ async fn rotation_accepts_both_keys_while_listed_and_refuses_the_old_after() {
         200
     );
 }
+
+/// Entries queued by the shared-key version carry a `mac` and no kid: they are re-signed at
+/// delivery with the pair's key, not lost and not parked.
+#[tokio::test]
+async fn entries_queued_by_the_shared_key_version_are_re_signed_at_delivery() {
+    let w = World::start_federated();
+    let b = Browser::new();
+    login(&b, &w.b, "alice", "alice-password").await;
+    let redis_b = w.redis_b.as_ref().unwrap().url();
+    assert_eq!(session_keys(&redis_b).await.len(), 1);
+    // what the old version queued for B: an admin revocation with a shared-key MAC
+    let client = redis::Client::open(w.redis.url()).unwrap();
+    let mut c = client.get_multiplexed_async_connection().await.unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(format!("sso:fanout:{}", w.b.base()))
+        .arg("*")
+        .arg(&[
+            ("kind", "admin"),
+            ("sub", ALICE_SUB),
+            ("received_at", &now().to_string()),
+            ("mac", "c2hhcmVkLWtleS1tYWMtb2YtdGhlLW9sZC12ZXJzaW9u"),
+        ])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(
+        eventually(10, || async { session_keys(&redis_b).await.is_empty() }).await,
+        "the old entry was delivered, signed with ab-1"
+    );
+    let dead: i64 = redis::cmd("XLEN")
+        .arg(format!("sso:fanout:dead:{}", w.b.base()))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(dead, 0);
+}
