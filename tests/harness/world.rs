@@ -323,6 +323,18 @@ impl World {
         self.b = GatewayHandle::start(l, &self.b_opts);
     }
 
+    /// Stop gateway A (its port stays reserved for `restart_a`).
+    pub fn stop_a(&mut self) {
+        self.a.stop();
+    }
+
+    /// Start gateway A again on the same port with `a_opts`.
+    pub fn restart_a(&mut self) {
+        let port = self.a.port;
+        let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        self.a = GatewayHandle::start(l, &self.a_opts);
+    }
+
     /// `[fanout]` section for a gateway whose peer is the other domain; with
     /// `federation_key`, the pair shares key [`FED_KEY`] under id [`FED_KID`]. Peers listed
     /// after it are added with [`World::extra_peer_toml`].

@@ -342,3 +342,40 @@ async fn entries_queued_by_the_shared_key_version_are_re_signed_at_delivery() {
         .unwrap();
     assert_eq!(dead, 0);
 }
+
+/// A message queued before a rotation and delivered after it is signed with the key current
+/// at delivery: B queues a revocation for A while A is down, the pair moves from ab-1 to ab-2
+/// (ab-1 removed on both sides), and A still gets it.
+#[tokio::test]
+async fn a_message_queued_before_a_rotation_is_signed_with_the_key_current_at_delivery() {
+    let mut w = World::start_federated();
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    let redis_a = w.redis.url();
+    assert_eq!(session_keys(&redis_a).await.len(), 1);
+    w.stop_a();
+    w.b.gw.revoke_subject(ALICE_SUB).await.unwrap();
+    // the rotation completes while the entry waits: only ab-2 on both sides
+    let old = format!("{{ id = \"{FED_KID}\", key = \"{FED_KEY}\" }}");
+    let new = format!("{{ id = \"{NEW_KID}\", key = \"{NEW_KEY}\" }}");
+    w.a_opts.extra = w.a_opts.extra.replace(&old, &new);
+    w.b_opts.extra = w.b_opts.extra.replace(&old, &new);
+    assert!(w.b_opts.extra.contains(NEW_KID) && !w.b_opts.extra.contains(FED_KID));
+    w.stop_b();
+    w.restart_b();
+    w.restart_a();
+    assert!(
+        eventually(20, || async { session_keys(&redis_a).await.is_empty() }).await,
+        "A accepted the revocation queued before the rotation"
+    );
+    let dead: i64 = {
+        let client = redis::Client::open(w.redis_b.as_ref().unwrap().url()).unwrap();
+        let mut c = client.get_multiplexed_async_connection().await.unwrap();
+        redis::cmd("XLEN")
+            .arg(format!("sso:fanout:dead:{}", w.a.base()))
+            .query_async(&mut c)
+            .await
+            .unwrap()
+    };
+    assert_eq!(dead, 0);
+}
