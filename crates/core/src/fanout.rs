@@ -3,9 +3,10 @@
 //! worker delivers it with backoff until the peer acknowledges (HTTP 200). One replica
 //! delivers per peer at a time (a lease, renewed during a batch), oldest first, with one
 //! worker per peer so a failing peer's backoff never delays the others. An entry the peer
-//! refuses for good (400/403, e.g. during a federation key rotation) moves to the peer's
-//! dead-letter stream (`sso:fanout:dead:<peer>`), counted in `/metrics`; an operator
-//! replays it with `sso-gateway fanout replay-dead`.
+//! refuses for good (400/403, e.g. a federation key that differs between the two peers)
+//! moves to the peer's dead-letter stream (`sso:fanout:dead:<peer>`), counted in `/metrics`;
+//! an operator replays it with `sso-gateway fanout replay-dead`. Entries are queued unsigned
+//! and MAC'd at delivery with the peer's current key (`crate::federation`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -195,9 +196,9 @@ async fn deliver_some(
     let result = async {
         for entry in gw.store.stream_head(&key, 32).await.map_err(|_| ())? {
             let Some((target, form)) = delivery(gw, peer, &entry, &url, &admin_url) else {
-                // An admin revocation for a peer that has no key any more: it cannot be
-                // signed; keep it for the operator.
-                tracing::warn!(peer = %peer, "no federation key for this peer; revocation moved to the dead-letter stream");
+                // An admin revocation for a peer that has no key any more (or a malformed
+                // entry): it cannot be signed; keep it for the operator.
+                tracing::warn!(peer = %peer, "cannot sign this revocation (no federation key for this peer, or a malformed entry); moved to the dead-letter stream");
                 dead_letter(gw, peer, &entry, "unsigned").await?;
                 gw.store.stream_del(&key, &entry.id).await.map_err(|_| ())?;
                 n += 1;
