@@ -39,22 +39,28 @@ ok "docker/compose.yml and k8s/*.yaml parse"
 
 # 2. gateway configs pass check-config ---------------------------------------------------------
 KA=$(key64); KB="$(key64),$(key64)"; FK=$(openssl rand -base64 32)
+# The compose secret federation_ab is mounted at /run/secrets/federation_ab: point at a file.
+echo "$FK" > "$W/federation_ab"
 for g in a b; do
   keys=$KA; [ $g = b ] && keys=$KB
-  SSO__OIDC__CLIENT_SECRET=x SSO__COOKIE__KEYS="$keys" SSO__FANOUT__FEDERATION_KEY="$FK" \
-    "$BIN" check-config --config deploy/docker/gateway-$g.toml > /dev/null || fail "gateway-$g.toml"
+  sed "s#/run/secrets/federation_ab#$W/federation_ab#" deploy/docker/gateway-$g.toml > "$W/docker-$g.toml"
+  SSO__OIDC__CLIENT_SECRET=x SSO__COOKIE__KEYS="$keys" \
+    "$BIN" check-config --config "$W/docker-$g.toml" > /dev/null || fail "gateway-$g.toml"
 done
 ok "docker/gateway-a.toml and gateway-b.toml pass check-config (secrets from env, as in compose)"
 
 mkdir -p "$W/sec" "$W/placeholder"
 { key64; echo; key64; echo; } > "$W/sec/cookie-keys"
 echo s3cret > "$W/sec/client-secret"
-openssl rand -base64 32 > "$W/sec/federation-key"
+openssl rand -base64 32 > "$W/sec/federation-ab"
 openssl rand -hex 32 > "$W/sec/admin-token"
 python3 - "$W" <<'EOF'
 import sys, yaml
 w = sys.argv[1]
 toml = yaml.safe_load(open("deploy/k8s/configmap.yaml"))["data"]["gateway.toml"]
+# [[fanout.peer]] key files cannot be moved by environment variables: @SECRETS@ is replaced
+# by the directory of each run below.
+toml = toml.replace("/run/secrets/sso-gateway/federation-", "@SECRETS@/federation-")
 open(f"{w}/gateway.toml", "w").write(toml)
 for k, v in yaml.safe_load(open("deploy/k8s/secret.yaml"))["stringData"].items():
     open(f"{w}/placeholder/{k}", "w").write(v)
@@ -71,13 +77,17 @@ for kind in ["sentinel", "cluster"]:
 EOF
 files_from() {  # DIR: the *_file paths of the ConfigMap, pointed at DIR
   echo SSO__OIDC__CLIENT_SECRET_FILE="$1/client-secret" SSO__COOKIE__KEYS_FILE="$1/cookie-keys" \
-       SSO__FANOUT__FEDERATION_KEY_FILE="$1/federation-key" SSO__ADMIN__TOKEN_FILE="$1/admin-token"
+       SSO__ADMIN__TOKEN_FILE="$1/admin-token"
+}
+in_dir() {  # FILE DIR: FILE with its peer key files in DIR
+  sed "s#@SECRETS@#$2#g" "$W/$1.toml" > "$W/$1.$(basename "$2").toml"
+  echo "$W/$1.$(basename "$2").toml"
 }
 for f in gateway gateway-sentinel gateway-cluster; do
-  env $(files_from "$W/sec") "$BIN" check-config --config "$W/$f.toml" > /dev/null || fail "k8s $f.toml"
+  env $(files_from "$W/sec") "$BIN" check-config --config "$(in_dir $f "$W/sec")" > /dev/null || fail "k8s $f.toml"
 done
 ok "k8s ConfigMap gateway.toml passes check-config, also with the sentinel and cluster variants"
-if env $(files_from "$W/placeholder") "$BIN" check-config --config "$W/gateway.toml" > /dev/null 2>&1; then
+if env $(files_from "$W/placeholder") "$BIN" check-config --config "$(in_dir gateway "$W/placeholder")" > /dev/null 2>&1; then
   fail "the placeholders of k8s/secret.yaml pass check-config"
 fi
 ok "the placeholders of k8s/secret.yaml are refused by check-config"
@@ -91,7 +101,7 @@ spec = dep["spec"]["template"]["spec"]; c = spec["containers"][0]
 mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
 vols = {v["name"]: v for v in spec["volumes"]}
 items = vols["secrets"]["secret"]["items"]
-files = set(re.findall(r'^\w+_file = "([^"]+)"', cm["data"]["gateway.toml"], re.M))
+files = set(re.findall(r'\b\w*_file = "([^"]+)"', cm["data"]["gateway.toml"]))
 assert files <= {mounts["secrets"] + "/" + i["path"] for i in items}, files
 assert all(i["key"] in sec["stringData"] for i in items)
 assert vols["config"]["configMap"]["name"] == cm["metadata"]["name"]
@@ -137,7 +147,7 @@ ok "docker/nginx.conf with the shipped snippets passes nginx -t"
 
 # 4. optional tools ----------------------------------------------------------------------------
 if docker compose version > /dev/null 2>&1; then
-  printf 'SSO_COOKIE_KEYS_A=%s\nSSO_COOKIE_KEYS_B=%s\nSSO_FEDERATION_KEY=%s\n' "$KA" "$KA" "$FK" > "$W/env"
+  printf 'SSO_COOKIE_KEYS_A=%s\nSSO_COOKIE_KEYS_B=%s\nSSO_FEDERATION_KEY_AB=%s\n' "$KA" "$KA" "$FK" > "$W/env"
   docker compose -f deploy/docker/compose.yml --env-file "$W/env" config -q 2> "$W/compose.err" || true
   [ ! -s "$W/compose.err" ] || { cat "$W/compose.err" >&2; fail "docker compose config"; }
   ok "docker compose config"
@@ -173,10 +183,14 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 EOF
 gw() { # a|b port secret peer
+  # the peer through nginx's port, the shared key from a file (compose: a secret)
+  sed -e "s#url = \"http://auth.$4.localhost\"#url = \"http://auth.$4.localhost:$P_NG\"#" \
+      -e "s#/run/secrets/federation_ab#$W/federation_ab#" deploy/docker/gateway-$1.toml > "$W/rehearsal-$1.toml"
+  grep -q "auth.$4.localhost:$P_NG" "$W/rehearsal-$1.toml" || fail "rehearsal: peer url of gateway-$1.toml"
   SSO__SERVER__LISTEN=127.0.0.1:$2 SSO__SERVER__PUBLIC_URL=http://auth.$1.localhost:$P_NG \
   SSO__OIDC__ISSUER=$OP/realms/demo SSO__STORE__KIND=memory SSO__OIDC__CLIENT_SECRET=$3 \
-  SSO__COOKIE__KEYS="$KA" SSO__FANOUT__FEDERATION_KEY="$FK" SSO__FANOUT__PEERS=http://auth.$4.localhost:$P_NG \
-    "$BIN" --config deploy/docker/gateway-$1.toml 2> "$W/gw-$1.log" & PIDS+=($!)
+  SSO__COOKIE__KEYS="$KA" \
+    "$BIN" --config "$W/rehearsal-$1.toml" 2> "$W/gw-$1.log" & PIDS+=($!)
 }
 gw a "$P_A" sa b
 gw b "$P_B" sb a

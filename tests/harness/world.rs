@@ -323,21 +323,53 @@ impl World {
         self.b = GatewayHandle::start(l, &self.b_opts);
     }
 
-    /// `[fanout]` section for a gateway whose peer is the other domain.
+    /// Stop gateway A (its port stays reserved for `restart_a`).
+    pub fn stop_a(&mut self) {
+        self.a.stop();
+    }
+
+    /// Start gateway A again on the same port with `a_opts`.
+    pub fn restart_a(&mut self) {
+        let port = self.a.port;
+        let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        self.a = GatewayHandle::start(l, &self.a_opts);
+    }
+
+    /// `[fanout]` section for a gateway whose peer is the other domain; with
+    /// `federation_key`, the pair shares key [`FED_KEY`] under id [`FED_KID`]. Peers listed
+    /// after it are added with [`World::extra_peer_toml`].
     pub fn fanout_toml(o: &GatewayOptions, federation_key: bool) -> String {
         let other = if o.domain == "a" { "b" } else { "a" };
         let port = o.peer_port.unwrap();
-        let key = if federation_key {
-            "federation_key = \"ZmVkZXJhdGlvbi1rZXktZmVkZXJhdGlvbi1rZXktZmVkZXJhdGlvbi1rZXk=\"\n"
+        // the test OP (oidc-provider) gives each client its own sid: bind chain links by sub
+        let head = "[fanout]\naccepted_audiences = [\"gw-a\", \"gw-b\"]\nchain_binding = \"sub\"\n";
+        let url = format!("http://auth.{other}.localhost:{port}");
+        if federation_key {
+            format!(
+                "{head}{}",
+                Self::extra_peer_toml(&url, &[(FED_KID, FED_KEY)])
+            )
         } else {
-            ""
-        };
+            format!("{head}peers = [\"{url}\"]\n")
+        }
+    }
+
+    /// One `[[fanout.peer]]` entry with its keys (id, base64 key), signing key first.
+    pub fn extra_peer_toml(url: &str, keys: &[(&str, &str)]) -> String {
+        let keys: Vec<String> = keys
+            .iter()
+            .map(|(id, k)| format!("{{ id = \"{id}\", key = \"{k}\" }}"))
+            .collect();
         format!(
-            // the test OP (oidc-provider) gives each client its own sid: bind chain links by sub
-            "[fanout]\npeers = [\"http://auth.{other}.localhost:{port}\"]\naccepted_audiences = [\"gw-a\", \"gw-b\"]\nchain_binding = \"sub\"\n{key}"
+            "[[fanout.peer]]\nurl = \"{url}\"\nkeys = [{}]\n",
+            keys.join(", ")
         )
     }
 }
+
+/// The key the two test domains share (base64 of 44 bytes), and its id.
+pub const FED_KEY: &str = "ZmVkZXJhdGlvbi1rZXktZmVkZXJhdGlvbi1rZXktZmVkZXJhdGlvbi1rZXk=";
+pub const FED_KID: &str = "ab-1";
 
 /// Submit the OP's auto-submitting logout form (what the browser's script does) and follow.
 pub async fn submit_op_logout(
@@ -496,4 +528,24 @@ pub fn access_cookies_only(
         .into_iter()
         .filter(|(k, _)| k.starts_with("sso_at"))
         .collect()
+}
+
+/// What a peer holding key `kid` (base64 `key_b64`) would send to the gateway whose public
+/// URL is `to`: the MAC of `msg` for `purpose`, made by sso-core's own signing code.
+pub fn sign_as_peer(
+    to: &str,
+    kid: &str,
+    key_b64: &str,
+    purpose: sso_core::federation::Purpose,
+    msg: &str,
+) -> sso_core::federation::Signed {
+    use sso_core::federation::{FederationKey, FederationKeys, PeerKeys};
+    let key = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, key_b64).unwrap();
+    let to = url::Url::parse(to).unwrap();
+    FederationKeys::new(vec![PeerKeys {
+        peer: to.clone(),
+        keys: vec![FederationKey::new(kid, key)],
+    }])
+    .sign(&to, purpose, msg)
+    .unwrap()
 }

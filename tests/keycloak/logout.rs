@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use sso_integration_tests::browser::Browser;
 use sso_integration_tests::world::{
-    eventually, forward_auth, forward_auth_with_cookies, urlencode,
+    eventually, forward_auth, forward_auth_with_cookies, urlencode, World, FED_KEY, FED_KID,
 };
 
 use crate::{kc_login, signed_in, KcEnv};
@@ -211,7 +211,6 @@ async fn keycloak_session_expiry_signs_out_cleanly() {
 /// have a Redis each (two root domains, two deployments), so only the hop can end B's.
 #[tokio::test]
 async fn clearing_chain_binds_by_keycloak_sid() {
-    const FED_KEY: &str = "ZmVkZXJhdGlvbi1rZXktZmVkZXJhdGlvbi1rZXktZmVkZXJhdGlvbi1rZXk=";
     let redis_b = sso_integration_tests::procs::Redis::start();
     let url_b = redis_b.url();
     // no chain_binding line: the default (sid) is what is proven
@@ -223,10 +222,10 @@ async fn clearing_chain_binds_by_keycloak_sid() {
             if o.domain == "b" {
                 o.redis_url = Some(url_b.clone());
             }
-            o.extra.push_str(&format!(
-                "[fanout]\npeers = [\"http://auth.{other}.localhost:{}\"]\nfederation_key = \"{FED_KEY}\"\n",
-                o.peer_port.unwrap()
-            ));
+            let url = format!("http://auth.{other}.localhost:{}", o.peer_port.unwrap());
+            o.extra.push_str("[fanout]\n");
+            o.extra
+                .push_str(&World::extra_peer_toml(&url, &[(FED_KID, FED_KEY)]));
         },
     )
     .await;

@@ -87,6 +87,7 @@ async fn admin_api_is_off_without_a_token_and_federation_needs_the_key() {
             &[
                 ("sub", ALICE),
                 ("received_at", "1"),
+                ("federation_kid", "ab-1"),
                 ("federation_mac", "AAAA"),
             ],
             &[],

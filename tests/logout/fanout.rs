@@ -1,7 +1,10 @@
 //! Every root domain: durable fan-out to a peer that was down, and the signed
 //! cookie-clearing chain.
 
-use sso_integration_tests::world::{login, submit_op_logout, urlencode, World};
+use sso_core::federation::{forward_msg, Purpose};
+use sso_integration_tests::world::{
+    login, sign_as_peer, submit_op_logout, urlencode, World, FED_KEY, FED_KID,
+};
 use sso_integration_tests::Browser;
 
 use crate::{auth_with_cookies, eventually, session_keys};
@@ -75,15 +78,26 @@ async fn peer_down_during_logout_gets_it_when_back() {
         "a forwarded token is never forwarded again"
     );
     // and the same forwarded token a second time is a jti replay: already applied, 200
-    let form: Vec<(&str, &str)> = queued[0]
+    // (queued unsigned: A signs at delivery time, with the key it shares with B)
+    assert!(queued[0]
         .iter()
-        .map(|(k, v)| match k.as_str() {
-            "token" => ("logout_token", v.as_str()),
-            "mac" => ("federation_mac", v.as_str()),
-            other => (other, v.as_str()),
-        })
-        .chain([("forwarded", "1")])
-        .collect();
+        .all(|(k, _)| k == "token" || k == "received_at"));
+    let field = |name: &str| queued[0].iter().find(|(k, _)| k == name).unwrap().1.clone();
+    let (token, t) = (field("token"), field("received_at"));
+    let s = sign_as_peer(
+        &w.b.base(),
+        FED_KID,
+        FED_KEY,
+        Purpose::Forward,
+        &forward_msg(t.parse().unwrap(), &token),
+    );
+    let form = [
+        ("logout_token", token.as_str()),
+        ("received_at", &t),
+        ("federation_kid", &s.kid),
+        ("federation_mac", &s.tag),
+        ("forwarded", "1"),
+    ];
     let r = Browser::new()
         .post_form(&w.b.url("/sso/backchannel-logout"), &form, &[])
         .await;

@@ -6,9 +6,12 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use sso_core::federation::{admin_msg, forward_msg, Purpose};
 use sso_integration_tests::hostile_op::SignWith;
 use sso_integration_tests::world::access_cookies_only;
-use sso_integration_tests::world::{bind, login, urlencode, EvilWorld, World};
+use sso_integration_tests::world::{
+    bind, login, sign_as_peer, urlencode, EvilWorld, World, FED_KEY, FED_KID,
+};
 use sso_integration_tests::{Browser, GatewayHandle, Relay};
 
 use crate::{auth, auth_with_cookies, eventually, session_keys};
@@ -325,11 +328,10 @@ async fn forwarded_logout_receive_time_is_bounded_and_the_replay_mark_covers_it(
     let op = sso_integration_tests::hostile_op::HostileOp::start("gw-a");
     let mut o = sso_integration_tests::GatewayOptions::new("a", &op.issuer(), Some(redis.url()));
     o.extra.push_str(&format!(
-        "[fanout]\naccepted_audiences = [\"gw-a\", \"gw-b\"]\nfederation_key = \"{FED_KEY}\"\n"
+        "[fanout]\naccepted_audiences = [\"gw-a\", \"gw-b\"]\n{}",
+        World::extra_peer_toml("http://auth.b.localhost:9", &[(FED_KID, FED_KEY)])
     ));
     let gw = GatewayHandle::start(bind().0, &o);
-    let fed_key =
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, FED_KEY).unwrap();
     let sign = |jti: &str, iat: i64| {
         op.sign(
             json!({"alg": "RS256", "typ": "logout+jwt", "kid": "good-key"}),
@@ -340,7 +342,13 @@ async fn forwarded_logout_receive_time_is_bounded_and_the_replay_mark_covers_it(
         )
     };
     let forward = |token: String, t: i64| {
-        let mac = sso_core::logout::chain::mac(&fed_key, &format!("fwd|{t}|{token}"));
+        let s = sign_as_peer(
+            &gw.base(),
+            FED_KID,
+            FED_KEY,
+            Purpose::Forward,
+            &forward_msg(t, &token),
+        );
         let url = gw.url("/sso/backchannel-logout");
         async move {
             Browser::new()
@@ -350,7 +358,8 @@ async fn forwarded_logout_receive_time_is_bounded_and_the_replay_mark_covers_it(
                         ("logout_token", token.as_str()),
                         ("forwarded", "1"),
                         ("received_at", &t.to_string()),
-                        ("federation_mac", &mac),
+                        ("federation_kid", &s.kid),
+                        ("federation_mac", &s.tag),
                     ],
                     &[],
                 )
@@ -378,8 +387,6 @@ async fn forwarded_logout_receive_time_is_bounded_and_the_replay_mark_covers_it(
             .unwrap();
     assert!(ttl >= 86_400, "replay mark TTL {ttl}");
 }
-
-const FED_KEY: &str = "ZmVkZXJhdGlvbi1rZXktZmVkZXJhdGlvbi1rZXktZmVkZXJhdGlvbi1rZXk=";
 
 /// The OP session (`sid`) of gateway A's only session.
 async fn sid_of(w: &World) -> String {
@@ -555,10 +562,14 @@ async fn a_failing_peer_does_not_delay_fanout_to_the_others() {
         let mut f = World::fanout_toml(o, true);
         if o.domain == "a" {
             // a peer nobody answers for, listed first
-            f = f.replace(
-                "peers = [",
-                &format!("peers = [\"http://127.0.0.1:{dead_port}\", "),
+            let dead = World::extra_peer_toml(
+                &format!("http://127.0.0.1:{dead_port}"),
+                &[(
+                    "a-dead-1",
+                    "ZGVhZC1wZWVyLWtleS1kZWFkLXBlZXIta2V5LWRlYWQtcGVlci1rZXk=",
+                )],
             );
+            f = f.replace("[[fanout.peer]]", &format!("{dead}[[fanout.peer]]"));
         }
         o.extra.push_str(&f);
     });
@@ -684,12 +695,15 @@ async fn late_federation_revocation_spares_sessions_created_after_it() {
     let b = Browser::new();
     login(&b, &w.b, "alice", "alice-password").await;
     let at_b = access_cookies_only(&b, &w.b);
-    let fed_key =
-        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, FED_KEY).unwrap();
     let sub = sso_integration_tests::world::ALICE_SUB;
     let revoke = |at: i64| {
-        let mac =
-            sso_core::logout::chain::mac(&fed_key, &format!("admin|{}|{sub}|{at}", w.op.issuer));
+        let s = sign_as_peer(
+            &w.b.base(),
+            FED_KID,
+            FED_KEY,
+            Purpose::Admin,
+            &admin_msg(&w.op.issuer, sub, at),
+        );
         let url = w.b.url("/sso/federation/revoke");
         async move {
             Browser::new()
@@ -698,7 +712,8 @@ async fn late_federation_revocation_spares_sessions_created_after_it() {
                     &[
                         ("sub", sub),
                         ("received_at", &at.to_string()),
-                        ("federation_mac", &mac),
+                        ("federation_kid", &s.kid),
+                        ("federation_mac", &s.tag),
                     ],
                     &[],
                 )

@@ -7,6 +7,7 @@ mod backchannel;
 mod chaos;
 mod fanout;
 mod faults;
+mod federation;
 mod lease;
 mod replicas;
 mod rp;

@@ -5,8 +5,8 @@
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::federation::RevokeForm;
 use crate::gateway::Gateway;
-use crate::logout::chain;
 use crate::logout::Ended;
 use crate::store::{keys, Index};
 use crate::util::now;
@@ -61,41 +61,44 @@ impl Gateway {
                 now(),
             )
             .await?;
-        if let Some(key) = &self.settings.fanout.federation_key {
-            let at = now();
-            let mac = chain::mac(key, &admin_msg(&self.settings.oidc.issuer, sub, at));
-            for peer in &self.settings.fanout.peers {
-                let fields = vec![
-                    ("kind".to_string(), "admin".to_string()),
-                    ("sub".to_string(), sub.to_string()),
-                    ("received_at".to_string(), at.to_string()),
-                    ("mac".to_string(), mac.clone()),
-                ];
-                self.store
-                    .stream_add(&keys::fanout(&crate::fanout::peer_key(peer)), &fields)
-                    .await?;
+        // Queued for every peer this gateway shares a key with; signed at delivery time
+        // with that peer's current key (crate::fanout).
+        let at = now();
+        for peer in &self.settings.fanout.peers {
+            if self.settings.fanout.federation.signing_kid(peer).is_none() {
+                continue;
             }
-            self.wake_fanout();
+            let fields = vec![
+                ("kind".to_string(), "admin".to_string()),
+                ("sub".to_string(), sub.to_string()),
+                ("received_at".to_string(), at.to_string()),
+            ];
+            self.store
+                .stream_add(&keys::fanout(&crate::fanout::peer_key(peer)), &fields)
+                .await?;
         }
+        self.wake_fanout();
         Ok(ended)
     }
 
-    /// `POST /sso/federation/revoke` from a peer: verify the federation MAC, then end the
-    /// subject's sessions here (never forwarded again).
-    pub async fn federation_revoke(&self, sub: &str, at: i64, mac: &str) -> Result<Ended> {
-        let key = self
-            .settings
-            .fanout
-            .federation_key
-            .as_ref()
-            .ok_or(Error::Forbidden("no federation key is configured"))?;
+    /// `POST /sso/federation/revoke` from a peer: verify the federation MAC with the key
+    /// its kid names, then end the subject's sessions here (never forwarded again).
+    pub async fn federation_revoke(&self, f: &RevokeForm) -> Result<Ended> {
         let now = now();
-        if !chain::verify_mac(key, &admin_msg(&self.settings.oidc.issuer, sub, at), mac)
-            || at > now + 60
-            || at + ADMIN_MAX_AGE < now
-        {
+        let at = f.received_at;
+        let Some(peer) = self.settings.fanout.federation.check_admin(
+            &self.settings.server.public_url,
+            &self.settings.oidc.issuer,
+            f,
+        ) else {
+            return Err(Error::Forbidden("invalid federation revocation"));
+        };
+        if at > now + 60 || at + ADMIN_MAX_AGE < now {
             return Err(Error::Forbidden("invalid federation revocation"));
         }
+        let sub = f.sub.as_str();
+        let mac = &f.federation_mac;
+        tracing::info!(peer = %crate::federation::origin(peer), "federation revocation verified");
         // Marked only once applied (a store failure in between is retried by the sender);
         // a revocation already applied is an idempotent success.
         let mark = format!("sso:fedrev:{{{mac}}}");
@@ -124,8 +127,4 @@ impl Gateway {
             _ => false,
         }
     }
-}
-
-fn admin_msg(iss: &str, sub: &str, at: i64) -> String {
-    format!("admin|{iss}|{sub}|{at}")
 }

@@ -9,6 +9,7 @@ use base64::Engine;
 use serde::Deserialize;
 use url::Url;
 
+use crate::federation::{FederationKey, FederationKeys, PeerKeys};
 use crate::redirect::RedirectPolicy;
 use crate::secret::{AdminToken, ClientSecret};
 
@@ -177,17 +178,47 @@ pub struct RawStore {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawFanout {
+    /// Peers without federation keys (forwarded logout tokens only).
     pub peers: Option<Vec<String>>,
+    /// `[[fanout.peer]]`: a peer with its own keys.
+    pub peer: Option<Vec<RawPeer>>,
     pub accepted_audiences: Option<Vec<String>>,
     pub federation_key: Option<String>,
     pub federation_key_file: Option<PathBuf>,
     pub chain_binding: Option<String>,
 }
 
+/// `[[fanout.peer]]`.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPeer {
+    pub url: Option<String>,
+    pub keys: Option<Vec<RawPeerKey>>,
+}
+
+/// One entry of `fanout.peer.keys`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPeerKey {
+    pub id: Option<String>,
+    pub key: Option<String>,
+    pub key_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for RawPeerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawPeerKey")
+            .field("id", &self.id)
+            .field("key_file", &self.key_file)
+            .finish_non_exhaustive()
+    }
+}
+
 impl std::fmt::Debug for RawFanout {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RawFanout")
             .field("peers", &self.peers)
+            .field("peer", &self.peer)
             .field("accepted_audiences", &self.accepted_audiences)
             .finish_non_exhaustive()
     }
@@ -406,26 +437,15 @@ pub enum ChainBinding {
     Sub,
 }
 
-#[derive(Clone)]
+/// `[fanout]`. `Debug` redacts the keys ([`FederationKeys`] shows only ids).
+#[derive(Debug, Clone)]
 pub struct FanoutSettings {
+    /// Every peer, with or without keys, in configuration order.
     pub peers: Vec<Url>,
     pub accepted_audiences: Vec<String>,
-    pub federation_key: Option<Vec<u8>>,
+    /// The keys each peer shares with this gateway.
+    pub federation: FederationKeys,
     pub chain_binding: ChainBinding,
-}
-
-impl std::fmt::Debug for FanoutSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FanoutSettings")
-            .field("peers", &self.peers)
-            .field("accepted_audiences", &self.accepted_audiences)
-            .field("chain_binding", &self.chain_binding)
-            .field(
-                "federation_key",
-                &self.federation_key.as_ref().map(|_| "[redacted]"),
-            )
-            .finish()
-    }
 }
 
 /// `forward_auth.unverified_email`: `X-Auth-Request-Email` is only ever sent for an
@@ -592,7 +612,7 @@ const KNOWN_PASS_PARAMS: &[&str] = &[
 ];
 
 /// Validate everything at once so the operator sees every problem in one run.
-pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
+pub fn validate(mut raw: RawConfig) -> Result<Settings, ConfigError> {
     let mut p: Vec<String> = Vec::new();
 
     // [server]
@@ -924,28 +944,101 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             ChainBinding::Sid
         }
     };
-    let federation_key = match (&raw.fanout.federation_key, &raw.fanout.federation_key_file) {
-        (Some(_), Some(_)) => {
-            p.push(
-                "fanout.federation_key and fanout.federation_key_file are both set: keep one"
-                    .into(),
-            );
-            None
+    if raw.fanout.federation_key.is_some() || raw.fanout.federation_key_file.is_some() {
+        p.push(
+            "fanout.federation_key / federation_key_file (one key shared by every peer) is no longer accepted: \
+any peer holding it could forge revocations and chain links for the others. Give each peer pair its own new key \
+(every peer knew the old one), on both sides: [[fanout.peer]] url = \"https://auth.b.com\" keys = [{ id = \"ab-1\", key_file = \"/run/secrets/ab-1\" }] \
+(docs/configuration.md, [fanout]; docs/operations.md, \"Federation keys\")"
+                .into(),
+        );
+    }
+    let raw_peers = raw.fanout.peer.take().unwrap_or_default();
+    if !raw_peers.is_empty() && !peers.is_empty() {
+        p.push("fanout.peers and [[fanout.peer]] are both set: list every peer as [[fanout.peer]] (keys are optional there)".into());
+    }
+    let mut peer_keys: Vec<PeerKeys> = Vec::new();
+    for (i, rp) in raw_peers.iter().enumerate() {
+        let what = format!("fanout.peer[{i}]");
+        let Some(u) = rp.url.as_deref() else {
+            p.push(format!("{what}.url is missing: set the peer gateway's server.public_url, e.g. \"https://auth.b.com\""));
+            continue;
+        };
+        let Some(u) = parse_url(u, &format!("{what}.url"), &mut p) else {
+            continue;
+        };
+        let raw_keys = rp.keys.as_deref().unwrap_or_default();
+        if raw_keys.len() > crate::federation::MAX_KEYS_PER_PEER {
+            p.push(format!(
+                "{what}.keys has {} keys: at most {} (the current one and, during a rotation, one more); remove the retired ones",
+                raw_keys.len(),
+                crate::federation::MAX_KEYS_PER_PEER
+            ));
         }
-        (Some(k), None) => Some(k.clone()),
-        (None, Some(f)) => read_secret_file(f, "fanout.federation_key_file", &mut p),
-        (None, None) => None,
-    };
-    let federation_key = match federation_key {
-        Some(k) => match base64::engine::general_purpose::STANDARD.decode(k.trim()) {
-            Ok(b) if b.len() >= 32 => Some(b),
-            _ => {
-                p.push("fanout.federation_key must be base64 of at least 32 random bytes (`openssl rand -base64 32`)".into());
-                None
+        let mut keys = Vec::new();
+        for (j, rk) in raw_keys.iter().enumerate() {
+            let kwhat = format!("{what}.keys[{j}]");
+            let id = rk.id.clone().unwrap_or_default();
+            if !crate::federation::valid_kid(&id) {
+                p.push(format!("{kwhat}.id = {id:?}: set a key id of 1 to 64 letters, digits, '-' or '_', the same on both peers, e.g. \"ab-2026-12\""));
             }
-        },
-        None => None,
-    };
+            let text = match (&rk.key, &rk.key_file) {
+                (Some(_), Some(_)) => {
+                    p.push(format!("{kwhat}: key and key_file are both set: keep one"));
+                    None
+                }
+                (Some(k), None) => Some(k.clone()),
+                (None, Some(f)) => read_secret_file(f, &format!("{kwhat}.key_file"), &mut p),
+                (None, None) => {
+                    p.push(format!("{kwhat}: set key or key_file (base64 of at least {} random bytes: `openssl rand -base64 32`)", crate::federation::MIN_KEY_BYTES));
+                    None
+                }
+            };
+            if let Some(text) = text {
+                match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
+                    Ok(b) if b.len() >= crate::federation::MIN_KEY_BYTES => {
+                        keys.push(FederationKey::new(id, b));
+                    }
+                    _ => p.push(format!("{kwhat} (id {id:?}): the key must be base64 of at least {} random bytes (`openssl rand -base64 32`)", crate::federation::MIN_KEY_BYTES)),
+                }
+            }
+        }
+        peers.push(u.clone());
+        peer_keys.push(PeerKeys { peer: u, keys });
+    }
+    // Pairwise: a key id, or a key, belongs to one peer only; a peer is listed once.
+    for (i, a) in peer_keys.iter().enumerate() {
+        for b in &peer_keys[i + 1..] {
+            if crate::federation::origin(&a.peer) == crate::federation::origin(&b.peer) {
+                p.push(format!(
+                    "fanout.peer: {} is listed twice: keep one entry per peer, with all its keys",
+                    crate::federation::origin(&a.peer)
+                ));
+            }
+        }
+    }
+    let all: Vec<(&Url, &FederationKey)> = peer_keys
+        .iter()
+        .flat_map(|pk| pk.keys.iter().map(move |k| (&pk.peer, k)))
+        .collect();
+    for (i, (pa, a)) in all.iter().enumerate() {
+        for (pb, b) in &all[i + 1..] {
+            if a.id == b.id {
+                p.push(format!(
+                    "fanout.peer: key id {:?} is used twice ({} and {}): every key id must be unique across all peers, so the receiver knows who signed",
+                    a.id,
+                    crate::federation::origin(pa),
+                    crate::federation::origin(pb)
+                ));
+            } else if a.same_secret(b) {
+                p.push(format!(
+                    "fanout.peer: keys {:?} and {:?} hold the same secret: generate a separate key per peer (`openssl rand -base64 32`)",
+                    a.id, b.id
+                ));
+            }
+        }
+    }
+    let federation = FederationKeys::new(peer_keys);
 
     // [cors]
     let cors_allowed_origins = raw.cors.allowed_origins.clone().unwrap_or_default();
@@ -1157,7 +1250,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
         fanout: FanoutSettings {
             peers,
             accepted_audiences,
-            federation_key,
+            federation,
             chain_binding,
         },
         pass_authorization: raw.forward_auth.pass_authorization.unwrap_or(true),
@@ -1311,6 +1404,62 @@ kind = "memory"
         );
         let s = Settings::from_toml(&text).unwrap();
         assert_eq!(s.oidc.scopes, vec!["openid", "profile", "roles"]);
+    }
+
+    const FK1: &str = "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE=";
+    const FK2: &str = "MjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjIyMjI=";
+
+    #[test]
+    fn per_peer_federation_keys() {
+        let text = format!(
+            "{}\n[[fanout.peer]]\nurl = \"https://auth.b.com\"\nkeys = [{{ id = \"ab-2\", key = \"{FK1}\" }}, {{ id = \"ab-1\", key = \"{FK2}\" }}]\n[[fanout.peer]]\nurl = \"https://auth.c.com\"\n",
+            good()
+        );
+        let s = Settings::from_toml(&text).unwrap();
+        let f = &s.fanout.federation;
+        assert_eq!(s.fanout.peers.len(), 2);
+        assert_eq!(f.signing_kid(&s.fanout.peers[0]), Some("ab-2"));
+        assert_eq!(
+            f.signing_kid(&s.fanout.peers[1]),
+            None,
+            "a peer without keys"
+        );
+        assert_eq!(f.kids().collect::<Vec<_>>(), ["ab-2", "ab-1"]);
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains(FK1) && !dbg.contains("49, 49"), "{dbg}");
+        // the URL-list form still lists peers without keys
+        let text = format!("{}\n[fanout]\npeers = [\"https://auth.b.com\"]\n", good());
+        let s = Settings::from_toml(&text).unwrap();
+        assert_eq!(s.fanout.peers.len(), 1);
+        assert!(s.fanout.federation.is_empty());
+    }
+
+    #[test]
+    fn federation_key_problems_are_reported_together_with_a_fix() {
+        let text = format!(
+            "{}\n[fanout]\nfederation_key = \"{FK1}\"\npeers = [\"https://auth.x.com\"]\n\
+[[fanout.peer]]\nurl = \"https://auth.b.com\"\nkeys = [{{ id = \"dup\", key = \"{FK1}\" }}, {{ id = \"bad.id\", key = \"c2hvcnQ=\" }}, {{ id = \"k3\", key = \"{FK2}\" }}]\n\
+[[fanout.peer]]\nurl = \"https://auth.c.com\"\nkeys = [{{ id = \"dup\", key = \"{FK2}\" }}]\n\
+[[fanout.peer]]\nurl = \"https://auth.c.com/sso\"\nkeys = [{{ id = \"c2\", key = \"{FK1}\", key_file = \"/x\" }}, {{ id = \"c3\" }}]\n\
+[[fanout.peer]]\nkeys = []\n",
+            good()
+        );
+        let e = Settings::from_toml(&text).unwrap_err().to_string();
+        for needle in [
+            "fanout.federation_key / federation_key_file (one key shared by every peer) is no longer accepted",
+            "fanout.peers and [[fanout.peer]] are both set",
+            "fanout.peer[0].keys has 3 keys: at most 2",
+            "fanout.peer[0].keys[1].id = \"bad.id\"",
+            "fanout.peer[0].keys[1] (id \"bad.id\"): the key must be base64 of at least 32",
+            "key id \"dup\" is used twice (https://auth.b.com and https://auth.c.com)",
+            "keys \"k3\" and \"dup\" hold the same secret",
+            "https://auth.c.com is listed twice",
+            "fanout.peer[2].keys[0]: key and key_file are both set",
+            "fanout.peer[2].keys[1]: set key or key_file",
+            "fanout.peer[3].url is missing",
+        ] {
+            assert!(e.contains(needle), "missing {needle:?} in {e}");
+        }
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! worker delivers it with backoff until the peer acknowledges (HTTP 200). One replica
 //! delivers per peer at a time (a lease, renewed during a batch), oldest first, with one
 //! worker per peer so a failing peer's backoff never delays the others. An entry the peer
-//! refuses for good (400/403, e.g. during a federation key rotation) moves to the peer's
-//! dead-letter stream (`sso:fanout:dead:<peer>`), counted in `/metrics`; an operator
-//! replays it with `sso-gateway fanout replay-dead`.
+//! refuses for good (400/403, e.g. a federation key that differs between the two peers)
+//! moves to the peer's dead-letter stream (`sso:fanout:dead:<peer>`), counted in `/metrics`;
+//! an operator replays it with `sso-gateway fanout replay-dead`. Entries are queued unsigned
+//! and MAC'd at delivery with the peer's current key (`crate::federation`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,13 +39,11 @@ impl Gateway {
     /// Queue a logout token for every peer. Durable once this returns.
     pub async fn enqueue_fanout(&self, token: &str, received_at: i64) -> Result<()> {
         for peer in &self.settings.fanout.peers {
-            let mut fields = vec![
+            // Signed at delivery time (deliver_some), with the peer's key of that moment.
+            let fields = vec![
                 ("token".to_string(), token.to_string()),
                 ("received_at".to_string(), received_at.to_string()),
             ];
-            if let Some(mac) = self.federation_mac(token, received_at) {
-                fields.push(("mac".to_string(), mac));
-            }
             self.store
                 .stream_add(&keys::fanout(&peer_key(peer)), &fields)
                 .await?;
@@ -209,25 +208,16 @@ async fn deliver_some(
     let mut n = 0;
     let result = async {
         for entry in gw.store.stream_head(&key, 32).await.map_err(|_| ())? {
-            let (target, form) = if entry.field("kind") == Some("admin") {
-                let form = vec![
-                    ("sub", entry.field("sub").unwrap_or_default().to_string()),
-                    ("received_at", entry.field("received_at").unwrap_or_default().to_string()),
-                    ("federation_mac", entry.field("mac").unwrap_or_default().to_string()),
-                ];
-                (&admin_url, form)
-            } else {
-                let token = entry.field("token").unwrap_or_default();
-                let mut form = vec![("logout_token", token.to_string()), ("forwarded", "1".to_string())];
-                if let Some(t) = entry.field("received_at") {
-                    form.push(("received_at", t.to_string()));
-                }
-                if let Some(m) = entry.field("mac") {
-                    form.push(("federation_mac", m.to_string()));
-                }
-                (&url, form)
+            let Some((target, form)) = delivery(gw, peer, &entry, &url, &admin_url) else {
+                // An admin revocation for a peer that has no key any more (or a malformed
+                // entry): it cannot be signed; keep it for the operator.
+                tracing::warn!(peer = %peer, "cannot sign this revocation (no federation key for this peer, or a malformed entry); moved to the dead-letter stream");
+                dead_letter(gw, peer, &entry, "unsigned").await?;
+                gw.store.stream_del(&key, &entry.id).await.map_err(|_| ())?;
+                n += 1;
+                continue;
             };
-            let resp = http.post(target.as_str()).form(&form).send().await;
+            let resp = http.post(target).form(&form).send().await;
             match resp {
                 Ok(r) if r.status().is_success() => {}
                 Ok(r) if matches!(r.status().as_u16(), 400 | 403) => {
@@ -236,13 +226,7 @@ async fn deliver_some(
                     // it for the operator in the dead-letter stream.
                     let status = r.status().as_u16();
                     tracing::warn!(peer = %peer, status, "peer refused a forwarded logout; moved to the dead-letter stream (replay: sso-gateway fanout replay-dead)");
-                    let mut fields = entry.fields.clone();
-                    fields.push(("status".into(), status.to_string()));
-                    fields.push(("failed_at".into(), now().to_string()));
-                    gw.store
-                        .stream_add(&keys::fanout_dead(&peer_key(peer)), &fields)
-                        .await
-                        .map_err(|_| ())?;
+                    dead_letter(gw, peer, &entry, &status.to_string()).await?;
                 }
                 Ok(r) => {
                     tracing::warn!(peer = %peer, status = r.status().as_u16(), "fan-out delivery failed; will retry");
@@ -272,6 +256,73 @@ async fn deliver_some(
     .await;
     let _ = gw.store.lock_release(&lock, holder).await;
     result
+}
+
+/// The endpoint and form for a queued entry, MAC'd now with the peer's current key.
+/// Entries queued by older versions carry a `mac` (the shared key, no kid): it is ignored
+/// and the entry re-signed, so they stay deliverable. `None`: an admin revocation for a
+/// peer without a key (it cannot go unsigned).
+fn delivery<'a>(
+    gw: &Gateway,
+    peer: &url::Url,
+    entry: &crate::store::StreamEntry,
+    url: &'a str,
+    admin_url: &'a str,
+) -> Option<(&'a str, Vec<(&'static str, String)>)> {
+    use crate::federation::{admin_msg, forward_msg, Purpose};
+    let keys = &gw.settings.fanout.federation;
+    let at = entry.field("received_at").unwrap_or_default();
+    if entry.field("kind") == Some("admin") {
+        let sub = entry.field("sub").unwrap_or_default();
+        let at_n = at.parse::<i64>().ok()?;
+        let s = keys.sign(
+            peer,
+            Purpose::Admin,
+            &admin_msg(&gw.settings.oidc.issuer, sub, at_n),
+        )?;
+        let form = vec![
+            ("sub", sub.to_string()),
+            ("received_at", at.to_string()),
+            ("federation_kid", s.kid),
+            ("federation_mac", s.tag),
+        ];
+        return Some((admin_url, form));
+    }
+    let token = entry.field("token").unwrap_or_default();
+    let mut form = vec![
+        ("logout_token", token.to_string()),
+        ("forwarded", "1".to_string()),
+    ];
+    if let Ok(t) = at.parse::<i64>() {
+        form.push(("received_at", t.to_string()));
+        // A peer without a key gets the token unsigned: it judges `exp` at its own clock.
+        if let Some(s) = keys.sign(peer, Purpose::Forward, &forward_msg(t, token)) {
+            form.push(("federation_kid", s.kid));
+            form.push(("federation_mac", s.tag));
+        }
+    }
+    Some((url, form))
+}
+
+async fn dead_letter(
+    gw: &Gateway,
+    peer: &url::Url,
+    entry: &crate::store::StreamEntry,
+    status: &str,
+) -> std::result::Result<(), ()> {
+    let mut fields: Vec<(String, String)> = entry
+        .fields
+        .iter()
+        .filter(|(k, _)| k != "mac")
+        .cloned()
+        .collect();
+    fields.push(("status".into(), status.to_string()));
+    fields.push(("failed_at".into(), now().to_string()));
+    gw.store
+        .stream_add(&keys::fanout_dead(&peer_key(peer)), &fields)
+        .await
+        .map(|_| ())
+        .map_err(|_| ())
 }
 
 #[cfg(test)]

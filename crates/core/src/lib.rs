@@ -7,6 +7,7 @@ pub mod config;
 pub mod cookies;
 pub mod error;
 pub mod fanout;
+pub mod federation;
 pub mod forward_auth;
 pub mod gateway;
 pub mod login;

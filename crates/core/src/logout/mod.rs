@@ -49,8 +49,10 @@ pub struct BackchannelRequest {
     pub logout_token: Option<String>,
     /// Forwarded by a peer gateway (never forwarded again).
     pub forwarded: bool,
-    /// When the first gateway received it, with the federation MAC over (token, time).
+    /// When the first gateway received it, with the federation MAC over (token, time) and
+    /// the id of the key that made it.
     pub received_at: Option<i64>,
+    pub federation_kid: Option<String>,
     pub federation_mac: Option<String>,
 }
 
@@ -142,18 +144,31 @@ impl Gateway {
         })?;
         let now = now();
         // A peer-forwarded token is judged by when the first gateway received it, if the
-        // federation MAC proves that time and it is at most FORWARD_WINDOW_SECS old;
-        // otherwise by now.
-        let exp_reference = match (req.forwarded, req.received_at, &req.federation_mac) {
-            (true, Some(t), Some(mac))
-                if t <= now
-                    && t >= now - FORWARD_WINDOW_SECS
-                    && self.federation_mac_ok(token, t, mac) =>
-            {
-                t
+        // federation MAC (the key that peer shares with us) proves that time and it is at
+        // most FORWARD_WINDOW_SECS old; otherwise by now. Federation fields that do not
+        // verify (unknown kid, another peer's key, forged) are refused: nothing is applied.
+        let mut exp_reference = now;
+        if req.forwarded {
+            use crate::federation::ForwardCheck;
+            match self.settings.fanout.federation.check_forward(
+                &self.settings.server.public_url,
+                token,
+                req.received_at,
+                req.federation_kid.as_deref(),
+                req.federation_mac.as_deref(),
+            ) {
+                ForwardCheck::Unsigned => {}
+                ForwardCheck::Signed { peer, received_at } => {
+                    tracing::debug!(peer = %crate::federation::origin(peer), "forwarded logout verified");
+                    if received_at <= now && received_at >= now - FORWARD_WINDOW_SECS {
+                        exp_reference = received_at;
+                    }
+                }
+                ForwardCheck::Invalid => {
+                    return Err(Error::Forbidden("invalid federation MAC"));
+                }
             }
-            _ => now,
-        };
+        }
         let mut audiences = self.settings.fanout.accepted_audiences.clone();
         if !req.forwarded {
             // Directly from the OP: only our own client id.
@@ -175,7 +190,7 @@ impl Gateway {
         // it again (the retry of a lost answer, or the same token from the OP and a peer).
         // The mark lasts as long as the token can be accepted: until `exp` (+ leeway), and
         // with a federation key FORWARD_WINDOW_SECS longer (a forwarded receive time).
-        let window = if self.settings.fanout.federation_key.is_some() {
+        let window = if !self.settings.fanout.federation.is_empty() {
             FORWARD_WINDOW_SECS
         } else {
             0
@@ -390,21 +405,6 @@ impl Gateway {
             serde_json::json!({"logged_out": true, "sessions": 1, "op_session_ended": op_ended}),
             cookies,
         ))
-    }
-
-    fn federation_mac_ok(&self, token: &str, t: i64, mac: &str) -> bool {
-        match &self.settings.fanout.federation_key {
-            Some(k) => chain::verify_mac(k, &format!("fwd|{t}|{token}"), mac),
-            None => false,
-        }
-    }
-
-    pub fn federation_mac(&self, token: &str, t: i64) -> Option<String> {
-        self.settings
-            .fanout
-            .federation_key
-            .as_ref()
-            .map(|k| chain::mac(k, &format!("fwd|{t}|{token}")))
     }
 }
 

@@ -30,19 +30,10 @@ pub async fn revoke(gw: Gw, _: Admin, f: web::Form<SubQuery>) -> Result<HttpResp
     Ok(HttpResponse::Ok().json(serde_json::json!({"sub": f.sub, "ended": ended.sessions})))
 }
 
-#[derive(serde::Deserialize)]
-pub struct FederationForm {
-    sub: String,
-    received_at: i64,
-    federation_mac: String,
-}
-
 pub async fn federation_revoke(
     gw: Gw,
-    f: web::Form<FederationForm>,
+    f: web::Form<sso_core::federation::RevokeForm>,
 ) -> Result<HttpResponse, HttpError> {
-    gw.federation_revoke(&f.sub, f.received_at, &f.federation_mac)
-        .await
-        .map_err(HttpError::json)?;
+    gw.federation_revoke(&f).await.map_err(HttpError::json)?;
     Ok(HttpResponse::Ok().finish())
 }

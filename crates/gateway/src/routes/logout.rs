@@ -198,20 +198,16 @@ pub async fn chain_hop(
     Ok(redirect(r))
 }
 
-#[derive(serde::Deserialize)]
-pub struct BclForm {
-    logout_token: Option<String>,
-    forwarded: Option<String>,
-    received_at: Option<i64>,
-    federation_mac: Option<String>,
-}
-
-pub async fn backchannel(gw: Gw, form: web::Form<BclForm>) -> Result<HttpResponse, HttpError> {
+pub async fn backchannel(
+    gw: Gw,
+    form: web::Form<sso_core::federation::BackchannelForm>,
+) -> Result<HttpResponse, HttpError> {
     let f = form.into_inner();
     let req = BackchannelRequest {
         logout_token: f.logout_token,
         forwarded: f.forwarded.as_deref() == Some("1"),
         received_at: f.received_at,
+        federation_kid: f.federation_kid,
         federation_mac: f.federation_mac,
     };
     gw.backchannel_logout(&req).await.map_err(HttpError::json)?;
