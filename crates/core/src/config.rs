@@ -1271,6 +1271,70 @@ any peer holding it could forge revocations and chain links for the others. Give
 mod tests {
     use super::*;
 
+    /// Every key the config parser accepts is documented in docs/configuration.md, in its
+    /// section (a `## [name]` or `### [name]` heading), as `` `key` ``. The field lists
+    /// come from the structs' own `Deserialize` impls (serde-aux introspection), so a new
+    /// key without a line in the docs fails here.
+    #[test]
+    fn every_config_key_is_documented() {
+        use serde_aux::serde_introspection::serde_introspect;
+        let doc = include_str!("../../../docs/configuration.md");
+        let section = |name: &str| -> &str {
+            let start = doc
+                .find(&format!("## `[{name}]`"))
+                .unwrap_or_else(|| panic!("docs/configuration.md has no `[{name}]` section"));
+            let body = &doc[start..];
+            let rest = &body[4..];
+            let end = rest
+                .find("\n## ")
+                .into_iter()
+                .chain(rest.find("\n### "))
+                .min();
+            &body[..end.map_or(body.len(), |e| e + 4)]
+        };
+        let sections: Vec<(&str, &[&str])> = vec![
+            ("server", serde_introspect::<RawServer>()),
+            ("oidc", serde_introspect::<RawOidc>()),
+            ("cookie", serde_introspect::<RawCookie>()),
+            ("redirect", serde_introspect::<RawRedirect>()),
+            ("session", serde_introspect::<RawSession>()),
+            ("store", serde_introspect::<RawStore>()),
+            ("revocation", serde_introspect::<RawRevocation>()),
+            ("fanout", serde_introspect::<RawFanout>()),
+            ("fanout", serde_introspect::<RawPeer>()),
+            ("fanout", serde_introspect::<RawPeerKey>()),
+            ("forward_auth", serde_introspect::<RawForwardAuth>()),
+            ("cors", serde_introspect::<RawCors>()),
+            ("logout", serde_introspect::<RawLogout>()),
+            ("admin", serde_introspect::<RawAdmin>()),
+            ("log", serde_introspect::<RawLog>()),
+            ("rate_limit", serde_introspect::<RawRateLimit>()),
+            ("tls", serde_introspect::<RawTls>()),
+            ("ui", serde_introspect::<RawUi>()),
+        ];
+        let top = serde_introspect::<RawConfig>();
+        let mut missing = Vec::new();
+        for t in top {
+            if !sections.iter().any(|(n, _)| n == t) {
+                missing.push(format!("[{t}]: no field list in this test"));
+            }
+        }
+        for (name, fields) in &sections {
+            let text = section(name);
+            for f in *fields {
+                let documented =
+                    text.contains(&format!("`{f}`")) || text.contains(&format!("`peer.{f}`"));
+                if !documented {
+                    missing.push(format!("[{name}] {f}"));
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "keys missing from docs/configuration.md: {missing:?}"
+        );
+    }
+
     const KEY: &str = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4";
 
     fn good() -> String {
