@@ -1,11 +1,11 @@
-//! The Rust resource-server extractor (`sso_core::resource::Authenticated`) on a sibling
+//! The Rust resource-server extractor (`sso_actix::Authenticated`) on a sibling
 //! subdomain: joined `sso_at` or Bearer, cached JWKS, and the revocation cache fed from the
 //! gateways' Redis so a logout is refused at once.
 
 use std::sync::Arc;
 
 use actix_web::{test, web, App, HttpResponse};
-use sso_core::resource::{Authenticated, ResourceServer};
+use sso_actix::{Authenticated, ResourceServer};
 use sso_core::store::redis::RedisStore;
 use sso_integration_tests::world::{eventually, login, World};
 use sso_integration_tests::{Browser, OpOptions};

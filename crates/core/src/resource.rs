@@ -1,14 +1,9 @@
-//! For Rust resource servers on sibling subdomains: an actix-web extractor that reads the
-//! joined `sso_at` cookie or an `Authorization: Bearer` token, verifies it with the cached
-//! JWKS and the revocation cache, and answers `401` otherwise.
+//! For Rust resource servers on sibling subdomains: verify the token a request presents (the
+//! joined `sso_at` cookie or an `Authorization: Bearer` token) with the cached JWKS and the
+//! revocation cache. Framework-free: the actix-web extractor that answers `401`/`503` is in
+//! the `sso-actix` crate.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-
-use actix_web::dev::Payload;
-use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 
 use crate::config::OidcSettings;
 use crate::oidc::{AccessClaims, AccessTokenError, OidcClient, OidcError};
@@ -114,18 +109,15 @@ impl ResourceServer {
     }
 }
 
-/// The token from `Authorization: Bearer` or the joined `sso_at` chunks.
-pub fn token_from_request(req: &HttpRequest) -> Option<AccessToken> {
-    let auth = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    crate::cookies::bearer(auth).or_else(|| {
-        let jar = crate::cookies::RequestCookies::parse(
-            req.headers()
-                .get_all(header::COOKIE)
-                .filter_map(|v| v.to_str().ok()),
-        );
+/// The token a request presents: `Authorization: Bearer <token>` (any case of the scheme),
+/// else the joined `sso_at` chunks of its `Cookie` headers. Framework-free: a web framework's
+/// glue passes the header values (`sso-actix` does for actix-web).
+pub fn presented_token<'a>(
+    authorization: Option<&str>,
+    cookie_headers: impl IntoIterator<Item = &'a str>,
+) -> Option<AccessToken> {
+    crate::cookies::bearer(authorization).or_else(|| {
+        let jar = crate::cookies::RequestCookies::parse(cookie_headers);
         crate::cookies::join_access(|n| jar.get(n).map(str::to_string)).0
     })
 }
@@ -146,43 +138,4 @@ pub enum Unauthorized {
     RevocationsUnavailable,
     #[error("resource server not configured")]
     NotConfigured,
-}
-
-impl ResponseError for Unauthorized {
-    fn status_code(&self) -> actix_web::http::StatusCode {
-        match self {
-            Unauthorized::ProviderUnavailable | Unauthorized::RevocationsUnavailable => {
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE
-            }
-            Unauthorized::NotConfigured => actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-            _ => actix_web::http::StatusCode::UNAUTHORIZED,
-        }
-    }
-    fn error_response(&self) -> HttpResponse {
-        let mut r = HttpResponse::build(self.status_code());
-        if self.status_code() == actix_web::http::StatusCode::UNAUTHORIZED {
-            // RFC 6750 §3
-            r.insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
-        }
-        r.json(serde_json::json!({"error": "unauthorized", "error_description": self.to_string()}))
-    }
-}
-
-/// Extractor: a verified caller.
-#[derive(Debug, Clone)]
-pub struct Authenticated(pub AccessClaims);
-
-impl FromRequest for Authenticated {
-    type Error = Unauthorized;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let rs = req.app_data::<web::Data<ResourceServer>>().cloned();
-        let token = token_from_request(req);
-        Box::pin(async move {
-            let rs = rs.ok_or(Unauthorized::NotConfigured)?;
-            let token = token.ok_or(Unauthorized::Missing)?;
-            rs.verify(&token).await.map(Authenticated)
-        })
-    }
 }

@@ -30,7 +30,7 @@ use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use sso_core::resource::{Authenticated, ResourceServer};
+use sso_actix::{Authenticated, ResourceServer};
 use sso_core::util::html_escape;
 
 /// How long the page waits for the gateway's verdict.
