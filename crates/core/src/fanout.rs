@@ -160,7 +160,8 @@ async fn peer_worker(gw: Arc<Gateway>, http: reqwest::Client, peer: url::Url, ho
                 let _ = tokio::time::timeout(IDLE_POLL, queued.changed()).await;
             }
             Ok(_) => backoff = Duration::from_millis(200),
-            Err(()) => {
+            Err(e) => {
+                tracing::warn!(peer = %peer, error = %e, retry_in_ms = backoff.as_millis() as u64, "fan-out delivery stopped; will retry");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
@@ -188,18 +189,13 @@ async fn deliver_some(
     http: &reqwest::Client,
     peer: &url::Url,
     holder: &str,
-) -> std::result::Result<usize, ()> {
+) -> std::result::Result<usize, DeliveryError> {
     let key = keys::fanout(&peer_key(peer));
     let lock = keys::fanout_lock(&peer_key(peer));
-    if gw.store.stream_len(&key).await.map_err(|_| ())? == 0 {
+    if gw.store.stream_len(&key).await? == 0 {
         return Ok(0);
     }
-    if !gw
-        .store
-        .lock_acquire(&lock, holder, LEASE_MS)
-        .await
-        .map_err(|_| ())?
-    {
+    if !gw.store.lock_acquire(&lock, holder, LEASE_MS).await? {
         return Ok(0); // another replica delivers
     }
     let base = peer.as_str().trim_end_matches('/');
@@ -207,13 +203,13 @@ async fn deliver_some(
     let admin_url = peer_endpoint(base, "/federation/revoke");
     let mut n = 0;
     let result = async {
-        for entry in gw.store.stream_head(&key, 32).await.map_err(|_| ())? {
+        for entry in gw.store.stream_head(&key, 32).await? {
             let Some((target, form)) = delivery(gw, peer, &entry, &url, &admin_url) else {
                 // An admin revocation for a peer that has no key any more (or a malformed
                 // entry): it cannot be signed; keep it for the operator.
                 tracing::warn!(peer = %peer, "cannot sign this revocation (no federation key for this peer, or a malformed entry); moved to the dead-letter stream");
                 dead_letter(gw, peer, &entry, "unsigned").await?;
-                gw.store.stream_del(&key, &entry.id).await.map_err(|_| ())?;
+                gw.store.stream_del(&key, &entry.id).await?;
                 n += 1;
                 continue;
             };
@@ -228,16 +224,10 @@ async fn deliver_some(
                     tracing::warn!(peer = %peer, status, "peer refused a forwarded logout; moved to the dead-letter stream (replay: sso-gateway fanout replay-dead)");
                     dead_letter(gw, peer, &entry, &status.to_string()).await?;
                 }
-                Ok(r) => {
-                    tracing::warn!(peer = %peer, status = r.status().as_u16(), "fan-out delivery failed; will retry");
-                    return Err(());
-                }
-                Err(e) => {
-                    tracing::warn!(peer = %peer, error = %e, "fan-out peer unreachable; will retry");
-                    return Err(());
-                }
+                Ok(r) => return Err(DeliveryError::PeerStatus(r.status().as_u16())),
+                Err(e) => return Err(DeliveryError::Unreachable(e.to_string())),
             }
-            gw.store.stream_del(&key, &entry.id).await.map_err(|_| ())?;
+            gw.store.stream_del(&key, &entry.id).await?;
             n += 1;
             // A long batch (slow peer) must not outlive the lease: renew it after every
             // entry, and stop if another replica holds it now.
@@ -245,7 +235,7 @@ async fn deliver_some(
                 .store
                 .lock_renew(&lock, holder, LEASE_MS)
                 .await
-                .map_err(|_| ())?
+                ?
             {
                 tracing::warn!(peer = %peer, "fan-out lease lost during a batch; stopping");
                 break;
@@ -254,8 +244,22 @@ async fn deliver_some(
         Ok(n)
     }
     .await;
-    let _ = gw.store.lock_release(&lock, holder).await;
+    if let Err(e) = gw.store.lock_release(&lock, holder).await {
+        // The lease then lapses by itself after LEASE_MS.
+        tracing::warn!(peer = %peer, error = %e, "could not release the fan-out lease");
+    }
     result
+}
+
+/// Why a delivery round stopped; the entry stays queued and the peer's backoff grows.
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the peer answered {0}")]
+    PeerStatus(u16),
+    #[error("the peer is unreachable: {0}")]
+    Unreachable(String),
 }
 
 /// The endpoint and form for a queued entry, MAC'd now with the peer's current key.
@@ -309,7 +313,7 @@ async fn dead_letter(
     peer: &url::Url,
     entry: &crate::store::StreamEntry,
     status: &str,
-) -> std::result::Result<(), ()> {
+) -> std::result::Result<(), DeliveryError> {
     let mut fields: Vec<(String, String)> = entry
         .fields
         .iter()
@@ -322,7 +326,7 @@ async fn dead_letter(
         .stream_add(&keys::fanout_dead(&peer_key(peer)), &fields)
         .await
         .map(|_| ())
-        .map_err(|_| ())
+        .map_err(DeliveryError::from)
 }
 
 #[cfg(test)]

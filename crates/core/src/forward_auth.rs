@@ -158,7 +158,7 @@ impl Gateway {
                 TokenVerdict::Revoked => {
                     // Logged out elsewhere (another replica, domain or the OP).
                     if let Some(h) = self.refresh_of(p) {
-                        let _ = self.store.delete_session(&h.session).await;
+                        self.discard_session(&h.session, "forward-auth").await;
                     }
                     return Ok(self.deny(p, "session revoked"));
                 }
@@ -173,7 +173,7 @@ impl Gateway {
                 let claims = match self.check_access_token(&rec.access_token).await? {
                     TokenVerdict::Valid(c) => c,
                     TokenVerdict::Revoked => {
-                        let _ = self.store.delete_session(&rec.id).await;
+                        self.discard_session(&rec.id, "forward-auth").await;
                         return Ok(self.deny(p, "session revoked"));
                     }
                     TokenVerdict::Expired | TokenVerdict::Invalid => {

@@ -61,6 +61,19 @@ impl Gateway {
         }))
     }
 
+    /// Delete a session that is already over (revoked, expired, unusable): cleanup, so a
+    /// store failure is logged rather than failing the request that found it (the session
+    /// is refused either way, and expires from the store by its own TTL).
+    pub(crate) async fn discard_session(
+        &self,
+        id: &crate::secret::SessionId,
+        during: &'static str,
+    ) {
+        if let Err(e) = self.store.delete_session(id).await {
+            tracing::warn!(error = %e, during, "could not delete an ended session; it expires by its TTL");
+        }
+    }
+
     /// Keep the revocation cache fed from `sso:revocations` (rebuilt on every resubscribe).
     pub fn spawn_background(self: &Arc<Self>) {
         let (store, cache) = (self.store.clone(), self.revocations.clone());

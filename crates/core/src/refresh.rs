@@ -69,7 +69,10 @@ impl Gateway {
                 let out = self
                     .refresh_locked(handle, &lock_key, &token, lock_ms)
                     .await;
-                let _ = self.store.lock_release(&lock_key, &token).await;
+                if let Err(e) = self.store.lock_release(&lock_key, &token).await {
+                    // it lapses by itself after `session.refresh_lock_secs`
+                    tracing::warn!(error = %e, "could not release the refresh lease");
+                }
                 // Wake the waiters: here at once, elsewhere through the channel.
                 self.revocations.refreshed.notify_waiters();
                 if let Err(e) = self.store.refreshed().await {
@@ -110,7 +113,7 @@ impl Gateway {
             return Err(RefreshFailure::Ended("session not found"));
         };
         if rec.expires_at <= now {
-            let _ = self.store.delete_session(&rec.id).await;
+            self.discard_session(&rec.id, "refresh").await;
             return Err(RefreshFailure::Ended(
                 "session reached its maximum lifetime",
             ));
@@ -143,7 +146,7 @@ impl Gateway {
             return Ok(None);
         }
         let Some(rt) = rec.refresh_token.clone() else {
-            let _ = self.store.delete_session(&rec.id).await;
+            self.discard_session(&rec.id, "refresh").await;
             return Err(RefreshFailure::Ended("no refresh token"));
         };
         // Renew the lease while the OP call runs.
