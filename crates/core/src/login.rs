@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::oidc::{pkce_pair, IdTokenError, JwtOrOidc, OidcError};
 use crate::secret::SessionId;
 use crate::store::{keys, SessionRecord};
-use crate::util::{now, random_token, sha256_b64};
+use crate::util::{now, sha256_b64};
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -84,9 +84,9 @@ impl Gateway {
         let meta = self.oidc.metadata().await?;
         let (verifier, challenge) = pkce_pair();
         let tx = LoginTransaction {
-            state: random_token(24),
+            state: crate::oidc::random_state(),
             verifier,
-            nonce: random_token(24),
+            nonce: crate::oidc::random_state(),
             rd: rd.to_string(),
             created_at: now(),
             max_age,

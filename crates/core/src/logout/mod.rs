@@ -15,7 +15,7 @@ use crate::login::Redirect;
 use crate::metrics::Metrics;
 use crate::oidc::JwtOrOidc;
 use crate::store::{keys, Index, Revocation, SessionRecord};
-use crate::util::{now, random_token};
+use crate::util::now;
 use token::{LogoutClaims, LogoutTokenError};
 
 pub const LOGOUT_COOKIE: &str = "sso_logout";
@@ -284,7 +284,7 @@ impl Gateway {
                 cookies,
             }));
         };
-        let state = random_token(24);
+        let state = crate::oidc::random_state();
         let st = LogoutState {
             state: state.clone(),
             rd: rd.to_string(),

@@ -896,11 +896,16 @@ fn map_token_error<RE: std::error::Error + 'static>(
     }
 }
 
-/// PKCE (RFC 7636 §4.1-4.2): a 43+ char verifier and its S256 challenge.
+/// PKCE (RFC 7636 §4.1-4.2): a 43-char verifier (32 random bytes) and its S256 challenge,
+/// from the oauth2 crate.
 pub fn pkce_pair() -> (String, String) {
-    let verifier = crate::util::random_token(32);
-    let challenge = crate::util::sha256_b64(verifier.as_bytes());
-    (verifier, challenge)
+    let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+    (verifier.secret().clone(), challenge.as_str().to_string())
+}
+
+/// A `state` or `nonce` value: 24 random bytes, base64url (oauth2's CSRF-token helper).
+pub fn random_state() -> String {
+    oauth2::CsrfToken::new_random_len(24).secret().clone()
 }
 
 #[cfg(test)]
@@ -908,6 +913,21 @@ pub fn pkce_pair() -> (String, String) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pkce_pair_is_s256_and_fresh() {
+        // RFC 7636 §4.1: 43–128 unreserved characters; §4.2: S256 = base64url(SHA-256(verifier))
+        let (v, c) = pkce_pair();
+        assert_eq!(v.len(), 43);
+        assert!(v
+            .chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || "-._~".contains(ch)));
+        assert_eq!(c, crate::util::sha256_b64(v.as_bytes()));
+        assert_ne!(pkce_pair().0, v);
+        let s = random_state();
+        assert_eq!(s.len(), 32, "24 bytes, base64url without padding");
+        assert_ne!(random_state(), s);
+    }
 
     fn client() -> OidcClient {
         OidcClient::new(
