@@ -88,21 +88,9 @@ impl Gateway {
         ids.sort_by(|a, b| a.secret().cmp(b.secret()));
         ids.dedup();
         let mut ended = Ended::default();
-        // The cut-off: tokens issued until the logout. A later login on the same OP session
-        // (the OP may never have heard of this logout) is not covered.
-        for id in &ids {
-            match self.store.get_session(id).await? {
-                Some(rec) if rec.created_at > cut => continue,
-                Some(_) => {}
-                None => continue,
-            }
-            if let Some(rec) = self.store.delete_session(id).await? {
-                ended.sessions += 1;
-                // Its current access token may carry no sid: revoke it by jti too.
-                self.revoke_access_token(&rec).await?;
-            }
-        }
-        // Tombstones so every replica's revocation cache refuses the live access tokens.
+        // Tombstones first, so every replica's revocation cache refuses the live access
+        // tokens no later than their sessions disappear from the store (a check between
+        // the two must never see "no session" yet accept the token).
         if let Some(sid) = sid {
             self.revoke(Revocation::Sid {
                 sid: sid.to_string(),
@@ -116,6 +104,24 @@ impl Gateway {
                 before: cut,
             })
             .await?;
+        }
+        // The cut-off: tokens issued until the logout. A later login on the same OP session
+        // (the OP may never have heard of this logout) is not covered.
+        for id in &ids {
+            let rec = match self.store.get_session(id).await? {
+                Some(rec) if rec.created_at > cut => continue,
+                Some(rec) => rec,
+                None => continue,
+            };
+            // Its current access token may carry no sid: revoke it by jti too, before the
+            // session goes, and again if a refresh rotated it in between.
+            self.revoke_access_token(&rec).await?;
+            if let Some(last) = self.store.delete_session(id).await? {
+                ended.sessions += 1;
+                if last.access_jti != rec.access_jti {
+                    self.revoke_access_token(&last).await?;
+                }
+            }
         }
         Ok(ended)
     }
