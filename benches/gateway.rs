@@ -569,7 +569,7 @@ async fn process_memory(w: &World, pp: &rss::ProcPort, report: &mut Report) {
             r.rps,
             if met { "met" } else { "NOT met" }
         ),
-        "release `sso-gateway` binary as its own process (workers = cores), Redis store; during the run its verified-token cache holds one token, not its 10,000-entry bound: at the bound add ≈ 10,000 × (claims ≈ 0.3–0.5 KB + 32 B key) ≈ 4–5 MB (estimate, not measured); the revocation cache holds the bench's tombstones",
+        "release `sso-gateway` binary as its own process (workers = cores), Redis store; its verified-token cache holds one token here (the next row fills it to its bound); the revocation cache holds the bench's tombstones",
     );
     drop(g);
 }

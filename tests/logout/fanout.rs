@@ -248,3 +248,44 @@ async fn logout_chain_clears_peer_cookies_without_iframes() {
     .await;
     assert_eq!(hops.last().unwrap().location().unwrap().as_str(), rd);
 }
+
+/// A peer the OP never tells (gw-b registered without a back-channel URI): B learns of the
+/// logout only through A's fan-out, and refuses the token. The test OP (like oidc-provider)
+/// puts no `sid` in the ID tokens of such a client, so B's session has none and cannot be
+/// matched by the forwarded token's `sid`: it ends as a sid-less session of that subject.
+#[tokio::test]
+async fn a_peer_the_op_never_tells_learns_the_logout_through_fan_out() {
+    let w = World::start_split(
+        sso_integration_tests::OpOptions {
+            without_backchannel: vec!["gw-b".into()],
+            ..Default::default()
+        },
+        |o| {
+            let f = World::fanout_toml(o, true);
+            o.extra.push_str(&f);
+        },
+    );
+    let b = Browser::new();
+    login(&b, &w.a, "alice", "alice-password").await;
+    login(&b, &w.b, "alice", "alice-password").await;
+    let b_cookies = b.jar.cookies_for(&w.b.app_url());
+    let at_only: std::collections::HashMap<String, String> = b_cookies
+        .iter()
+        .filter(|(k, _)| k.starts_with("sso_at"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    assert_eq!(auth_with_cookies(&w.b, &at_only).await.status, 200);
+    let res = w.op.admin_logout("alice").await;
+    assert!(
+        !res.to_string().contains("gw-b"),
+        "the OP told only A: {res}"
+    );
+    assert!(
+        eventually(10, || async {
+            auth_with_cookies(&w.b, &at_only).await.status == 401
+        })
+        .await,
+        "B refuses the token: {:?}",
+        session_keys(w.redis_b.as_ref().unwrap().url().as_str()).await
+    );
+}

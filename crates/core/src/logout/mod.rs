@@ -211,7 +211,10 @@ impl Gateway {
             return Ok(Ended::default());
         }
         // A forwarded logout happened when the first gateway received it.
-        let ended = self.apply_logout(&claims, exp_reference).await?;
+        let mut ended = self.apply_logout(&claims, exp_reference).await?;
+        if req.forwarded {
+            ended.sessions += self.end_sidless_sessions(&claims, exp_reference).await?;
+        }
         if !req.forwarded {
             self.enqueue_fanout(token, now).await?;
         }
@@ -223,6 +226,34 @@ impl Gateway {
             "back-channel logout"
         );
         Ok(ended)
+    }
+
+    /// A forwarded logout names the OP session (`sid`) the first gateway knew. Sessions here
+    /// of the same subject that carry no `sid` (the OP gave this client none: an OP that puts
+    /// `sid` only in the ID tokens of clients registered for back-channel logout, as
+    /// oidc-provider does, while this gateway learns of logouts only through its peers)
+    /// cannot be told apart by `sid`, so they end too: fan-out must not miss a logout only
+    /// because this client has no session id. Sessions with another `sid` stay (BCL 1.0 §2.5:
+    /// with a `sid`, only that OP session ends).
+    async fn end_sidless_sessions(&self, c: &LogoutClaims, cut: i64) -> Result<usize> {
+        let (Some(_), Some(sub)) = (&c.sid, &c.sub) else {
+            return Ok(0);
+        };
+        let mut n = 0;
+        for id in self.store.lookup(Index::Sub, &c.iss, sub).await? {
+            let rec = match self.store.get_session(&id).await? {
+                Some(rec) if rec.sid.is_none() && rec.created_at <= cut => rec,
+                _ => continue,
+            };
+            self.revoke_access_token(&rec).await?;
+            if let Some(last) = self.store.delete_session(&id).await? {
+                n += 1;
+                if last.access_jti != rec.access_jti {
+                    self.revoke_access_token(&last).await?;
+                }
+            }
+        }
+        Ok(n)
     }
 
     async fn apply_logout(&self, c: &LogoutClaims, cut: i64) -> Result<Ended> {
