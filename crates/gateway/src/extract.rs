@@ -32,7 +32,9 @@ fn gateway_cookies(req: &HttpRequest) -> sso_core::cookies::RequestCookies<'_> {
     sso_core::cookies::RequestCookies::parse(
         req.headers()
             .get_all(header::COOKIE)
-            .filter_map(|v| v.to_str().ok()),
+            // UTF-8 check only (SIMD), not `to_str`'s byte-by-byte visible-ASCII check of
+            // the whole header (≈4 % of the forward-auth profile with a 1 KB token)
+            .filter_map(|v| std::str::from_utf8(v.as_bytes()).ok()),
     )
 }
 
