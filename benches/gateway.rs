@@ -1179,7 +1179,7 @@ async fn backchannel_logout(w: &World, report: &mut Report) {
                 "NOT met"
             }
         ),
-        "includes the OP (Node) delivering the back-channel POST to gateway A; fan-out to another root domain (target 4b) is not measured by this bench yet",
+        "includes the OP (Node) delivering the back-channel POST to gateway A; another root domain through fan-out: target 4b below",
     );
     report.add(
         "Pub/sub propagation into the replica's revocation cache",
