@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::federation::RevokeForm;
 use crate::gateway::Gateway;
 use crate::logout::Ended;
-use crate::store::{keys, Index};
+use crate::store::Index;
 use crate::util::now;
 
 /// A session as operators see it (never the session id or tokens).
@@ -63,21 +63,17 @@ impl Gateway {
             .await?;
         // Queued for every peer this gateway shares a key with; signed at delivery time
         // with that peer's current key (crate::fanout).
-        let at = now();
-        for peer in &self.settings.fanout.peers {
-            if self.settings.fanout.federation.signing_kid(peer).is_none() {
-                continue;
-            }
-            let fields = vec![
-                ("kind".to_string(), "admin".to_string()),
-                ("sub".to_string(), sub.to_string()),
-                ("received_at".to_string(), at.to_string()),
-            ];
-            self.store
-                .stream_add(&keys::fanout(&crate::fanout::peer_key(peer)), &fields)
-                .await?;
-        }
-        self.wake_fanout();
+        let msg = crate::fanout::FanoutMessage::Revoke {
+            sub: sub.to_string(),
+            at: now(),
+        };
+        let keyed = self
+            .settings
+            .fanout
+            .peers
+            .iter()
+            .filter(|peer| self.settings.fanout.federation.signing_kid(peer).is_some());
+        self.enqueue_for(keyed, &msg).await?;
         Ok(ended)
     }
 

@@ -35,21 +35,89 @@ pub fn peer_key(peer: &url::Url) -> String {
     peer.origin().ascii_serialization()
 }
 
+/// What a fan-out stream entry carries, written and read only here (the stream fields are
+/// its serialised form; docs/architecture.md §11). MACs are not stored: an entry is signed
+/// when it is delivered, with the peer's key of that moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FanoutMessage {
+    /// A logout token from the OP, received here at `received_at`.
+    Logout { token: String, received_at: i64 },
+    /// An operator's revocation of every session of `sub`, at `at`.
+    Revoke { sub: String, at: i64 },
+}
+
+/// Why a stream entry is not a [`FanoutMessage`].
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MalformedEntry {
+    #[error("the entry lacks the field {0}")]
+    Missing(&'static str),
+    #[error("the entry's received_at is not a number")]
+    Time,
+}
+
+impl FanoutMessage {
+    pub fn to_fields(&self) -> Vec<(String, String)> {
+        match self {
+            FanoutMessage::Logout { token, received_at } => vec![
+                ("token".into(), token.clone()),
+                ("received_at".into(), received_at.to_string()),
+            ],
+            FanoutMessage::Revoke { sub, at } => vec![
+                ("kind".into(), "admin".into()),
+                ("sub".into(), sub.clone()),
+                ("received_at".into(), at.to_string()),
+            ],
+        }
+    }
+
+    /// Read an entry back; other fields (an older version's `mac`, a dead letter's
+    /// `status`/`failed_at`) are ignored.
+    pub fn from_entry(e: &crate::store::StreamEntry) -> std::result::Result<Self, MalformedEntry> {
+        let at = e
+            .field("received_at")
+            .ok_or(MalformedEntry::Missing("received_at"))?
+            .parse::<i64>()
+            .map_err(|_| MalformedEntry::Time)?;
+        if e.field("kind") == Some("admin") {
+            let sub = e.field("sub").ok_or(MalformedEntry::Missing("sub"))?;
+            Ok(FanoutMessage::Revoke {
+                sub: sub.to_string(),
+                at,
+            })
+        } else {
+            let token = e.field("token").ok_or(MalformedEntry::Missing("token"))?;
+            Ok(FanoutMessage::Logout {
+                token: token.to_string(),
+                received_at: at,
+            })
+        }
+    }
+}
+
 impl Gateway {
-    /// Queue a logout token for every peer. Durable once this returns.
-    pub async fn enqueue_fanout(&self, token: &str, received_at: i64) -> Result<()> {
-        for peer in &self.settings.fanout.peers {
-            // Signed at delivery time (deliver_some), with the peer's key of that moment.
-            let fields = vec![
-                ("token".to_string(), token.to_string()),
-                ("received_at".to_string(), received_at.to_string()),
-            ];
+    /// Queue a message for the given peers. Durable once this returns.
+    pub(crate) async fn enqueue_for<'p>(
+        &self,
+        peers: impl IntoIterator<Item = &'p url::Url>,
+        msg: &FanoutMessage,
+    ) -> Result<()> {
+        let fields = msg.to_fields();
+        for peer in peers {
             self.store
                 .stream_add(&keys::fanout(&peer_key(peer)), &fields)
                 .await?;
         }
         self.wake_fanout();
         Ok(())
+    }
+
+    /// Queue a logout token for every peer. Durable once this returns.
+    pub async fn enqueue_fanout(&self, token: &str, received_at: i64) -> Result<()> {
+        let msg = FanoutMessage::Logout {
+            token: token.to_string(),
+            received_at,
+        };
+        self.enqueue_for(&self.settings.fanout.peers, &msg).await
     }
 
     /// Wake this replica's delivery workers: something was queued.
@@ -264,8 +332,8 @@ enum DeliveryError {
 
 /// The endpoint and form for a queued entry, MAC'd now with the peer's current key.
 /// Entries queued by older versions carry a `mac` (the shared key, no kid): it is ignored
-/// and the entry re-signed, so they stay deliverable. `None`: an admin revocation for a
-/// peer without a key (it cannot go unsigned).
+/// and the entry re-signed, so they stay deliverable. `None`: a malformed entry, or an
+/// admin revocation for a peer without a key (it cannot go unsigned).
 fn delivery<'a>(
     gw: &Gateway,
     peer: &url::Url,
@@ -275,37 +343,40 @@ fn delivery<'a>(
 ) -> Option<(&'a str, Vec<(&'static str, String)>)> {
     use crate::federation::{admin_msg, forward_msg, Purpose};
     let keys = &gw.settings.fanout.federation;
-    let at = entry.field("received_at").unwrap_or_default();
-    if entry.field("kind") == Some("admin") {
-        let sub = entry.field("sub").unwrap_or_default();
-        let at_n = at.parse::<i64>().ok()?;
-        let s = keys.sign(
-            peer,
-            Purpose::Admin,
-            &admin_msg(&gw.settings.oidc.issuer, sub, at_n),
-        )?;
-        let form = vec![
-            ("sub", sub.to_string()),
-            ("received_at", at.to_string()),
-            ("federation_kid", s.kid),
-            ("federation_mac", s.tag),
-        ];
-        return Some((admin_url, form));
-    }
-    let token = entry.field("token").unwrap_or_default();
-    let mut form = vec![
-        ("logout_token", token.to_string()),
-        ("forwarded", "1".to_string()),
-    ];
-    if let Ok(t) = at.parse::<i64>() {
-        form.push(("received_at", t.to_string()));
-        // A peer without a key gets the token unsigned: it judges `exp` at its own clock.
-        if let Some(s) = keys.sign(peer, Purpose::Forward, &forward_msg(t, token)) {
-            form.push(("federation_kid", s.kid));
-            form.push(("federation_mac", s.tag));
+    match FanoutMessage::from_entry(entry) {
+        Err(e) => {
+            tracing::warn!(peer = %peer, error = %e, "malformed fan-out entry");
+            None
+        }
+        Ok(FanoutMessage::Revoke { sub, at }) => {
+            let s = keys.sign(
+                peer,
+                Purpose::Admin,
+                &admin_msg(&gw.settings.oidc.issuer, &sub, at),
+            )?;
+            let form = vec![
+                ("sub", sub),
+                ("received_at", at.to_string()),
+                ("federation_kid", s.kid),
+                ("federation_mac", s.tag),
+            ];
+            Some((admin_url, form))
+        }
+        Ok(FanoutMessage::Logout { token, received_at }) => {
+            // A peer without a key gets the token unsigned: it judges `exp` at its own clock.
+            let signed = keys.sign(peer, Purpose::Forward, &forward_msg(received_at, &token));
+            let mut form = vec![
+                ("logout_token", token),
+                ("forwarded", "1".to_string()),
+                ("received_at", received_at.to_string()),
+            ];
+            if let Some(s) = signed {
+                form.push(("federation_kid", s.kid));
+                form.push(("federation_mac", s.tag));
+            }
+            Some((url, form))
         }
     }
-    Some((url, form))
 }
 
 async fn dead_letter(
@@ -330,8 +401,59 @@ async fn dead_letter(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
-    use super::peer_endpoint;
+    use super::{peer_endpoint, FanoutMessage, MalformedEntry};
+    use crate::store::StreamEntry;
+
+    #[test]
+    fn messages_round_trip_through_stream_fields() {
+        let entry = |m: &FanoutMessage| StreamEntry {
+            id: "1-0".into(),
+            fields: m.to_fields(),
+        };
+        for m in [
+            FanoutMessage::Logout {
+                token: "a.b.c".into(),
+                received_at: 1_700_000_000,
+            },
+            FanoutMessage::Revoke {
+                sub: "alice".into(),
+                at: 1_700_000_001,
+            },
+        ] {
+            assert_eq!(FanoutMessage::from_entry(&entry(&m)), Ok(m));
+        }
+        // an older version's entry with a stored `mac`, and a dead letter's extra fields
+        let mut old = entry(&FanoutMessage::Logout {
+            token: "t".into(),
+            received_at: 5,
+        });
+        old.fields.push(("mac".into(), "x".into()));
+        old.fields.push(("status".into(), "403".into()));
+        assert!(FanoutMessage::from_entry(&old).is_ok());
+        let bad = |fields: &[(&str, &str)]| {
+            FanoutMessage::from_entry(&StreamEntry {
+                id: "1-0".into(),
+                fields: fields
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            })
+        };
+        assert_eq!(
+            bad(&[("token", "t")]),
+            Err(MalformedEntry::Missing("received_at"))
+        );
+        assert_eq!(
+            bad(&[("token", "t"), ("received_at", "soon")]),
+            Err(MalformedEntry::Time)
+        );
+        assert_eq!(
+            bad(&[("kind", "admin"), ("received_at", "1")]),
+            Err(MalformedEntry::Missing("sub"))
+        );
+    }
 
     #[test]
     fn peer_routes_default_to_sso_prefix() {
