@@ -185,7 +185,11 @@ EOF
 gw() { # a|b port secret peer
   # the peer through nginx's port, the shared key from a file (compose: a secret)
   sed -e "s#url = \"http://auth.$4.localhost\"#url = \"http://auth.$4.localhost:$P_NG\"#" \
-      -e "s#/run/secrets/federation_ab#$W/federation_ab#" deploy/docker/gateway-$1.toml > "$W/rehearsal-$1.toml"
+      -e "s#/run/secrets/federation_ab#$W/federation_ab#" \
+      -e "s#\"\*\.$1\.localhost\"\]#\"*.$1.localhost\", \"$1.localhost:$P_NG\", \"*.$1.localhost:$P_NG\"]#" \
+      deploy/docker/gateway-$1.toml > "$W/rehearsal-$1.toml"
+  # nginx listens on a free port here, not 80: redirect targets name it (listed ports only)
+  grep -q "\*\.$1\.localhost:$P_NG" "$W/rehearsal-$1.toml" || fail "rehearsal: redirect.allowed of gateway-$1.toml"
   grep -q "auth.$4.localhost:$P_NG" "$W/rehearsal-$1.toml" || fail "rehearsal: peer url of gateway-$1.toml"
   SSO__SERVER__LISTEN=127.0.0.1:$2 SSO__SERVER__PUBLIC_URL=http://auth.$1.localhost:$P_NG \
   SSO__OIDC__ISSUER=$OP/realms/demo SSO__STORE__KIND=memory SSO__OIDC__CLIENT_SECRET=$3 \
