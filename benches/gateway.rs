@@ -1115,19 +1115,15 @@ async fn backchannel_logout(w: &World, report: &mut Report) {
             res.to_string().contains("200"),
             "back-channel delivered: {res}"
         );
-        let mut polls = 0;
-        loop {
-            polls += 1;
-            let s = check().await;
-            if s == 401 {
-                break;
-            }
-            assert_eq!(s, 200);
-            assert!(
-                t1.elapsed() < Duration::from_secs(5),
-                "replica never rejected"
-            );
-        }
+        let polls = probe_until_refused(
+            &probe,
+            &url,
+            &cookie,
+            t1,
+            Duration::from_secs(5),
+            "replica never rejected",
+        )
+        .await;
         props.push(t1.elapsed());
         total.push(t0.elapsed());
         admin.push(t1 - t0);
@@ -1240,17 +1236,15 @@ async fn fanout_logout(report: &mut Report) {
             told.iter().all(|r| !r.contains("gw-b")),
             "the OP must not tell B itself: {res}"
         );
-        loop {
-            let s = check().await;
-            if s == 401 {
-                break;
-            }
-            assert_eq!(s, 200);
-            assert!(
-                t0.elapsed() < Duration::from_secs(10),
-                "B never refused the token through fan-out"
-            );
-        }
+        probe_until_refused(
+            &probe,
+            &url,
+            &cookie,
+            t0,
+            Duration::from_secs(10),
+            "B never refused the token through fan-out",
+        )
+        .await;
         total.push(t0.elapsed());
         after.push(t1.elapsed());
     }
@@ -1282,6 +1276,34 @@ async fn fanout_logout(report: &mut Report) {
         ),
         "from the start of the OP's admin logout call to B's 401",
     );
+}
+
+/// Probe `url` with the session `cookie` until it answers 401 (200 before that, nothing
+/// else), failing with `what` past `limit` after `since`. Returns how many probes it took.
+async fn probe_until_refused(
+    probe: &reqwest::Client,
+    url: &str,
+    cookie: &str,
+    since: Instant,
+    limit: Duration,
+    what: &str,
+) -> usize {
+    let mut polls = 0;
+    loop {
+        polls += 1;
+        let s = probe
+            .get(url)
+            .header("Cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if s == 401 {
+            return polls;
+        }
+        assert_eq!(s, 200);
+        assert!(since.elapsed() < limit, "{what}");
+    }
 }
 
 /// A thread that reports when `gw`'s revocation cache grows (time since `t0`).

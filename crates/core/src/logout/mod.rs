@@ -107,23 +107,33 @@ impl Gateway {
         }
         // The cut-off: tokens issued until the logout. A later login on the same OP session
         // (the OP may never have heard of this logout) is not covered.
-        for id in &ids {
+        ended.sessions += self.end_listed(&ids, |rec| rec.created_at <= cut).await?;
+        Ok(ended)
+    }
+
+    /// End each listed session that `ends` accepts: its current access token is revoked by
+    /// jti (it may carry no sid) before the session goes, and again if a refresh rotated it
+    /// in between. Returns how many were deleted here.
+    async fn end_listed(
+        &self,
+        ids: &[crate::secret::SessionId],
+        ends: impl Fn(&crate::store::SessionRecord) -> bool,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for id in ids {
             let rec = match self.store.get_session(id).await? {
-                Some(rec) if rec.created_at > cut => continue,
-                Some(rec) => rec,
-                None => continue,
+                Some(rec) if ends(&rec) => rec,
+                _ => continue,
             };
-            // Its current access token may carry no sid: revoke it by jti too, before the
-            // session goes, and again if a refresh rotated it in between.
             self.revoke_access_token(&rec).await?;
             if let Some(last) = self.store.delete_session(id).await? {
-                ended.sessions += 1;
+                n += 1;
                 if last.access_jti != rec.access_jti {
                     self.revoke_access_token(&last).await?;
                 }
             }
         }
-        Ok(ended)
+        Ok(n)
     }
 
     async fn revoke(&self, r: Revocation) -> Result<()> {
@@ -239,21 +249,9 @@ impl Gateway {
         let (Some(_), Some(sub)) = (&c.sid, &c.sub) else {
             return Ok(0);
         };
-        let mut n = 0;
-        for id in self.store.lookup(Index::Sub, &c.iss, sub).await? {
-            let rec = match self.store.get_session(&id).await? {
-                Some(rec) if rec.sid.is_none() && rec.created_at <= cut => rec,
-                _ => continue,
-            };
-            self.revoke_access_token(&rec).await?;
-            if let Some(last) = self.store.delete_session(&id).await? {
-                n += 1;
-                if last.access_jti != rec.access_jti {
-                    self.revoke_access_token(&last).await?;
-                }
-            }
-        }
-        Ok(n)
+        let ids = self.store.lookup(Index::Sub, &c.iss, sub).await?;
+        self.end_listed(&ids, |rec| rec.sid.is_none() && rec.created_at <= cut)
+            .await
     }
 
     async fn apply_logout(&self, c: &LogoutClaims, cut: i64) -> Result<Ended> {
