@@ -312,8 +312,20 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
             ],
             expect: 200,
         },
+        // Target 1's denominator: the framework's limit for the same request (the
+        // gateway's Cookie and X-Original-URL headers, ≈ 1.4 KB, read and dropped).
         System {
             name: "bare actix-web 200".into(),
+            url: format!("http://127.0.0.1:{}/", bare.port),
+            headers: vec![
+                ("Cookie".into(), cookie.clone()),
+                ("X-Original-URL".into(), original.clone()),
+            ],
+            expect: 200,
+        },
+        // The same handler sent a bare `GET /` (no cookie): listed for comparison.
+        System {
+            name: "bare actix-web 200, empty request".into(),
             url: format!("http://127.0.0.1:{}/", bare.port),
             headers: vec![],
             expect: 200,

@@ -16,7 +16,8 @@ fn keys() -> &'static Vec<josekit::jwk::Jwk> {
         private.set_key_id("k1");
         let mut public = private.to_public_key().unwrap();
         public.set_key_id("k1");
-        let mut ec = josekit::jwk::Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256).unwrap();
+        let mut ec =
+            josekit::jwk::Jwk::generate_ec_key(josekit::jwk::alg::ec::EcCurve::P256).unwrap();
         ec.set_key_id("k2");
         vec![public, ec.to_public_key().unwrap()]
     })
@@ -27,15 +28,24 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = jwt::peek_header(token);
-    let allowed = vec!["RS256".to_string(), "ES256".to_string(), "HS256".to_string(), "none".to_string()];
+    let allowed = vec![
+        "RS256".to_string(),
+        "ES256".to_string(),
+        "HS256".to_string(),
+        "none".to_string(),
+    ];
     if let Ok(v) = jwt::verify(token, keys(), &allowed) {
         panic!("a token verified without the key's signature: {:?}", v.alg);
     }
     // the claim rules on whatever JSON object the input is (as if its signature verified)
-    if let Ok(serde_json::Value::Object(claims)) = serde_json::from_str::<serde_json::Value>(token) {
+    if let Ok(serde_json::Value::Object(claims)) = serde_json::from_str::<serde_json::Value>(token)
+    {
         let v = jwt::VerifiedJwt {
             alg: "RS256".into(),
-            typ: claims.get("__typ").and_then(|t| t.as_str()).map(String::from),
+            typ: claims
+                .get("__typ")
+                .and_then(|t| t.as_str())
+                .map(String::from),
             kid: None,
             claims,
         };

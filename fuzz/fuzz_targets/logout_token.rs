@@ -15,7 +15,8 @@ fuzz_target!(|data: &[u8]| {
     };
     // first line: the header `typ` (empty: none); the rest: the claims object
     let (typ, rest) = text.split_once('\n').unwrap_or(("", text));
-    let Ok(serde_json::Value::Object(claims)) = serde_json::from_str::<serde_json::Value>(rest) else {
+    let Ok(serde_json::Value::Object(claims)) = serde_json::from_str::<serde_json::Value>(rest)
+    else {
         return;
     };
     let jwt = VerifiedJwt {
@@ -24,7 +25,14 @@ fuzz_target!(|data: &[u8]| {
         kid: None,
         claims,
     };
-    if let Ok(c) = check_claims(&jwt, ISS, &["gw-a".to_string()], 1_700_000_000, 30, 1_700_000_000) {
+    if let Ok(c) = check_claims(
+        &jwt,
+        ISS,
+        &["gw-a".to_string()],
+        1_700_000_000,
+        30,
+        1_700_000_000,
+    ) {
         assert_eq!(c.iss, ISS);
         assert!(c.sub.is_some() || c.sid.is_some());
         assert!(!c.jti.is_empty());

@@ -9,18 +9,28 @@ fuzz_target!(|data: &[u8]| {
     let Ok(rd) = std::str::from_utf8(data) else {
         return;
     };
-    let Ok(policy) = RedirectPolicy::new(&["a.com", "*.a.com", "app.b.com:8443", "127.0.0.1:*"]) else {
+    let Ok(policy) = RedirectPolicy::new(&["a.com", "*.a.com", "app.b.com:8443", "127.0.0.1:*"])
+    else {
         return;
     };
     if let Ok(url) = policy.check(rd) {
         assert!(matches!(url.scheme(), "http" | "https"), "{rd:?}");
-        assert!(url.username().is_empty() && url.password().is_none(), "{rd:?}");
+        assert!(
+            url.username().is_empty() && url.password().is_none(),
+            "{rd:?}"
+        );
         let host = url.host_str().unwrap_or_default().to_string();
         assert!(
-            host == "a.com" || host.ends_with(".a.com") || host == "app.b.com" || host == "127.0.0.1",
+            host == "a.com"
+                || host.ends_with(".a.com")
+                || host == "app.b.com"
+                || host == "127.0.0.1",
             "{rd:?} -> {host}"
         );
-        assert!(policy.check(url.as_str()).is_ok(), "normalised form refused: {url}");
+        assert!(
+            policy.check(url.as_str()).is_ok(),
+            "normalised form refused: {url}"
+        );
     }
     // allow-list entries on arbitrary text: an error, never a panic
     let _ = RedirectPolicy::new(&[rd]);

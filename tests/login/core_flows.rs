@@ -91,7 +91,7 @@ async fn login_forward_auth_refresh_logout_in_process() {
         panic!("a fresh session is refused");
     };
     assert!(a.set_cookies.is_empty(), "the hot path sets no cookie");
-    let headers = gw.upstream_headers(&a).unwrap();
+    let headers = gw.upstream_headers(&a, |h| h).unwrap();
     let sub = headers
         .iter()
         .find(|(k, _)| *k == "x-auth-request-sub")

@@ -76,6 +76,30 @@ async fn signed_in_gets_identity_headers_without_store_round_trip() {
     );
 }
 
+/// The identity headers are built once per verified token and kept with its cached claims
+/// (issue 9): two users served in turn each get their own, every time.
+#[tokio::test]
+async fn cached_identity_headers_belong_to_their_token() {
+    let w = short_lived(300);
+    let (alice, bob) = (Browser::new(), Browser::new());
+    login(&alice, &w.a, "alice", "alice-password").await;
+    login(&bob, &w.a, "bob", "bob-password").await;
+    for _ in 0..3 {
+        for (b, user) in [(&alice, "alice"), (&bob, "bob")] {
+            let r = auth(b, &w.a).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            assert_eq!(header(&r, "x-auth-request-user").unwrap(), user);
+            let at = b.jar.cookies_for(&w.a.app_url())["sso_at"].clone();
+            assert_eq!(header(&r, "authorization").unwrap(), format!("Bearer {at}"));
+        }
+    }
+    let stats = w.a.gw.oidc.verified_cache_stats();
+    assert!(
+        stats.hits >= 4,
+        "served from the verified-token cache: {stats:?}"
+    );
+}
+
 #[tokio::test]
 async fn bearer_tokens_from_non_browser_clients() {
     let w = short_lived(300);

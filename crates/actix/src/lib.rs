@@ -65,9 +65,9 @@ impl ResponseError for Rejected {
 }
 
 /// Extractor: a verified caller. Take `Option<Authenticated>` for pages that also work
-/// signed out.
+/// signed out. The claims are shared with the verifier's cache (cheap to clone).
 #[derive(Debug, Clone)]
-pub struct Authenticated(pub AccessClaims);
+pub struct Authenticated(pub std::sync::Arc<AccessClaims>);
 
 impl FromRequest for Authenticated {
     type Error = Rejected;

@@ -38,7 +38,7 @@ impl Presented {
 /// The caller is signed in.
 #[derive(Debug)]
 pub struct Allowed {
-    pub claims: AccessClaims,
+    pub claims: std::sync::Arc<AccessClaims>,
     pub access_token: AccessToken,
     /// New cookies after a refresh (empty on the hot path).
     pub set_cookies: Vec<Cookie<'static>>,
@@ -130,7 +130,7 @@ impl Gateway {
                 TokenVerdict::Valid(claims) => {
                     Metrics::inc(&self.metrics.auth_ok);
                     return Ok(AuthOutcome::allowed(Allowed {
-                        claims: *claims,
+                        claims,
                         access_token: b.clone(),
                         set_cookies: vec![],
                     }));
@@ -150,7 +150,7 @@ impl Gateway {
                 TokenVerdict::Valid(claims) => {
                     Metrics::inc(&self.metrics.auth_ok);
                     return Ok(AuthOutcome::allowed(Allowed {
-                        claims: *claims,
+                        claims,
                         access_token: at.clone(),
                         set_cookies: vec![],
                     }));
@@ -182,7 +182,7 @@ impl Gateway {
                 };
                 Metrics::inc(&self.metrics.auth_ok);
                 Ok(AuthOutcome::allowed(Allowed {
-                    claims: *claims,
+                    claims,
                     access_token: rec.access_token.clone(),
                     set_cookies: self.session_cookies(&rec, p.chunks, now())?,
                 }))
@@ -195,15 +195,26 @@ impl Gateway {
     /// The headers a forward-auth `200` hands the upstream: the identity headers and, with
     /// `forward_auth.pass_authorization`, `Authorization: Bearer <access token>`. `None`
     /// when the `forward_auth.unverified_email = "deny"` policy refuses the caller.
-    pub fn upstream_headers(&self, a: &Allowed) -> Option<Vec<(&'static str, String)>> {
-        let mut h = self.identity_headers(&a.claims)?;
-        if self.settings.pass_authorization {
-            h.push((
-                "authorization",
-                format!("Bearer {}", a.access_token.secret()),
-            ));
-        }
-        Some(h)
+    ///
+    /// The headers are (lowercase name, value) pairs, the values visible ASCII. `form`
+    /// turns them into the HTTP layer's own header values, once per verified token: the
+    /// result is kept with the cached claims, so the hot path neither builds nor validates
+    /// them again.
+    pub fn upstream_headers<T: std::any::Any + Send + Sync>(
+        &self,
+        a: &Allowed,
+        form: impl Fn(Vec<(&'static str, String)>) -> T,
+    ) -> Option<std::sync::Arc<T>> {
+        a.claims.upstream.get_or_init(|| {
+            let mut h = self.identity_headers(&a.claims)?;
+            if self.settings.pass_authorization {
+                h.push((
+                    "authorization",
+                    format!("Bearer {}", a.access_token.secret()),
+                ));
+            }
+            Some(form(h))
+        })
     }
 
     /// The identity headers for the upstream (`X-Auth-Request-*`), or `None` when the

@@ -334,7 +334,7 @@ impl Gateway {
         &self,
         tokens: &crate::oidc::TokenSet,
         sub: &str,
-    ) -> Result<crate::oidc::AccessClaims> {
+    ) -> Result<std::sync::Arc<crate::oidc::AccessClaims>> {
         let at = self
             .oidc
             .verify_access_token(tokens.access_token.secret())

@@ -74,7 +74,7 @@ impl ResourceServer {
         });
     }
 
-    pub async fn verify(&self, token: &AccessToken) -> Result<AccessClaims, Unauthorized> {
+    pub async fn verify(&self, token: &AccessToken) -> Result<Arc<AccessClaims>, Unauthorized> {
         let c = match self.oidc.verify_access_token(token.secret()).await {
             Ok(c) => c,
             Err(AccessTokenError::Expired) => return Err(Unauthorized::Expired),

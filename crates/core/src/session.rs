@@ -1,5 +1,7 @@
 //! Reading the caller's session from its cookies or bearer token.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::error::Result;
@@ -49,7 +51,8 @@ impl SessionView {
 /// Why an access token was not accepted.
 #[derive(Debug, PartialEq, Eq)]
 pub enum TokenVerdict {
-    Valid(Box<AccessClaims>),
+    /// Shared with the verified-token cache: the hot path copies nothing.
+    Valid(Arc<AccessClaims>),
     Expired,
     Invalid,
     Revoked,
@@ -79,7 +82,7 @@ impl Gateway {
                 // tombstones now): use it. Never built: fail closed.
                 match self.tombstoned_in_store(&c).await {
                     Ok(true) => Ok(TokenVerdict::Revoked),
-                    Ok(false) => Ok(TokenVerdict::Valid(Box::new(c))),
+                    Ok(false) => Ok(TokenVerdict::Valid(c)),
                     Err(e) if !self.revocations.was_built() => Err(e),
                     Err(e) => {
                         tracing::warn!(error = %e, "store unavailable; using the last revocation cache");
@@ -87,7 +90,8 @@ impl Gateway {
                     }
                 }
             }
-            Ok(c) => Ok(self.cached_verdict(c)),
+            // the guard above already asked the revocation cache
+            Ok(c) => Ok(TokenVerdict::Valid(c)),
             Err(AccessTokenError::Expired) => Ok(TokenVerdict::Expired),
             Err(AccessTokenError::Invalid(_)) => Ok(TokenVerdict::Invalid),
             Err(AccessTokenError::Provider(e)) => Err(e.into()),
@@ -109,14 +113,16 @@ impl Gateway {
         self.tombstoned_in_store(c).await
     }
 
-    fn cached_verdict(&self, c: AccessClaims) -> TokenVerdict {
+    /// The revocation cache's verdict, asked again after an await (a revocation may have
+    /// arrived meanwhile).
+    fn cached_verdict(&self, c: Arc<AccessClaims>) -> TokenVerdict {
         if self
             .revocations
             .is_revoked(c.sid.as_deref(), &c.sub, c.iat, c.jti.as_deref())
         {
             TokenVerdict::Revoked
         } else {
-            TokenVerdict::Valid(Box::new(c))
+            TokenVerdict::Valid(c)
         }
     }
 

@@ -9,7 +9,7 @@ pub mod telemetry;
 
 use std::sync::Arc;
 
-use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use sso_core::Gateway;
 
@@ -38,14 +38,7 @@ pub fn app(
                     .into()
                 }),
         )
-        .wrap(
-            DefaultHeaders::new()
-                .add(("X-Content-Type-Options", "nosniff"))
-                .add(("Referrer-Policy", "no-referrer"))
-                .add(("X-Frame-Options", "DENY")),
-        )
-        .wrap(from_fn(rate_limit::limit))
-        .wrap(from_fn(telemetry::access_log))
+        .wrap(from_fn(telemetry::edge))
         .configure(|cfg| routes::configure(cfg, &prefix))
 }
 

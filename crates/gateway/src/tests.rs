@@ -39,7 +39,10 @@ token = "{ADMIN}"
         .expect("gateway")
 }
 
-fn header_of<B>(r: &actix_web::dev::ServiceResponse<B>, h: header::HeaderName) -> Option<String> {
+fn header_of<B>(
+    r: &actix_web::dev::ServiceResponse<B>,
+    h: impl header::AsHeaderName,
+) -> Option<String> {
     r.headers()
         .get(h)
         .and_then(|v| v.to_str().ok())
@@ -123,6 +126,43 @@ async fn every_answer_under_the_prefix_is_no_store() {
             r.status()
         );
     }
+}
+
+#[actix_web::test]
+async fn every_answer_carries_the_edge_headers_and_a_request_id() {
+    let app = init_service(crate::app(gateway())).await;
+    for path in ["/sso/auth", "/healthz", "/sso/nowhere", "/nowhere"] {
+        for (sent, echoed) in [
+            (Some("req-42_abc"), true),
+            (Some("bad id with spaces"), false),
+            (None, false),
+        ] {
+            let mut req = TestRequest::get().uri(path);
+            if let Some(id) = sent {
+                req = req.insert_header(("x-request-id", id));
+            }
+            let r = call_service(&app, req.to_request()).await;
+            for (h, v) in [
+                ("x-content-type-options", "nosniff"),
+                ("referrer-policy", "no-referrer"),
+                ("x-frame-options", "DENY"),
+            ] {
+                assert_eq!(header_of(&r, h).as_deref(), Some(v), "{path}: {h}");
+            }
+            let id = header_of(&r, "x-request-id").unwrap_or_default();
+            assert_eq!(Some(id.as_str()) == sent, echoed, "{path} {sent:?}: {id}");
+            assert!(
+                id.len() >= 8
+                    && id
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
+                "{path}: request id {id:?}"
+            );
+        }
+    }
+    // outside the prefix a handler's own caching stands (health checks, metrics)
+    let r = call_service(&app, TestRequest::get().uri("/healthz").to_request()).await;
+    assert_eq!(header_of(&r, header::CACHE_CONTROL), None);
 }
 
 #[actix_web::test]

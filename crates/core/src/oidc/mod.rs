@@ -19,7 +19,6 @@ use oauth2::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio::sync::{Mutex, RwLock};
 use url::Url;
 
@@ -163,9 +162,11 @@ pub struct OidcClient {
     /// Never held across an await.
     jwks: SyncRwLock<JwksState>,
     jwks_gate: Mutex<()>,
-    /// Access tokens whose signature and claims checked out, by SHA-256 of the token;
-    /// `None` when `oidc.verified_token_cache_size` is 0.
-    verified: Option<quick_cache::sync::Cache<[u8; 32], CachedAccess>>,
+    /// Access tokens whose signature and claims checked out, keyed by the token itself
+    /// (a hit compares every byte; hashing it with SHA-256 cost more than the rest of the
+    /// cache lookup, see `docs/benchmarks.md`); `None` when
+    /// `oidc.verified_token_cache_size` is 0.
+    verified: Option<quick_cache::sync::Cache<Box<str>, CachedAccess>>,
     verified_hits: AtomicU64,
     verified_misses: AtomicU64,
 }
@@ -659,37 +660,40 @@ impl OidcClient {
     /// that verified it: a repeat skips the signature check while the key set is unchanged
     /// and not due for its `jwks_max_age_secs` refetch. Revocation is not part of this
     /// result; callers check it on every request.
-    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, AccessTokenError> {
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Arc<AccessClaims>, AccessTokenError> {
         let now = now();
         let Some(cache) = &self.verified else {
             return self
                 .verify_access_token_uncached(token, now)
                 .await
-                .map(|(c, _)| c);
+                .map(|(c, _)| Arc::new(c));
         };
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let (current, stale) = {
             let st = self.jwks_read();
             let min = Duration::from_secs(self.settings.jwks_min_refetch_secs);
             let max_age = Duration::from_secs(self.settings.jwks_max_age_secs);
             (st.keys.generation(), Self::jwks_stale(&st, min, max_age))
         };
-        if let Some(hit) = cache.get(&digest) {
+        if let Some(hit) = cache.get(token) {
             if hit.generation == current && hit.claims.exp > now && !stale {
                 self.verified_hits.fetch_add(1, Ordering::Relaxed);
-                return Ok((*hit.claims).clone());
+                return Ok(hit.claims);
             }
-            cache.remove(&digest);
+            cache.remove(token);
         }
         self.verified_misses.fetch_add(1, Ordering::Relaxed);
         let (claims, generation) = self.verify_access_token_uncached(token, now).await?;
+        let claims = Arc::new(claims);
         // Stamped with the generation of the key set that verified it: if a fetch replaced
         // that set since (and cleared the cache), the entry never matches and the token is
         // verified again.
         cache.insert(
-            digest,
+            token.into(),
             CachedAccess {
-                claims: Arc::new(claims.clone()),
+                claims: claims.clone(),
                 generation,
             },
         );
@@ -818,11 +822,13 @@ impl OidcClient {
             email_verified: jwt.claims.get("email_verified").and_then(Value::as_bool) == Some(true),
             name: jwt.str_claim("name").map(String::from),
             groups,
+            upstream: UpstreamMemo::default(),
         })
     }
 }
 
-/// What the hot path needs from an access token.
+/// What the hot path needs from an access token. Shared (`Arc`) between the
+/// verified-token cache and the requests presenting the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessClaims {
     pub sub: String,
@@ -837,6 +843,52 @@ pub struct AccessClaims {
     pub email_verified: bool,
     pub name: Option<String>,
     pub groups: Vec<String>,
+    /// The forward-auth headers for this token, built on first use and shared by every
+    /// request that presents the same (cached) token
+    /// ([`crate::Gateway::upstream_headers`]).
+    pub(crate) upstream: UpstreamMemo,
+}
+
+/// The forward-auth headers of one verified token in the HTTP layer's own form (its
+/// framework's header values), built once and shared with the cached claims. They depend
+/// only on the claims, the token and the gateway's fixed settings (one verifier belongs
+/// to one gateway). `None` inside: the `unverified_email = "deny"` policy refuses.
+#[derive(Default)]
+pub(crate) struct UpstreamMemo(std::sync::OnceLock<Option<Arc<dyn std::any::Any + Send + Sync>>>);
+
+impl UpstreamMemo {
+    pub(crate) fn get_or_init<T: std::any::Any + Send + Sync>(
+        &self,
+        build: impl Fn() -> Option<T>,
+    ) -> Option<Arc<T>> {
+        let slot = self.0.get_or_init(|| {
+            let v: Arc<dyn std::any::Any + Send + Sync> = Arc::new(build()?);
+            Some(v)
+        });
+        match slot.clone()?.downcast::<T>() {
+            Ok(v) => Some(v),
+            // another layer's form (two HTTP layers in one process): build, do not keep
+            Err(_) => build().map(Arc::new),
+        }
+    }
+}
+
+/// A memo is not part of the claims: equal claims are equal, a copy starts empty.
+impl PartialEq for UpstreamMemo {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl Eq for UpstreamMemo {}
+impl Clone for UpstreamMemo {
+    fn clone(&self) -> Self {
+        Self::default()
+    }
+}
+impl std::fmt::Debug for UpstreamMemo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UpstreamMemo")
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -1137,7 +1189,7 @@ mod tests {
         OidcClient::new(settings, "https://auth.a.com/sso/callback".into()).unwrap()
     }
 
-    fn refused(r: Result<AccessClaims, AccessTokenError>) -> bool {
+    fn refused(r: Result<Arc<AccessClaims>, AccessTokenError>) -> bool {
         matches!(r, Err(AccessTokenError::Invalid(_)))
     }
 

@@ -23,6 +23,17 @@ pub fn add_cookies(resp: &mut HttpResponse, cookies: &[cookie::Cookie<'static>])
     }
 }
 
+/// Core's forward-auth headers as actix header values, built once per verified token
+/// (core keeps them with the token's cached claims).
+fn upstream_header_values(h: Vec<(&'static str, String)>) -> Vec<(HeaderName, HeaderValue)> {
+    h.into_iter()
+        .filter_map(|(k, v)| {
+            let name = HeaderName::from_static(k);
+            Some((name, HeaderValue::from_str(&v).ok()?))
+        })
+        .collect()
+}
+
 #[derive(serde::Deserialize)]
 pub struct AuthQuery {
     /// `1`: answer a denied request with `302` to the login (Traefik `forwardAuth` returns
@@ -39,7 +50,7 @@ pub async fn forward_auth(
     let outcome = gw.authenticate(&p, false).await.map_err(HttpError::json)?;
     let mut resp = match outcome {
         AuthOutcome::Allowed(a) => {
-            let Some(headers) = gw.upstream_headers(&a) else {
+            let Some(headers) = gw.upstream_headers(&a, upstream_header_values) else {
                 let mut r = HttpResponse::Forbidden()
                     .json(serde_json::json!({
                         "error": "email_not_verified",
@@ -48,13 +59,11 @@ pub async fn forward_auth(
                 add_cookies(&mut r, &a.set_cookies);
                 return Ok(r);
             };
-            let mut b = HttpResponse::Ok();
-            for (k, v) in headers {
-                if let Ok(v) = HeaderValue::from_str(&v) {
-                    b.insert_header((k, v));
-                }
+            let mut r = HttpResponse::Ok().finish();
+            let h = r.headers_mut();
+            for (k, v) in headers.iter() {
+                h.insert(k.clone(), v.clone()); // shared buffers, no copy
             }
-            let mut r = b.finish();
             add_cookies(&mut r, &a.set_cookies);
             r
         }

@@ -10,7 +10,7 @@ pub mod ops;
 use std::sync::Arc;
 
 use actix_web::http::header;
-use actix_web::middleware::{from_fn, DefaultHeaders};
+use actix_web::middleware::from_fn;
 use actix_web::web;
 use sso_core::Gateway;
 
@@ -26,13 +26,12 @@ fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
 }
 
 /// Register every route under the configured prefix. Every answer under the prefix is
-/// `Cache-Control: no-store` unless a handler says otherwise.
+/// `Cache-Control: no-store` unless a handler says otherwise ([`crate::telemetry::edge`]).
 pub fn configure(cfg: &mut web::ServiceConfig, prefix: &str) {
     use actix_web::http::Method;
     let options = || web::method(Method::OPTIONS);
     cfg.service(
         web::scope(prefix)
-            .wrap(DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store")))
             .service(resource("/login", "GET").route(web::get().to(login::login)))
             .service(resource("/callback", "GET").route(web::get().to(login::callback)))
             .service(resource("/auth", "GET").route(web::get().to(auth::forward_auth)))
