@@ -96,7 +96,7 @@ async fn login_forward_auth_refresh_logout_in_process() {
         .iter()
         .find(|(k, _)| *k == "x-auth-request-sub")
         .map(|(_, v)| v.clone());
-    assert_eq!(sub.as_deref(), Some("evil-user"));
+    assert_eq!(sub.as_deref(), Some(&b"evil-user"[..]));
     assert_eq!(op.token_calls(), 1);
 
     // refresh (POST /sso/refresh): one call at the OP, a rotated sso_rt

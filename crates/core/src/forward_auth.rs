@@ -9,7 +9,7 @@ use crate::cookies::{RefreshHandle, REFRESH};
 use crate::error::Result;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
-use crate::oidc::AccessClaims;
+use crate::oidc::{AccessClaims, BEARER};
 use crate::refresh::RefreshFailure;
 use crate::secret::AccessToken;
 use crate::session::{SessionView, TokenVerdict};
@@ -203,15 +203,25 @@ impl Gateway {
     pub fn upstream_headers<T: std::any::Any + Send + Sync>(
         &self,
         a: &Allowed,
-        form: impl Fn(Vec<(&'static str, String)>) -> T,
+        form: impl Fn(Vec<(&'static str, bytes::Bytes)>) -> T,
     ) -> Option<std::sync::Arc<T>> {
         a.claims.upstream.get_or_init(|| {
-            let mut h = self.identity_headers(&a.claims)?;
+            let mut h: Vec<(&'static str, bytes::Bytes)> = self
+                .identity_headers(&a.claims)?
+                .into_iter()
+                .map(|(k, v)| (k, v.into()))
+                .collect();
             if self.settings.pass_authorization {
-                h.push((
-                    "authorization",
-                    format!("Bearer {}", a.access_token.secret()),
-                ));
+                // the cached claims' buffer (also the cache's key): the token is held once
+                let v = match &a.claims.upstream.bearer {
+                    Some(b)
+                        if b.get(BEARER.len()..) == Some(a.access_token.secret().as_bytes()) =>
+                    {
+                        b.clone()
+                    }
+                    _ => format!("{BEARER}{}", a.access_token.secret()).into(),
+                };
+                h.push(("authorization", v));
             }
             Some(form(h))
         })

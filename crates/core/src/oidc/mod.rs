@@ -164,9 +164,10 @@ pub struct OidcClient {
     jwks_gate: Mutex<()>,
     /// Access tokens whose signature and claims checked out, keyed by the token itself
     /// (a hit compares every byte; hashing it with SHA-256 cost more than the rest of the
-    /// cache lookup, see `docs/benchmarks.md`); `None` when
+    /// cache lookup, see `docs/benchmarks.md`). The key is a view into the claims'
+    /// `Bearer <token>` buffer, so the token is held once. `None` when
     /// `oidc.verified_token_cache_size` is 0.
-    verified: Option<quick_cache::sync::Cache<Box<str>, CachedAccess>>,
+    verified: Option<quick_cache::sync::Cache<bytes::Bytes, CachedAccess>>,
     verified_hits: AtomicU64,
     verified_misses: AtomicU64,
 }
@@ -656,7 +657,7 @@ impl OidcClient {
 
     /// Validate an access token JWT for the hot path: signature, `iss`, `exp`, `nbf`.
     ///
-    /// A token that passed is remembered (by its SHA-256) until its `exp`, under the key set
+    /// A token that passed is remembered (keyed by the token) until its `exp`, under the key set
     /// that verified it: a repeat skips the signature check while the key set is unchanged
     /// and not due for its `jwks_max_age_secs` refetch. Revocation is not part of this
     /// result; callers check it on every request.
@@ -677,21 +678,24 @@ impl OidcClient {
             let max_age = Duration::from_secs(self.settings.jwks_max_age_secs);
             (st.keys.generation(), Self::jwks_stale(&st, min, max_age))
         };
-        if let Some(hit) = cache.get(token) {
+        if let Some(hit) = cache.get(token.as_bytes()) {
             if hit.generation == current && hit.claims.exp > now && !stale {
                 self.verified_hits.fetch_add(1, Ordering::Relaxed);
                 return Ok(hit.claims);
             }
-            cache.remove(token);
+            cache.remove(token.as_bytes());
         }
         self.verified_misses.fetch_add(1, Ordering::Relaxed);
-        let (claims, generation) = self.verify_access_token_uncached(token, now).await?;
+        let (mut claims, generation) = self.verify_access_token_uncached(token, now).await?;
+        let bearer = bytes::Bytes::from(format!("{BEARER}{token}"));
+        let key = bearer.slice(BEARER.len()..);
+        claims.upstream.bearer = Some(bearer);
         let claims = Arc::new(claims);
         // Stamped with the generation of the key set that verified it: if a fetch replaced
         // that set since (and cleared the cache), the entry never matches and the token is
         // verified again.
         cache.insert(
-            token.into(),
+            key,
             CachedAccess {
                 claims: claims.clone(),
                 generation,
@@ -849,19 +853,28 @@ pub struct AccessClaims {
     pub(crate) upstream: UpstreamMemo,
 }
 
+/// The scheme prefix of an `Authorization` value (RFC 6750 §2.1).
+pub(crate) const BEARER: &str = "Bearer ";
+
 /// The forward-auth headers of one verified token in the HTTP layer's own form (its
 /// framework's header values), built once and shared with the cached claims. They depend
 /// only on the claims, the token and the gateway's fixed settings (one verifier belongs
 /// to one gateway). `None` inside: the `unverified_email = "deny"` policy refuses.
 #[derive(Default)]
-pub(crate) struct UpstreamMemo(std::sync::OnceLock<Option<Arc<dyn std::any::Any + Send + Sync>>>);
+pub(crate) struct UpstreamMemo {
+    headers: std::sync::OnceLock<Option<Arc<dyn std::any::Any + Send + Sync>>>,
+    /// `Bearer <token>` of the token the claims were verified from, when the
+    /// verified-token cache keeps them: the cache's key and the forward-auth
+    /// `Authorization` value share this one buffer. A secret: never in `Debug`.
+    pub(crate) bearer: Option<bytes::Bytes>,
+}
 
 impl UpstreamMemo {
     pub(crate) fn get_or_init<T: std::any::Any + Send + Sync>(
         &self,
         build: impl Fn() -> Option<T>,
     ) -> Option<Arc<T>> {
-        let slot = self.0.get_or_init(|| {
+        let slot = self.headers.get_or_init(|| {
             let v: Arc<dyn std::any::Any + Send + Sync> = Arc::new(build()?);
             Some(v)
         });
@@ -887,7 +900,7 @@ impl Clone for UpstreamMemo {
 }
 impl std::fmt::Debug for UpstreamMemo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("UpstreamMemo")
+        f.write_str("UpstreamMemo(redacted)")
     }
 }
 
@@ -1261,8 +1274,12 @@ mod tests {
         let c = client_for(&issuer, 0, 1);
         let t1 = access_token(&issuer, &k1);
         c.verify_access_token(&t1).await.unwrap();
-        c.verify_access_token(&t1).await.unwrap();
+        let cached = c.verify_access_token(&t1).await.unwrap();
         assert_eq!(c.verified_cache_stats().hits, 1);
+        // the cached claims hold the token (the cache's key): never in their Debug
+        let sig = t1.rsplit('.').next().unwrap();
+        assert!(cached.upstream.bearer.is_some());
+        assert!(!format!("{cached:?}").contains(sig), "{cached:?}");
         // k1 removed at the OP; nothing asks for another kid. Within the max age the
         // cached result stands (the documented bound); once the set is older, the next
         // check refetches and the removed key's token is refused.

@@ -25,11 +25,14 @@ pub fn add_cookies(resp: &mut HttpResponse, cookies: &[cookie::Cookie<'static>])
 
 /// Core's forward-auth headers as actix header values, built once per verified token
 /// (core keeps them with the token's cached claims).
-fn upstream_header_values(h: Vec<(&'static str, String)>) -> Vec<(HeaderName, HeaderValue)> {
+fn upstream_header_values(
+    h: Vec<(&'static str, actix_web::web::Bytes)>,
+) -> Vec<(HeaderName, HeaderValue)> {
     h.into_iter()
         .filter_map(|(k, v)| {
             let name = HeaderName::from_static(k);
-            Some((name, HeaderValue::from_str(&v).ok()?))
+            // shares the buffer (the token is not copied); validated here, once
+            Some((name, HeaderValue::from_maybe_shared(v).ok()?))
         })
         .collect()
 }
