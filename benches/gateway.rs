@@ -439,8 +439,8 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
             return;
         }
     }
-    let ok0 = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed);
-    let denied0 = w.a.gw.metrics.auth_denied.load(Ordering::Relaxed);
+    let ok0 = w.a.gw.metrics.auth_ok.get();
+    let denied0 = w.a.gw.metrics.auth_denied.get();
     let sys2 = systems.clone();
     let t = Instant::now();
     let secs = std::env::var("BENCH_SIDE_BY_SIDE_SECS")
@@ -451,8 +451,8 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
         .await
         .unwrap();
     let took = t.elapsed();
-    let denied = w.a.gw.metrics.auth_denied.load(Ordering::Relaxed) - denied0;
-    let ok = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed) - ok0;
+    let denied = w.a.gw.metrics.auth_denied.get() - denied0;
+    let ok = w.a.gw.metrics.auth_ok.get() - ok0;
     assert_eq!(denied, 0, "the gateway denied requests during the runs");
     let idx = |n: &str| names.iter().position(|x| x == n).unwrap();
     let (gw_i, bare_i, ng_i, plain_i) = (
@@ -735,7 +735,7 @@ async fn hot_path(w: &World, report: &mut Report) {
     let mut delta_all: Vec<(String, u64)> = Vec::new();
     let mut allowed = 0;
     for _ in 0..HOT_RUNS {
-        let ok0 = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed);
+        let ok0 = w.a.gw.metrics.auth_ok.get();
         let before = commandstats(&mut rc).await;
         let t = Instant::now();
         let (mut lat, bad) = load(
@@ -749,7 +749,7 @@ async fn hot_path(w: &World, report: &mut Report) {
         .await;
         let wall = t.elapsed();
         let after = commandstats(&mut rc).await;
-        allowed += w.a.gw.metrics.auth_ok.load(Ordering::Relaxed) - ok0;
+        allowed += w.a.gw.metrics.auth_ok.get() - ok0;
         assert_eq!(bad, 0, "every hot-path answer must be 200");
         lat.sort();
         for (k, v) in command_delta(&before, &after) {
@@ -864,8 +864,8 @@ async fn wrk_run(
     report: &mut Report,
     rc: &mut redis::aio::MultiplexedConnection,
 ) {
-    let ok0 = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed);
-    let denied0 = w.a.gw.metrics.auth_denied.load(Ordering::Relaxed);
+    let ok0 = w.a.gw.metrics.auth_ok.get();
+    let denied0 = w.a.gw.metrics.auth_denied.get();
     let before = commandstats(rc).await;
     let out = tokio::process::Command::new("wrk")
         .args([
@@ -885,8 +885,8 @@ async fn wrk_run(
         .await
         .unwrap();
     let after = commandstats(rc).await;
-    let ok = w.a.gw.metrics.auth_ok.load(Ordering::Relaxed) - ok0;
-    let denied = w.a.gw.metrics.auth_denied.load(Ordering::Relaxed) - denied0;
+    let ok = w.a.gw.metrics.auth_ok.get() - ok0;
+    let denied = w.a.gw.metrics.auth_denied.get() - denied0;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "wrk failed: {text}");
     eprintln!("{text}");

@@ -283,3 +283,45 @@ async fn a_new_login_replaces_the_browsers_previous_session() {
         "the replaced session's cookies no longer work"
     );
 }
+
+/// `/metrics` (issue 12): the latency histograms of requests, OP calls and Redis commands
+/// fill in as a real login goes through them.
+#[tokio::test]
+async fn metrics_carry_latency_histograms_of_requests_op_calls_and_redis() {
+    let w = world();
+    let browser = Browser::new();
+    login(&browser, &w.a, "alice", "alice-password").await;
+    assert_eq!(browser.get(&w.a.url("/sso/auth")).await.status, 200);
+    let m = Browser::new().get(&w.a.url("/metrics")).await.body;
+    let count = |series: &str| -> f64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    for (series, what) in [
+        (
+            "sso_http_request_duration_seconds_count{route=\"/auth\"}",
+            "forward-auth requests",
+        ),
+        (
+            "sso_http_request_duration_seconds_count{route=\"/callback\"}",
+            "login callbacks",
+        ),
+        (
+            "sso_op_request_duration_seconds_count{call=\"token\"}",
+            "code exchanges at the OP",
+        ),
+        (
+            "sso_op_request_duration_seconds_count{call=\"discovery\"}",
+            "discovery fetches",
+        ),
+        ("sso_redis_command_duration_seconds_count", "Redis commands"),
+    ] {
+        assert!(
+            count(series) >= 1.0,
+            "{what}: {series} missing or 0 in\n{m}"
+        );
+    }
+    assert!(m.contains("# TYPE sso_http_request_duration_seconds histogram"));
+    assert!(m.contains("sso_auth_ok_total 1\n") || count("sso_auth_ok_total") >= 1.0);
+}

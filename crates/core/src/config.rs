@@ -11,7 +11,7 @@ use url::Url;
 
 use crate::federation::{FederationKey, FederationKeys, PeerKeys};
 use crate::redirect::RedirectPolicy;
-use crate::secret::{AdminToken, ClientSecret};
+use crate::secret::{AdminToken, ClientSecret, ConfigKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -82,12 +82,12 @@ pub struct RawServer {
     pub prefix: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawOidc {
     pub issuer: Option<String>,
     pub client_id: Option<String>,
-    pub client_secret: Option<String>,
+    pub client_secret: Option<ClientSecret>,
     pub client_secret_file: Option<PathBuf>,
     pub auth_method: Option<String>,
     pub scopes: Option<Vec<String>>,
@@ -100,43 +100,14 @@ pub struct RawOidc {
     pub http_timeout_secs: Option<u64>,
 }
 
-impl std::fmt::Debug for RawOidc {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawOidc")
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field(
-                "client_secret",
-                &self.client_secret.as_ref().map(|_| "[redacted]"),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-#[derive(Deserialize, Default)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawCookie {
     pub domain: Option<String>,
     pub secure: Option<bool>,
-    pub keys: Option<Vec<String>>,
+    pub keys: Option<Vec<ConfigKey>>,
     pub keys_file: Option<PathBuf>,
     pub same_site: Option<String>,
-}
-
-impl std::fmt::Debug for RawCookie {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawCookie")
-            .field("domain", &self.domain)
-            .field("secure", &self.secure)
-            .field(
-                "keys",
-                &self
-                    .keys
-                    .as_ref()
-                    .map(|k| format!("[{} redacted]", k.len())),
-            )
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -175,7 +146,7 @@ pub struct RawStore {
     pub master_name: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawFanout {
     /// Peers without federation keys (forwarded logout tokens only).
@@ -183,7 +154,7 @@ pub struct RawFanout {
     /// `[[fanout.peer]]`: a peer with its own keys.
     pub peer: Option<Vec<RawPeer>>,
     pub accepted_audiences: Option<Vec<String>>,
-    pub federation_key: Option<String>,
+    pub federation_key: Option<ConfigKey>,
     pub federation_key_file: Option<PathBuf>,
     pub chain_binding: Option<String>,
 }
@@ -197,31 +168,12 @@ pub struct RawPeer {
 }
 
 /// One entry of `fanout.peer.keys`.
-#[derive(Deserialize, Default)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawPeerKey {
     pub id: Option<String>,
-    pub key: Option<String>,
+    pub key: Option<ConfigKey>,
     pub key_file: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for RawPeerKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawPeerKey")
-            .field("id", &self.id)
-            .field("key_file", &self.key_file)
-            .finish_non_exhaustive()
-    }
-}
-
-impl std::fmt::Debug for RawFanout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawFanout")
-            .field("peers", &self.peers)
-            .field("peer", &self.peer)
-            .field("accepted_audiences", &self.accepted_audiences)
-            .finish_non_exhaustive()
-    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -261,17 +213,11 @@ pub struct RawLogout {
     pub server_side: Option<String>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
-    pub token: Option<String>,
+    pub token: Option<AdminToken>,
     pub token_file: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for RawAdmin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RawAdmin").finish_non_exhaustive()
-    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -336,7 +282,7 @@ pub struct ServerSettings {
 }
 
 /// Default bound of the verified access-token cache (`oidc.verified_token_cache_size`).
-pub const DEFAULT_VERIFIED_TOKEN_CACHE_SIZE: usize = 10_000;
+pub const DEFAULT_VERIFIED_TOKEN_CACHE_SIZE: usize = 8_000;
 
 #[derive(Debug, Clone)]
 pub struct OidcSettings {
@@ -353,8 +299,8 @@ pub struct OidcSettings {
     /// are then dropped (a removed, compromised key stops verifying within this bound).
     pub jwks_max_age_secs: u64,
     /// Bound of the verified access-token cache (entries; 0 turns it off). An entry holds
-    /// the token's claims (a few hundred bytes), valid until the token's `exp` and only
-    /// under the key set that verified it.
+    /// the token, its claims and its forward-auth headers (about 3.8 KB for a Keycloak
+    /// token), valid until the token's `exp` and only under the key set that verified it.
     pub verified_token_cache_size: usize,
     pub http_timeout_secs: u64,
     /// Extra trusted CA certificates (PEM) for calls to the OP and to peers.
@@ -571,6 +517,30 @@ fn load_raw(
         })
 }
 
+/// A secret given inline (`name`) or in a file (`name_file`, trimmed), never both. Neither:
+/// `missing` is the problem to report, if the secret is required.
+fn secret_or_file<T: Clone>(
+    name: &str,
+    inline: &Option<T>,
+    file: &Option<PathBuf>,
+    from_file: impl FnOnce(String) -> T,
+    missing: Option<String>,
+    p: &mut Vec<String>,
+) -> Option<T> {
+    match (inline, file) {
+        (Some(_), Some(_)) => {
+            p.push(format!("{name} and {name}_file are both set: keep one"));
+            None
+        }
+        (Some(v), None) => Some(v.clone()),
+        (None, Some(f)) => read_secret_file(f, &format!("{name}_file"), p).map(from_file),
+        (None, None) => {
+            p.extend(missing);
+            None
+        }
+    }
+}
+
 fn read_secret_file(path: &Path, what: &str, problems: &mut Vec<String>) -> Option<String> {
     match std::fs::read_to_string(path) {
         Ok(s) => Some(s.trim().to_string()),
@@ -651,19 +621,15 @@ pub fn validate(mut raw: RawConfig) -> Result<Settings, ConfigError> {
     if client_id.is_empty() {
         p.push("oidc.client_id is missing: set the client id registered at the OP".into());
     }
-    let secret = match (&raw.oidc.client_secret, &raw.oidc.client_secret_file) {
-        (Some(_), Some(_)) => {
-            p.push("oidc.client_secret and oidc.client_secret_file are both set: keep one".into());
-            None
-        }
-        (Some(s), None) => Some(s.clone()),
-        (None, Some(f)) => read_secret_file(f, "oidc.client_secret_file", &mut p),
-        (None, None) => {
-            p.push("oidc.client_secret is missing: set oidc.client_secret or oidc.client_secret_file (or SSO__OIDC__CLIENT_SECRET)".into());
-            None
-        }
-    };
-    if secret.as_deref() == Some("") {
+    let secret = secret_or_file(
+        "oidc.client_secret",
+        &raw.oidc.client_secret,
+        &raw.oidc.client_secret_file,
+        ClientSecret::new,
+        Some("oidc.client_secret is missing: set oidc.client_secret or oidc.client_secret_file (or SSO__OIDC__CLIENT_SECRET)".into()),
+        &mut p,
+    );
+    if secret.as_ref().is_some_and(|s| s.secret().is_empty()) {
         p.push("oidc.client_secret is empty".into());
     }
     let auth_method = match raw
@@ -776,28 +742,23 @@ pub fn validate(mut raw: RawConfig) -> Result<Settings, ConfigError> {
     if same_site == SameSite::None && !secure {
         p.push("cookie.same_site = \"none\" requires cookie.secure = true".into());
     }
-    let key_texts: Vec<String> = match (&raw.cookie.keys, &raw.cookie.keys_file) {
-        (Some(_), Some(_)) => {
-            p.push("cookie.keys and cookie.keys_file are both set: keep one".into());
-            vec![]
-        }
-        (Some(k), None) => k.clone(),
-        (None, Some(f)) => read_secret_file(f, "cookie.keys_file", &mut p)
-            .map(|s| {
-                s.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(String::from)
-                    .collect()
-            })
-            .unwrap_or_default(),
-        (None, None) => {
-            p.push("cookie.keys is missing: generate one with `openssl rand -base64 64` and set cookie.keys = [\"<key>\"] (or cookie.keys_file)".into());
-            vec![]
-        }
-    };
+    let key_texts: Vec<ConfigKey> = secret_or_file(
+        "cookie.keys",
+        &raw.cookie.keys,
+        &raw.cookie.keys_file,
+        |s| {
+            s.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(ConfigKey::new)
+                .collect()
+        },
+        Some("cookie.keys is missing: generate one with `openssl rand -base64 64` and set cookie.keys = [\"<key>\"] (or cookie.keys_file)".into()),
+        &mut p,
+    )
+    .unwrap_or_default();
     let mut keys = Vec::new();
-    for (i, k) in key_texts.iter().enumerate() {
+    for (i, k) in key_texts.iter().map(ConfigKey::secret).enumerate() {
         match base64::engine::general_purpose::STANDARD.decode(k.trim()) {
             Ok(bytes) if bytes.len() >= 64 => keys.push(cookie::Key::from(&bytes[..64])),
             _ if k.chars().any(char::is_whitespace) => p.push(format!("cookie.keys[{i}] contains whitespace or a line break: generate keys with `openssl rand -base64 64 | tr -d '\\n'`")),
@@ -982,20 +943,16 @@ any peer holding it could forge revocations and chain links for the others. Give
             if !crate::federation::valid_kid(&id) {
                 p.push(format!("{kwhat}.id = {id:?}: set a key id of 1 to 64 letters, digits, '-' or '_', the same on both peers, e.g. \"ab-2026-12\""));
             }
-            let text = match (&rk.key, &rk.key_file) {
-                (Some(_), Some(_)) => {
-                    p.push(format!("{kwhat}: key and key_file are both set: keep one"));
-                    None
-                }
-                (Some(k), None) => Some(k.clone()),
-                (None, Some(f)) => read_secret_file(f, &format!("{kwhat}.key_file"), &mut p),
-                (None, None) => {
-                    p.push(format!("{kwhat}: set key or key_file (base64 of at least {} random bytes: `openssl rand -base64 32`)", crate::federation::MIN_KEY_BYTES));
-                    None
-                }
-            };
+            let text = secret_or_file(
+                &format!("{kwhat}.key"),
+                &rk.key,
+                &rk.key_file,
+                ConfigKey::new,
+                Some(format!("{kwhat}: set key or key_file (base64 of at least {} random bytes: `openssl rand -base64 32`)", crate::federation::MIN_KEY_BYTES)),
+                &mut p,
+            );
             if let Some(text) = text {
-                match base64::engine::general_purpose::STANDARD.decode(text.trim()) {
+                match base64::engine::general_purpose::STANDARD.decode(text.secret().trim()) {
                     Ok(b) if b.len() >= crate::federation::MIN_KEY_BYTES => {
                         keys.push(FederationKey::new(id, b));
                     }
@@ -1050,17 +1007,17 @@ any peer holding it could forge revocations and chain links for the others. Give
     }
 
     // [admin]
-    let admin_token = match (&raw.admin.token, &raw.admin.token_file) {
-        (Some(_), Some(_)) => {
-            p.push("admin.token and admin.token_file are both set: keep one".into());
-            None
-        }
-        (Some(t), None) => Some(t.clone()),
-        (None, Some(f)) => read_secret_file(f, "admin.token_file", &mut p),
-        (None, None) => None,
-    };
+    // neither: no admin API
+    let admin_token = secret_or_file(
+        "admin.token",
+        &raw.admin.token,
+        &raw.admin.token_file,
+        AdminToken::new,
+        None,
+        &mut p,
+    );
     if let Some(t) = &admin_token {
-        if t.len() < 32 {
+        if t.secret().len() < 32 {
             p.push("admin.token must be at least 32 characters (`openssl rand -hex 32`)".into());
         }
     }
@@ -1220,7 +1177,7 @@ any peer holding it could forge revocations and chain links for the others. Give
         oidc: OidcSettings {
             issuer,
             client_id,
-            client_secret: ClientSecret::new(secret),
+            client_secret: secret,
             auth_method,
             scopes,
             allowed_algs,
@@ -1258,7 +1215,7 @@ any peer holding it could forge revocations and chain links for the others. Give
         cors_allowed_origins,
         logout_allow_get: raw.logout.allow_get.unwrap_or(true),
         logout_server_side,
-        admin_token: admin_token.map(AdminToken::new),
+        admin_token,
         log_format,
         log_filter: raw.log.filter.unwrap_or_else(|| "info".into()),
         rate_limit,
@@ -1518,7 +1475,7 @@ kind = "memory"
             "key id \"dup\" is used twice (https://auth.b.com and https://auth.c.com)",
             "keys \"k3\" and \"dup\" hold the same secret",
             "https://auth.c.com is listed twice",
-            "fanout.peer[2].keys[0]: key and key_file are both set",
+            "fanout.peer[2].keys[0].key and fanout.peer[2].keys[0].key_file are both set",
             "fanout.peer[2].keys[1]: set key or key_file",
             "fanout.peer[3].url is missing",
         ] {

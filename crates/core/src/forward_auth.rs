@@ -8,7 +8,6 @@ use crate::config::UnverifiedEmail;
 use crate::cookies::{RefreshHandle, REFRESH};
 use crate::error::Result;
 use crate::gateway::Gateway;
-use crate::metrics::Metrics;
 use crate::oidc::{AccessClaims, BEARER};
 use crate::refresh::RefreshFailure;
 use crate::secret::AccessToken;
@@ -110,7 +109,7 @@ impl Gateway {
     }
 
     fn deny(&self, p: &Presented, reason: &'static str) -> AuthOutcome {
-        Metrics::inc(&self.metrics.auth_denied);
+        self.metrics.auth_denied.inc();
         AuthOutcome::Denied(Denied {
             reason,
             set_cookies: if p.has_cookies() {
@@ -128,7 +127,7 @@ impl Gateway {
         if let Some(b) = &p.bearer {
             match self.check_access_token(b).await? {
                 TokenVerdict::Valid(claims) => {
-                    Metrics::inc(&self.metrics.auth_ok);
+                    self.metrics.auth_ok.inc();
                     return Ok(AuthOutcome::allowed(Allowed {
                         claims,
                         access_token: b.clone(),
@@ -148,7 +147,7 @@ impl Gateway {
                     if early > 0 && claims.exp - now() <= early && self.refresh_of(p).is_some() => {
                 }
                 TokenVerdict::Valid(claims) => {
-                    Metrics::inc(&self.metrics.auth_ok);
+                    self.metrics.auth_ok.inc();
                     return Ok(AuthOutcome::allowed(Allowed {
                         claims,
                         access_token: at.clone(),
@@ -180,7 +179,7 @@ impl Gateway {
                         return Ok(self.deny(p, "refreshed token not usable"))
                     }
                 };
-                Metrics::inc(&self.metrics.auth_ok);
+                self.metrics.auth_ok.inc();
                 Ok(AuthOutcome::allowed(Allowed {
                     claims,
                     access_token: rec.access_token.clone(),

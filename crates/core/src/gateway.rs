@@ -54,7 +54,8 @@ impl Gateway {
             store,
             cookies,
             revocations: Arc::new(RevocationCache::default()),
-            metrics: Metrics::default(),
+            metrics: Metrics::new()
+                .map_err(|_| crate::Error::Internal("the metrics could not be registered"))?,
             rate_limits,
             longest_token_secs: std::sync::atomic::AtomicI64::new(0),
             fanout_queued: tokio::sync::watch::Sender::new(0),

@@ -8,7 +8,6 @@ use url::Url;
 use crate::cookies::{LoginTransaction, RefreshHandle, LOGIN_TTL_SECS};
 use crate::error::{Error, Result, StateProblem};
 use crate::gateway::Gateway;
-use crate::metrics::Metrics;
 use crate::oidc::{pkce_pair, IdTokenError, JwtOrOidc, OidcError};
 use crate::secret::SessionId;
 use crate::store::{keys, SessionRecord};
@@ -174,11 +173,12 @@ impl Gateway {
                 }
             }
         }
-        Metrics::inc(if r.is_ok() {
+        if r.is_ok() {
             &self.metrics.logins
         } else {
             &self.metrics.login_failures
-        });
+        }
+        .inc();
         r
     }
 

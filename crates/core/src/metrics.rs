@@ -1,77 +1,312 @@
-//! Prometheus counters, rendered by hand in the text exposition format.
+//! Prometheus metrics with the `prometheus` crate: each gateway's counters and the gauges
+//! read at scrape time (its own registry), and the process-wide latency histograms of
+//! HTTP requests, OP calls and Redis commands ([`observe_http`], [`op_timer`],
+//! [`redis_timer`]). `GET /metrics` renders both ([`crate::Gateway::metrics_text`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
+use std::time::Duration;
 
-#[derive(Debug, Default)]
+use prometheus::core::{Collector, GenericCounter};
+use prometheus::{
+    Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+use crate::gateway::Gateway;
+
+/// Buckets for latencies from tens of µs (the hot path) to seconds (a slow OP).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0,
+];
+
+/// The routes the request histogram labels (below the prefix); anything else is `other`.
+pub const HTTP_ROUTES: &[&str] = &[
+    "/auth",
+    "/login",
+    "/callback",
+    "/session",
+    "/refresh",
+    "/logout",
+    "/logout/clear",
+    "/logged-out",
+    "/signed-out",
+    "/backchannel-logout",
+    "/admin/sessions",
+    "/admin/sessions/revoke",
+    "/federation/revoke",
+];
+
+/// The OP calls the OP histogram labels.
+#[derive(Debug, Clone, Copy)]
+pub enum OpCall {
+    Discovery,
+    Jwks,
+    Token,
+    Refresh,
+    Revocation,
+    EndSession,
+}
+
+impl OpCall {
+    fn label(self) -> &'static str {
+        match self {
+            OpCall::Discovery => "discovery",
+            OpCall::Jwks => "jwks",
+            OpCall::Token => "token",
+            OpCall::Refresh => "refresh",
+            OpCall::Revocation => "revocation",
+            OpCall::EndSession => "end_session",
+        }
+    }
+}
+
+/// The process-wide histograms (one gateway per process in production; tests that run
+/// several in one process share them). `None` only if the crate refused a constant name.
+struct Histograms {
+    registry: Registry,
+    /// One per [`HTTP_ROUTES`] entry, then `other`, then routes outside the prefix.
+    http: Vec<Histogram>,
+    op: HistogramVec,
+    redis: Histogram,
+}
+
+static HISTOGRAMS: LazyLock<Option<Histograms>> = LazyLock::new(|| {
+    let opts =
+        |name: &str, help: &str| HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+    let http = HistogramVec::new(
+        opts(
+            "sso_http_request_duration_seconds",
+            "Time to answer a request, by route (below the prefix; `other` for the rest)",
+        ),
+        &["route"],
+    )
+    .ok()?;
+    let op = HistogramVec::new(
+        opts(
+            "sso_op_request_duration_seconds",
+            "Time of the gateway's calls to the OP, by call",
+        ),
+        &["call"],
+    )
+    .ok()?;
+    let redis = Histogram::with_opts(opts(
+        "sso_redis_command_duration_seconds",
+        "Time of one Redis command or pipeline, from the gateway",
+    ))
+    .ok()?;
+    let registry = Registry::new();
+    registry.register(Box::new(http.clone())).ok()?;
+    registry.register(Box::new(op.clone())).ok()?;
+    registry.register(Box::new(redis.clone())).ok()?;
+    let by_route = HTTP_ROUTES
+        .iter()
+        .chain(&["other", "outside_prefix"])
+        .map(|r| http.with_label_values(&[*r]))
+        .collect();
+    Some(Histograms {
+        registry,
+        http: by_route,
+        op,
+        redis,
+    })
+});
+
+/// Record one answered request: `route` is the path below the prefix, `None` outside it.
+pub fn observe_http(route: Option<&str>, took: Duration) {
+    let Some(h) = HISTOGRAMS.as_ref() else { return };
+    let i = match route {
+        Some(r) => HTTP_ROUTES
+            .iter()
+            .position(|x| *x == r)
+            .unwrap_or(HTTP_ROUTES.len()),
+        None => HTTP_ROUTES.len() + 1,
+    };
+    if let Some(hist) = h.http.get(i) {
+        hist.observe(took.as_secs_f64());
+    }
+}
+
+/// Times an OP call until dropped.
+pub fn op_timer(call: OpCall) -> Option<prometheus::HistogramTimer> {
+    HISTOGRAMS
+        .as_ref()
+        .map(|h| h.op.with_label_values(&[call.label()]).start_timer())
+}
+
+/// Times a Redis command until dropped.
+pub fn redis_timer() -> Option<prometheus::HistogramTimer> {
+    HISTOGRAMS.as_ref().map(|h| h.redis.start_timer())
+}
+
+/// One gateway's counters, and the gauges its scrape fills in.
 pub struct Metrics {
-    pub logins: AtomicU64,
-    pub login_failures: AtomicU64,
-    pub auth_ok: AtomicU64,
-    pub auth_denied: AtomicU64,
-    pub refreshes: AtomicU64,
-    pub refresh_failures: AtomicU64,
-    pub logouts: AtomicU64,
-    pub backchannel_logouts: AtomicU64,
-    pub rate_limited: AtomicU64,
+    registry: Registry,
+    pub logins: IntCounter,
+    pub login_failures: IntCounter,
+    pub auth_ok: IntCounter,
+    pub auth_denied: IntCounter,
+    pub refreshes: IntCounter,
+    pub refresh_failures: IntCounter,
+    pub logouts: IntCounter,
+    pub backchannel_logouts: IntCounter,
+    pub rate_limited: IntCounter,
+    revocation_cache_entries: IntGauge,
+    verified_entries: IntGauge,
+    verified_hits: IntCounter,
+    verified_misses: IntCounter,
+    heartbeat_age: Gauge,
+    revocation_ready: IntGauge,
+    dead_subscriptions: IntCounter,
+    written_back: IntCounter,
+    fanout_depth: IntGaugeVec,
+    fanout_lag: GaugeVec,
+    fanout_dead: IntGaugeVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
 }
 
 impl Metrics {
-    pub fn inc(c: &AtomicU64) {
-        c.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn render(&self, extra: &[(&str, &str, u64)]) -> String {
-        let rows = [
-            ("sso_logins_total", "Completed logins", &self.logins),
-            (
-                "sso_login_failures_total",
-                "Refused login callbacks",
-                &self.login_failures,
-            ),
-            (
-                "sso_auth_ok_total",
-                "Forward-auth checks allowed",
-                &self.auth_ok,
-            ),
-            (
-                "sso_auth_denied_total",
-                "Forward-auth checks denied",
-                &self.auth_denied,
-            ),
-            (
-                "sso_refreshes_total",
-                "Token refreshes performed at the OP",
-                &self.refreshes,
-            ),
-            (
-                "sso_refresh_failures_total",
-                "Failed refreshes",
-                &self.refresh_failures,
-            ),
-            ("sso_logouts_total", "RP-initiated logouts", &self.logouts),
-            (
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        fn reg<C: Collector + Clone + 'static>(
+            r: &Registry,
+            c: Result<C, prometheus::Error>,
+        ) -> Result<C, prometheus::Error> {
+            let c = c?;
+            r.register(Box::new(c.clone()))?;
+            Ok(c)
+        }
+        let r = &registry;
+        let counter = |name: &str, help: &str| reg(r, IntCounter::new(name, help));
+        let gauge = |name: &str, help: &str| reg(r, IntGauge::new(name, help));
+        let per_peer =
+            |name: &str, help: &str| reg(r, IntGaugeVec::new(Opts::new(name, help), &["peer"]));
+        Ok(Self {
+            logins: counter("sso_logins_total", "Completed logins")?,
+            login_failures: counter("sso_login_failures_total", "Refused login callbacks")?,
+            auth_ok: counter("sso_auth_ok_total", "Forward-auth checks allowed")?,
+            auth_denied: counter("sso_auth_denied_total", "Forward-auth checks denied")?,
+            refreshes: counter("sso_refreshes_total", "Token refreshes performed at the OP")?,
+            refresh_failures: counter("sso_refresh_failures_total", "Failed refreshes")?,
+            logouts: counter("sso_logouts_total", "RP-initiated logouts")?,
+            backchannel_logouts: counter(
                 "sso_backchannel_logouts_total",
                 "Accepted back-channel logouts",
-                &self.backchannel_logouts,
-            ),
-            (
+            )?,
+            rate_limited: counter(
                 "sso_rate_limited_total",
                 "Requests refused with 429 by the per-address rate limits",
-                &self.rate_limited,
-            ),
-        ];
-        let mut out = String::new();
-        for (name, help, v) in rows {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-                v.load(Ordering::Relaxed)
-            ));
+            )?,
+            revocation_cache_entries: gauge(
+                "sso_revocation_cache_entries",
+                "Entries in the in-memory revocation cache",
+            )?,
+            verified_entries: gauge(
+                "sso_verified_token_cache_entries",
+                "Access tokens in the verified-token cache",
+            )?,
+            verified_hits: counter(
+                "sso_verified_token_cache_hits",
+                "Access-token checks answered from the verified-token cache (since start)",
+            )?,
+            verified_misses: counter(
+                "sso_verified_token_cache_misses",
+                "Access-token checks that verified the signature (since start)",
+            )?,
+            heartbeat_age: reg(
+                r,
+                Gauge::new(
+                    "sso_revocation_heartbeat_age_seconds",
+                    "Time since the revocation subscription last delivered a heartbeat",
+                ),
+            )?,
+            revocation_ready: gauge(
+                "sso_revocation_cache_ready",
+                "1 when the revocation cache is current",
+            )?,
+            dead_subscriptions: counter(
+                "sso_revocation_dead_subscriptions_total",
+                "Revocation subscriptions given up for lack of heartbeats",
+            )?,
+            written_back: counter(
+                "sso_revocation_tombstones_written_back_total",
+                "Revocation tombstones written back to a store that had lost them",
+            )?,
+            fanout_depth: per_peer(
+                "sso_fanout_queue_depth",
+                "Logout tokens waiting for delivery to a peer",
+            )?,
+            fanout_lag: reg(
+                r,
+                GaugeVec::new(
+                    Opts::new(
+                        "sso_fanout_lag_seconds",
+                        "Age of the oldest undelivered logout token",
+                    ),
+                    &["peer"],
+                ),
+            )?,
+            fanout_dead: per_peer(
+                "sso_fanout_dead_letters",
+                "Logouts a peer refused for good, waiting for an operator (sso-gateway fanout replay-dead)",
+            )?,
+            registry,
+        })
+    }
+}
+
+/// A counter that mirrors a count kept elsewhere (never goes down).
+fn mirror(c: &GenericCounter<prometheus::core::AtomicU64>, v: u64) {
+    c.inc_by(v.saturating_sub(c.get()));
+}
+
+fn mirror_atomic(c: &IntCounter, v: &AtomicU64) {
+    mirror(c, v.load(Ordering::Relaxed));
+}
+
+impl Gateway {
+    /// `GET /metrics`: the Prometheus text exposition of this gateway's metrics and the
+    /// process-wide latency histograms.
+    pub async fn metrics_text(&self) -> String {
+        let m = &self.metrics;
+        let v = self.oidc.verified_cache_stats();
+        m.revocation_cache_entries
+            .set(self.revocations.len() as i64);
+        m.verified_entries.set(v.entries as i64);
+        mirror(&m.verified_hits, v.hits);
+        mirror(&m.verified_misses, v.misses);
+        let rev = &self.revocations;
+        // Never a heartbeat yet: report a large age rather than none, so an alert fires.
+        m.heartbeat_age
+            .set(rev.heartbeat_age().map_or(1e9, |a| a.as_secs_f64()));
+        m.revocation_ready.set(i64::from(rev.is_ready()));
+        mirror_atomic(&m.dead_subscriptions, &rev.dead_subscriptions);
+        mirror_atomic(&m.written_back, &rev.written_back);
+        m.fanout_depth.reset();
+        m.fanout_lag.reset();
+        m.fanout_dead.reset();
+        for (peer, depth, lag, dead) in self.fanout_status().await {
+            m.fanout_depth.with_label_values(&[&peer]).set(depth as i64);
+            m.fanout_lag.with_label_values(&[&peer]).set(lag as f64);
+            m.fanout_dead.with_label_values(&[&peer]).set(dead as i64);
         }
-        for (name, help, v) in extra {
-            out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
-            ));
+        let mut families = m.registry.gather();
+        if let Some(h) = HISTOGRAMS.as_ref() {
+            families.extend(h.registry.gather());
         }
-        out
+        let mut out = Vec::new();
+        match TextEncoder::new().encode(&families, &mut out) {
+            Ok(()) => String::from_utf8_lossy(&out).into_owned(),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics could not be encoded");
+                String::new()
+            }
+        }
     }
 }

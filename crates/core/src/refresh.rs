@@ -8,7 +8,6 @@ use std::time::Duration;
 use crate::cookies::RefreshHandle;
 use crate::error::Error;
 use crate::gateway::Gateway;
-use crate::metrics::Metrics;
 use crate::oidc::OidcError;
 use crate::store::{keys, SessionRecord};
 use crate::util::{now, random_token};
@@ -164,13 +163,13 @@ impl Gateway {
         };
         let result = self.oidc.refresh(&rt).await;
         renew.abort();
-        Metrics::inc(&self.metrics.refreshes);
+        self.metrics.refreshes.inc();
         let tokens = match result {
             Ok(t) => t,
             Err(OidcError::InvalidGrant(reason)) => {
                 // Keycloak: "Stale token", "Token is not active", "Session not active", …
                 tracing::info!(sub = %rec.sub, reason, "refresh refused by the OP; ending the session");
-                Metrics::inc(&self.metrics.refresh_failures);
+                self.metrics.refresh_failures.inc();
                 self.end_session(&rec)
                     .await
                     .map_err(RefreshFailure::Upstream)?;
@@ -179,7 +178,7 @@ impl Gateway {
                 ));
             }
             Err(e) => {
-                Metrics::inc(&self.metrics.refresh_failures);
+                self.metrics.refresh_failures.inc();
                 return Err(RefreshFailure::Upstream(e.into()));
             }
         };

@@ -52,6 +52,11 @@ secret_type!(
     /// A bearer token for the admin API.
     AdminToken
 );
+secret_type!(
+    /// A key written in the configuration (a `cookie.keys` entry, a federation key), as
+    /// written: base64 of the key bytes.
+    ConfigKey
+);
 
 impl SessionId {
     /// 256 bits from the OS CSPRNG, base64url.

@@ -7,7 +7,6 @@ use std::time::Duration;
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header;
 use actix_web::HttpResponse;
-use sso_core::metrics::Metrics;
 use sso_core::rate_limit::RateClass;
 
 use crate::routes::Gw;
@@ -25,7 +24,7 @@ pub fn verdict(req: &ServiceRequest, gw: &Gw) -> Option<Duration> {
         .and_then(|v| v.to_str().ok());
     let client = gw.rate_limits.client_address(peer, xff);
     let wait = gw.rate_limits.check(class, client).err()?;
-    Metrics::inc(&gw.metrics.rate_limited);
+    gw.metrics.rate_limited.inc();
     Some(wait)
 }
 

@@ -80,12 +80,22 @@ pub async fn edge(
         });
     let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or("-"));
     let gw = req.app_data::<Gw>().cloned();
-    // the prefix never ends with `/` (config)
-    let under_prefix = gw.as_ref().is_some_and(|gw| {
-        req.path()
+    // the route below the prefix (the prefix never ends with `/`), for no-store and the
+    // request histogram; `None` outside the prefix
+    let route: Option<&'static str> = gw.as_ref().and_then(|gw| {
+        let rest = req
+            .path()
             .strip_prefix(gw.settings.server.prefix.as_str())
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))?;
+        Some(
+            sso_core::metrics::HTTP_ROUTES
+                .iter()
+                .find(|r| **r == rest)
+                .copied()
+                .unwrap_or("other"),
+        )
     });
+    let under_prefix = route.is_some();
     let wait = gw
         .as_ref()
         .and_then(|gw| crate::rate_limit::verdict(&req, gw));
@@ -101,18 +111,20 @@ pub async fn edge(
     };
     let h = res.headers_mut();
     h.insert(HeaderName::from_static("x-request-id"), id);
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if under_prefix && !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // defaults: a handler's own value stands (the logout confirmation page sends its
+    // Origin with `Referrer-Policy: same-origin`)
+    let defaults = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff", true),
+        (header::REFERRER_POLICY, "no-referrer", true),
+        (header::X_FRAME_OPTIONS, "DENY", true),
+        (header::CACHE_CONTROL, "no-store", under_prefix),
+    ];
+    for (name, value, applies) in defaults {
+        if applies && !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
     }
+    sso_core::metrics::observe_http(route, start.elapsed());
     // Debug level: no per-request line at the default `info` filter (the hot path);
     // `log.filter = "info,access=debug"` turns the access log on.
     if let Some((method, path)) = line {

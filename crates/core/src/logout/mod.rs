@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::forward_auth::Presented;
 use crate::gateway::Gateway;
 use crate::login::Redirect;
-use crate::metrics::Metrics;
 use crate::oidc::JwtOrOidc;
 use crate::store::{keys, Index, Revocation, SessionRecord};
 use crate::util::now;
@@ -229,7 +228,7 @@ impl Gateway {
             self.enqueue_fanout(token, now).await?;
         }
         self.store.mark_once(&jti_key, ttl).await?;
-        Metrics::inc(&self.metrics.backchannel_logouts);
+        self.metrics.backchannel_logouts.inc();
         tracing::info!(
             sessions = ended.sessions,
             forwarded = req.forwarded,
@@ -294,7 +293,7 @@ impl Gateway {
         };
         let rec = self.presented_session(p).await?;
         let mut cookies = self.cookies.clear_session(p.chunks);
-        Metrics::inc(&self.metrics.logouts);
+        self.metrics.logouts.inc();
         let Some(rec) = rec else {
             // No session record (ended already, or the store lost it): still refuse the
             // access token this browser holds, then go on.
@@ -423,7 +422,7 @@ impl Gateway {
             ));
         };
         self.end_session_everywhere(&rec).await?;
-        Metrics::inc(&self.metrics.logouts);
+        self.metrics.logouts.inc();
         let op = match (&rec.refresh_token, self.settings.logout_server_side) {
             (Some(rt), ServerSideLogout::Keycloak) => self.oidc.keycloak_logout(rt).await,
             (Some(rt), ServerSideLogout::Revocation) => self.oidc.revoke_refresh_token(rt).await,

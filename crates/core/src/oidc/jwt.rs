@@ -1,8 +1,6 @@
 //! JWS verification with josekit against a JWK set, restricted to the configured
 //! asymmetric algorithms. Shared by ID tokens, access tokens and logout tokens.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use josekit::jwk::Jwk;
 use josekit::jws::JwsVerifier;
 use serde_json::{Map, Value};
@@ -76,24 +74,18 @@ pub struct PeekedHeader {
     pub typ: Option<String>,
 }
 
+/// RFC 7515 §7.1 compact serialisation, decoded by josekit; 5 parts would be a JWE (RFC
+/// 7516 §7.1): not accepted here.
 pub fn peek_header(token: &str) -> Result<PeekedHeader, JwtError> {
-    let mut parts = token.split('.');
-    let (Some(h), Some(_), Some(_), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(JwtError::Malformed); // 5 parts would be a JWE: not accepted here
-    };
-    let bytes = URL_SAFE_NO_PAD.decode(h).map_err(|_| JwtError::Malformed)?;
-    let v: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| JwtError::Malformed)?;
-    let alg = v
-        .get("alg")
-        .and_then(Value::as_str)
-        .ok_or(JwtError::Malformed)?
-        .to_string();
+    if token.split('.').count() != 3 {
+        return Err(JwtError::Malformed);
+    }
+    let h = josekit::jwt::decode_header(token).map_err(|_| JwtError::Malformed)?;
+    let field = |k: &str| h.claim(k).and_then(Value::as_str).map(String::from);
     Ok(PeekedHeader {
-        alg,
-        kid: v.get("kid").and_then(Value::as_str).map(String::from),
-        typ: v.get("typ").and_then(Value::as_str).map(String::from),
+        alg: field("alg").ok_or(JwtError::Malformed)?,
+        kid: field("kid"),
+        typ: field("typ"),
     })
 }
 
@@ -250,6 +242,8 @@ pub fn verify_prepared(
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
     use josekit::jws::{JwsHeader, RS256};
     use josekit::jwt::JwtPayload;
 

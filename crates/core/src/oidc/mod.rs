@@ -14,8 +14,8 @@ use oauth2::basic::{
 };
 use oauth2::{
     AuthType, AuthorizationCode, EndpointNotSet, EndpointSet, ExtraTokenFields, PkceCodeVerifier,
-    RedirectUrl, RequestTokenError, StandardRevocableToken, StandardTokenResponse, TokenResponse,
-    TokenUrl,
+    RedirectUrl, RequestTokenError, RevocationUrl, StandardRevocableToken, StandardTokenResponse,
+    TokenResponse, TokenUrl,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -23,6 +23,7 @@ use tokio::sync::{Mutex, RwLock};
 use url::Url;
 
 use crate::config::{AuthMethod, OidcSettings};
+use crate::metrics::{op_timer, OpCall};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::util::now;
 pub use jwt::{JwtError, KeySet, VerifiedJwt};
@@ -319,6 +320,7 @@ impl OidcClient {
     }
 
     async fn discover(&self) -> Result<ProviderMetadata, OidcError> {
+        let _timer = op_timer(OpCall::Discovery);
         let url = format!(
             "{}/.well-known/openid-configuration",
             self.settings.issuer.trim_end_matches('/')
@@ -349,6 +351,7 @@ impl OidcClient {
     async fn fetch_jwks(&self) -> Result<(), OidcError> {
         self.jwks_write().tried_at = Some(Instant::now());
         let meta = self.metadata().await?;
+        let _timer = op_timer(OpCall::Jwks);
         let resp = self
             .http
             .get(meta.jwks_uri.clone())
@@ -501,6 +504,7 @@ impl OidcClient {
     pub async fn exchange_code(&self, code: &str, verifier: &str) -> Result<TokenSet, OidcError> {
         let meta = self.metadata().await?;
         let client = self.oauth_client(&meta.token_endpoint)?;
+        let _timer = op_timer(OpCall::Token);
         let resp = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
@@ -515,6 +519,7 @@ impl OidcClient {
         let meta = self.metadata().await?;
         let client = self.oauth_client(&meta.token_endpoint)?;
         let rt = oauth2::RefreshToken::new(rt.secret().to_string());
+        let _timer = op_timer(OpCall::Refresh);
         let resp = client
             .exchange_refresh_token(&rt)
             .request_async(&self.http)
@@ -523,17 +528,38 @@ impl OidcClient {
         Ok(token_set(resp))
     }
 
-    /// RFC 7009: revoke a refresh token. Ok(false) when the OP has no revocation endpoint.
+    /// RFC 7009 §2.1 (oauth2's revocation request: the client's authentication, `token`
+    /// and `token_type_hint=refresh_token`). Ok(false) when the OP has no revocation
+    /// endpoint.
     pub async fn revoke_refresh_token(&self, rt: &RefreshToken) -> Result<bool, OidcError> {
         let meta = self.metadata().await?;
         let Some(endpoint) = meta.revocation_endpoint.clone() else {
             return Ok(false);
         };
-        let form = vec![
-            ("token", rt.secret().to_string()),
-            ("token_type_hint", "refresh_token".to_string()),
-        ];
-        self.post_with_client_auth(endpoint, form).await
+        let client = self
+            .oauth_client(&meta.token_endpoint)?
+            .set_revocation_url(RevocationUrl::from_url(endpoint));
+        let token = StandardRevocableToken::RefreshToken(oauth2::RefreshToken::new(
+            rt.secret().to_string(),
+        ));
+        let _timer = op_timer(OpCall::Revocation);
+        client
+            .revoke_token(token)
+            .map_err(|e| OidcError::BadResponse(e.to_string()))?
+            .request_async(&self.http)
+            .await
+            .map_err(|e| match e {
+                RequestTokenError::Request(e) => OidcError::Unavailable(error_chain(&e)),
+                // RFC 7009 §2.2.1: an error answer is the OP refusing
+                RequestTokenError::ServerResponse(r) => {
+                    OidcError::Refused(format!("the OP refused the revocation: {r}"))
+                }
+                RequestTokenError::Parse(e, _) => {
+                    OidcError::BadResponse(format!("revocation response: {e}"))
+                }
+                RequestTokenError::Other(e) => OidcError::BadResponse(e),
+            })?;
+        Ok(true)
     }
 
     /// Keycloak's server-side logout: `POST <end_session_endpoint>` with the client's
@@ -545,6 +571,7 @@ impl OidcClient {
             return Ok(false);
         };
         let form = vec![("refresh_token", rt.secret().to_string())];
+        let _timer = op_timer(OpCall::EndSession);
         self.post_with_client_auth(endpoint, form).await
     }
 
@@ -935,6 +962,17 @@ fn token_set(resp: OidcTokenResponse) -> TokenSet {
     }
 }
 
+/// An error with its sources, `outer: inner: …`.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg = format!("{msg}: {s}");
+        src = s.source();
+    }
+    msg
+}
+
 fn map_token_error<RE: std::error::Error + 'static>(
     e: RequestTokenError<RE, BasicErrorResponse>,
 ) -> OidcError {
@@ -947,15 +985,7 @@ fn map_token_error<RE: std::error::Error + 'static>(
                 other => OidcError::Refused(format!("{other}: {desc}")),
             }
         }
-        RequestTokenError::Request(e) => {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg = format!("{msg}: {s}");
-                src = s.source();
-            }
-            OidcError::Unavailable(msg)
-        }
+        RequestTokenError::Request(e) => OidcError::Unavailable(error_chain(&e)),
         RequestTokenError::Parse(e, _) => OidcError::BadResponse(format!("token response: {e}")),
         RequestTokenError::Other(e) => OidcError::BadResponse(e),
     }

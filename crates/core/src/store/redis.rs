@@ -128,12 +128,18 @@ impl ConnectionLike for SentinelConn {
 }
 
 impl ConnectionLike for Conn {
+    /// Every command the store sends passes here: timed into
+    /// `sso_redis_command_duration_seconds`.
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
+        let fut = match self {
             Conn::Single(c) => c.req_packed_command(cmd),
             Conn::Cluster(c) => c.req_packed_command(cmd),
             Conn::Sentinel(c) => c.req_packed_command(cmd),
-        }
+        };
+        Box::pin(async move {
+            let _timer = crate::metrics::redis_timer();
+            fut.await
+        })
     }
     fn req_packed_commands<'a>(
         &'a mut self,
@@ -141,11 +147,15 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
+        let fut = match self {
             Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
             Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
             Conn::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
-        }
+        };
+        Box::pin(async move {
+            let _timer = crate::metrics::redis_timer();
+            fut.await
+        })
     }
     fn get_db(&self) -> i64 {
         match self {
