@@ -127,7 +127,7 @@ async fn run(report: &mut Report) {
 
 async fn wait_ready(g: &GatewayHandle) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !g.gw.revocations.is_ready() {
+    while !g.gw.revocations().is_ready() {
         assert!(Instant::now() < deadline, "revocation cache never built");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -439,8 +439,8 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
             return;
         }
     }
-    let ok0 = w.a.gw.metrics.auth_ok.get();
-    let denied0 = w.a.gw.metrics.auth_denied.get();
+    let ok0 = w.a.gw.metrics().auth_ok.get();
+    let denied0 = w.a.gw.metrics().auth_denied.get();
     let sys2 = systems.clone();
     let t = Instant::now();
     let secs = std::env::var("BENCH_SIDE_BY_SIDE_SECS")
@@ -451,8 +451,8 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
         .await
         .unwrap();
     let took = t.elapsed();
-    let denied = w.a.gw.metrics.auth_denied.get() - denied0;
-    let ok = w.a.gw.metrics.auth_ok.get() - ok0;
+    let denied = w.a.gw.metrics().auth_denied.get() - denied0;
+    let ok = w.a.gw.metrics().auth_ok.get() - ok0;
     assert_eq!(denied, 0, "the gateway denied requests during the runs");
     let idx = |n: &str| names.iter().position(|x| x == n).unwrap();
     let (gw_i, bare_i, ng_i, plain_i) = (
@@ -735,7 +735,7 @@ async fn hot_path(w: &World, report: &mut Report) {
     let mut delta_all: Vec<(String, u64)> = Vec::new();
     let mut allowed = 0;
     for _ in 0..HOT_RUNS {
-        let ok0 = w.a.gw.metrics.auth_ok.get();
+        let ok0 = w.a.gw.metrics().auth_ok.get();
         let before = commandstats(&mut rc).await;
         let t = Instant::now();
         let (mut lat, bad) = load(
@@ -749,7 +749,7 @@ async fn hot_path(w: &World, report: &mut Report) {
         .await;
         let wall = t.elapsed();
         let after = commandstats(&mut rc).await;
-        allowed += w.a.gw.metrics.auth_ok.get() - ok0;
+        allowed += w.a.gw.metrics().auth_ok.get() - ok0;
         assert_eq!(bad, 0, "every hot-path answer must be 200");
         lat.sort();
         for (k, v) in command_delta(&before, &after) {
@@ -864,8 +864,8 @@ async fn wrk_run(
     report: &mut Report,
     rc: &mut redis::aio::MultiplexedConnection,
 ) {
-    let ok0 = w.a.gw.metrics.auth_ok.get();
-    let denied0 = w.a.gw.metrics.auth_denied.get();
+    let ok0 = w.a.gw.metrics().auth_ok.get();
+    let denied0 = w.a.gw.metrics().auth_denied.get();
     let before = commandstats(rc).await;
     let out = tokio::process::Command::new("wrk")
         .args([
@@ -885,8 +885,8 @@ async fn wrk_run(
         .await
         .unwrap();
     let after = commandstats(rc).await;
-    let ok = w.a.gw.metrics.auth_ok.get() - ok0;
-    let denied = w.a.gw.metrics.auth_denied.get() - denied0;
+    let ok = w.a.gw.metrics().auth_ok.get() - ok0;
+    let denied = w.a.gw.metrics().auth_denied.get() - denied0;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "wrk failed: {text}");
     eprintln!("{text}");
@@ -1323,10 +1323,10 @@ fn watch_cache(
     gw: Arc<sso_core::Gateway>,
     t0: Instant,
 ) -> std::thread::JoinHandle<Option<Duration>> {
-    let base = gw.revocations.len();
+    let base = gw.revocations().len();
     std::thread::spawn(move || {
         while t0.elapsed() < Duration::from_secs(5) {
-            if gw.revocations.len() > base {
+            if gw.revocations().len() > base {
                 return Some(t0.elapsed());
             }
             std::thread::sleep(Duration::from_micros(20));
@@ -1424,7 +1424,7 @@ async fn rss(w: &World, report: &mut Report) {
         .to_string();
     let template =
         w.a.gw
-            .store
+            .store()
             .get_session(&SessionId::new(id))
             .await
             .unwrap()
@@ -1433,12 +1433,12 @@ async fn rss(w: &World, report: &mut Report) {
     // Redis store (production): sessions live in Redis, not in the gateway.
     let used0 = used_memory(&mut rc).await;
     let rss0 = vm_rss_kib();
-    let took = put_many(w.a.gw.store.as_ref(), &template).await;
+    let took = put_many(w.a.gw.store().as_ref(), &template).await;
     let rss1 = vm_rss_kib();
     let used1 = used_memory(&mut rc).await;
     report.add(
         format!(
-            "{SYNTHETIC_SESSIONS} sessions written with `gw.store.put_session` (Redis store)"
+            "{SYNTHETIC_SESSIONS} sessions written with `gw.store().put_session` (Redis store)"
         ),
         format!(
             "Redis `used_memory` +{} B per session; bench-process VmRSS {} → {} MiB",
@@ -1463,7 +1463,7 @@ async fn rss(w: &World, report: &mut Report) {
     for i in 0..200 {
         for (t, out) in [(&template, &mut with_tokens), (&bare, &mut without)] {
             let r = synthetic(t, SYNTHETIC_SESSIONS + i);
-            w.a.gw.store.put_session(&r, 3600).await.unwrap();
+            w.a.gw.store().put_session(&r, 3600).await.unwrap();
             let key = format!("sso:sess:{{{}}}", r.id.secret());
             out.push(memory_usage(&mut rc, &key).await);
         }

@@ -115,16 +115,22 @@ impl GatewayHandle {
             let sys = actix_rt::System::new();
             let started = sys.block_on(async move {
                 let gw = Gateway::build(settings).await.map_err(|e| e.to_string())?;
+                let background = gw.spawn_background();
                 let server =
                     sso_gateway::server(gw.clone(), listener, 2).map_err(|e| e.to_string())?;
                 actix_rt::spawn(server);
-                Ok::<_, String>((gw, actix_rt::System::current()))
+                Ok::<_, String>((gw, actix_rt::System::current(), background))
             });
+            let (started, background) = match started {
+                Ok((gw, system, background)) => (Ok((gw, system)), Some(background)),
+                Err(e) => (Err(e), None),
+            };
             let ok = started.is_ok();
             let _ = tx.send(started);
             if ok {
                 let _ = sys.run();
             }
+            drop(background);
         });
         let (gw, system) = rx
             .recv()
@@ -490,12 +496,12 @@ pub async fn sessions_of(
 ) -> Vec<sso_core::store::SessionRecord> {
     let mut out = Vec::new();
     for id in
-        g.gw.store
+        g.gw.store()
             .lookup(sso_core::store::Index::Sub, issuer, sub)
             .await
             .unwrap()
     {
-        out.extend(g.gw.store.get_session(&id).await.unwrap());
+        out.extend(g.gw.store().get_session(&id).await.unwrap());
     }
     out
 }

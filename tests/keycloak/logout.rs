@@ -230,7 +230,7 @@ async fn clearing_chain_binds_by_keycloak_sid() {
     )
     .await;
     assert_eq!(
-        env.a.gw.settings.fanout.chain_binding,
+        env.a.gw.settings().fanout.chain_binding,
         sso_core::config::ChainBinding::Sid
     );
     let count =

@@ -108,12 +108,12 @@ async fn login_forward_auth_refresh_logout_in_process() {
     jar(&mut cookies, &r.set_cookies);
     assert_ne!(cookies["sso_rt"], old_rt, "sso_rt rotates");
     let id = gw
-        .store
+        .store()
         .lookup(sso_core::store::Index::Sub, &op.issuer(), "evil-user")
         .await
         .unwrap();
     assert_eq!(id.len(), 1);
-    let rec = gw.store.get_session(&id[0]).await.unwrap().unwrap();
+    let rec = gw.store().get_session(&id[0]).await.unwrap().unwrap();
     assert_eq!(rec.generation, 1, "refresh generation 1");
 
     // logout: the session ends, the cookies clear, the access token is refused
@@ -133,7 +133,7 @@ async fn login_forward_auth_refresh_logout_in_process() {
     );
     jar(&mut cookies, &out.cookies);
     assert!(!cookies.contains_key("sso_at") && !cookies.contains_key("sso_rt"));
-    assert!(gw.store.get_session(&id[0]).await.unwrap().is_none());
+    assert!(gw.store().get_session(&id[0]).await.unwrap().is_none());
     let AuthOutcome::Denied(_) = gw
         .authenticate(&presented(&gw, &before_logout), false)
         .await

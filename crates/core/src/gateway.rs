@@ -14,13 +14,13 @@ use crate::store::SessionStore;
 
 #[derive(Debug)]
 pub struct Gateway {
-    pub settings: Arc<Settings>,
-    pub oidc: OidcClient,
-    pub store: Arc<dyn SessionStore>,
-    pub cookies: CookieCodec,
-    pub revocations: Arc<RevocationCache>,
-    pub metrics: Metrics,
-    pub rate_limits: crate::rate_limit::RateLimits,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) oidc: OidcClient,
+    pub(crate) store: Arc<dyn SessionStore>,
+    pub(crate) cookies: CookieCodec,
+    pub(crate) revocations: Arc<RevocationCache>,
+    pub(crate) metrics: Metrics,
+    pub(crate) rate_limits: crate::rate_limit::RateLimits,
     /// The longest access-token lifetime (`exp - iat`) seen here, seconds.
     longest_token_secs: std::sync::atomic::AtomicI64,
     /// Bumped whenever this replica queues a fan-out entry: its delivery workers wake at
@@ -75,22 +75,72 @@ impl Gateway {
         }
     }
 
-    /// Keep the revocation cache fed from `sso:revocations` (rebuilt on every resubscribe).
-    pub fn spawn_background(self: &Arc<Self>) {
+    /// Start the background tasks: the revocation listener (the cache fed from
+    /// `sso:revocations`, rebuilt on every resubscribe), the fan-out delivery workers and the
+    /// rate-limit pruning. The caller (the binary, a test) owns them: dropping the returned
+    /// [`Background`] stops them.
+    pub fn spawn_background(self: &Arc<Self>) -> Background {
         let (store, cache) = (self.store.clone(), self.revocations.clone());
         let cfg = self.settings.revocation.clone();
-        tokio::spawn(async move { crate::revocation::run_listener(store, cache, cfg).await });
         let me = self.clone();
-        tokio::spawn(async move { crate::fanout::run(me).await });
-        let me = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                let Some(gw) = me.upgrade() else { return };
-                gw.rate_limits.prune();
-            }
-        });
+        let weak = Arc::downgrade(self);
+        Background(vec![
+            tokio::spawn(async move { crate::revocation::run_listener(store, cache, cfg).await }),
+            tokio::spawn(async move { crate::fanout::run(me).await }),
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+                loop {
+                    tick.tick().await;
+                    let Some(gw) = weak.upgrade() else { return };
+                    gw.rate_limits.prune();
+                }
+            }),
+        ])
+    }
+}
+
+/// A gateway's background tasks ([`Gateway::spawn_background`]); dropped or
+/// [`stopped`](Background::stop), they end.
+#[derive(Debug)]
+#[must_use = "dropping the background tasks stops them"]
+pub struct Background(Vec<tokio::task::JoinHandle<()>>);
+
+impl Background {
+    /// Stop every task now.
+    pub fn stop(self) {}
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.0 {
+            task.abort();
+        }
+    }
+}
+
+/// Read access for the HTTP layer, the CLI and tests; the fields themselves are private to
+/// core, so only core's flows change them.
+impl Gateway {
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+    pub fn oidc(&self) -> &OidcClient {
+        &self.oidc
+    }
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+    pub fn cookies(&self) -> &CookieCodec {
+        &self.cookies
+    }
+    pub fn revocations(&self) -> &Arc<RevocationCache> {
+        &self.revocations
+    }
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+    pub fn rate_limits(&self) -> &crate::rate_limit::RateLimits {
+        &self.rate_limits
     }
 }
 
@@ -131,5 +181,41 @@ impl Gateway {
             .session
             .revocation_ttl_secs
             .max(seen + self.settings.oidc.clock_leeway_secs + 60)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    /// The binary owns the background tasks: stopping (or dropping) the handle ends them.
+    #[tokio::test]
+    async fn stopping_the_background_ends_every_task() {
+        let key = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4";
+        let settings = Settings::from_toml(&format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://auth.a.test\"\n\
+             [oidc]\nissuer = \"https://op.a.test\"\nclient_id = \"gw\"\nclient_secret = \"s\"\n\
+             [cookie]\ndomain = \"a.test\"\nkeys = [\"{key}\"]\n\
+             [redirect]\nallowed = [\"a.test\"]\n[store]\nkind = \"memory\"\n"
+        ))
+        .unwrap();
+        let gw = Gateway::with_store(settings, Arc::new(MemoryStore::default())).unwrap();
+        let bg = gw.spawn_background();
+        let tasks: Vec<_> = bg.0.iter().map(|t| t.abort_handle()).collect();
+        assert_eq!(tasks.len(), 3);
+        tokio::task::yield_now().await;
+        // the revocation listener and the pruner run until stopped (the fan-out workers end
+        // at once without peers)
+        let running: Vec<_> = tasks.iter().filter(|t| !t.is_finished()).collect();
+        assert!(running.len() >= 2, "{} running", running.len());
+        bg.stop();
+        for _ in 0..1000 {
+            if running.iter().all(|t| t.is_finished()) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("a background task outlived its stop");
     }
 }

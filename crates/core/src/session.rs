@@ -60,7 +60,8 @@ pub enum TokenVerdict {
 
 impl Gateway {
     /// Verify an access token locally: signature with cached JWKS, claims, and the
-    /// in-memory revocation cache. No store round trip.
+    /// in-memory revocation cache. No store round trip while that cache is current; while
+    /// it is not, the tombstones are read from the store.
     pub async fn check_access_token(&self, token: &AccessToken) -> Result<TokenVerdict> {
         match self.oidc.verify_access_token(token.secret()).await {
             // What the cache holds is never dropped before its expiry (even if the store

@@ -37,7 +37,7 @@ impl HttpError {
             error: error.into(),
             json: false,
             cookies: vec![],
-            page: Some(Box::new((gw.settings.pages.clone(), links))),
+            page: Some(Box::new((gw.settings().pages.clone(), links))),
         }
     }
     pub fn json(error: impl Into<Error>) -> Self {

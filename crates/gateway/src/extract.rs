@@ -211,7 +211,7 @@ impl FromRequest for Admin {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(gateway(req).and_then(|gw| {
-            if gw.settings.admin_token.is_none() {
+            if gw.settings().admin_token.is_none() {
                 Err(AdminRefused::NotConfigured.into())
             } else if gw.admin_token_ok(bearer_token(header_str(req, header::AUTHORIZATION))) {
                 Ok(Admin)

@@ -25,7 +25,7 @@ pub fn app(
         InitError = (),
     >,
 > {
-    let prefix = gw.settings.server.prefix.clone();
+    let prefix = gw.settings().server.prefix.clone();
     App::new()
         .app_data(web::Data::new(gw))
         .app_data(
@@ -42,13 +42,13 @@ pub fn app(
         .configure(|cfg| routes::configure(cfg, &prefix))
 }
 
-/// Serve on an already bound listener until the server is stopped.
+/// Serve on an already bound listener until the server is stopped. The caller starts (and
+/// owns) the gateway's background tasks: [`Gateway::spawn_background`].
 pub fn server(
     gw: Arc<Gateway>,
     listener: std::net::TcpListener,
     workers: usize,
 ) -> std::io::Result<actix_web::dev::Server> {
-    gw.spawn_background();
     Ok(HttpServer::new(move || app(gw.clone()))
         .workers(workers)
         .disable_signals()

@@ -114,7 +114,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         let gw = sso_core::Gateway::build(settings)
             .await
             .context("starting the gateway")?;
-        if let Err(e) = gw.oidc.metadata().await {
+        if let Err(e) = gw.oidc().metadata().await {
             tracing::warn!(error = %e, "OP discovery failed at start; will retry on demand");
         }
         let listener =
@@ -122,6 +122,8 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(%listen, "sso-gateway listening");
         // One actix worker per core: the hot path is CPU-bound and never blocks.
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // the binary owns the background tasks and stops them with the server
+        let background = gw.spawn_background();
         let server = sso_gateway::server(gw, listener, workers)?;
         let handle = server.handle();
         actix_web::rt::spawn(async move {
@@ -140,7 +142,9 @@ fn run(settings: Settings) -> anyhow::Result<()> {
                 }
             });
         }
-        server.await.context("server")
+        let served = server.await.context("server");
+        background.stop();
+        served
     })
 }
 

@@ -15,16 +15,16 @@ use crate::routes::Gw;
 pub fn verdict(req: &ServiceRequest, gw: &Gw) -> Option<Duration> {
     let route = req
         .path()
-        .strip_prefix(gw.settings.server.prefix.as_str())?;
+        .strip_prefix(gw.settings().server.prefix.as_str())?;
     let class = RateClass::for_route(route)?;
     let peer = req.peer_addr()?.ip();
     let xff = req
         .headers()
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
-    let client = gw.rate_limits.client_address(peer, xff);
-    let wait = gw.rate_limits.check(class, client).err()?;
-    gw.metrics.rate_limited.inc();
+    let client = gw.rate_limits().client_address(peer, xff);
+    let wait = gw.rate_limits().check(class, client).err()?;
+    gw.metrics().rate_limited.inc();
     Some(wait)
 }
 

@@ -85,7 +85,7 @@ pub async fn edge(
     let route: Option<&'static str> = gw.as_ref().and_then(|gw| {
         let rest = req
             .path()
-            .strip_prefix(gw.settings.server.prefix.as_str())
+            .strip_prefix(gw.settings().server.prefix.as_str())
             .filter(|rest| rest.is_empty() || rest.starts_with('/'))?;
         Some(
             sso_core::metrics::HTTP_ROUTES

@@ -408,7 +408,8 @@ impl Gateway {
     }
 
     /// `POST /sso/logout` with `Accept: application/json`: end everything server-side
-    /// (RFC 7009 revocation of the refresh token at the OP) and answer JSON.
+    /// (the OP session ended per `logout.server_side`: Keycloak's logout endpoint or RFC 7009
+    /// revocation of the refresh token) and answer JSON.
     #[tracing::instrument(skip_all, name = "logout_json")]
     pub async fn logout_json(
         &self,

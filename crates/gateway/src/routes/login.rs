@@ -36,7 +36,7 @@ pub async fn callback(
     Credentials(previous): Credentials,
     StateCookie(cookie): LoginCookie,
 ) -> Result<HttpResponse, HttpError> {
-    let clear = vec![gw.cookies.clear_login()];
+    let clear = vec![gw.cookies().clear_login()];
     // "Try again" goes to the login this browser started, when its rd is still allowed
     let links = |state: Option<&str>| {
         let rd = gw.pending_login_rd(state, cookie.as_deref());

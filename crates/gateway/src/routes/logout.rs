@@ -38,13 +38,13 @@ fn confirm_page(gw: &Gw, status: StatusCode, q: &Params, why: &str) -> HttpRespo
         title: "Sign out?".into(),
         message: why.into(),
         back: links.back,
-        form_action: Some(gw.settings.route("/logout")),
+        form_action: Some(gw.settings().route("/logout")),
         fields,
         ..Default::default()
     };
     let mut r = html_response(
         status,
-        gw.settings.pages.render(PageKind::LogoutConfirm, &ctx),
+        gw.settings().pages.render(PageKind::LogoutConfirm, &ctx),
     );
     // with the gateway-wide `no-referrer`, Chromium posts the form with `Origin: null`,
     // which the logout refuses as cross-site; `same-origin` sends the real origin (to the
@@ -62,7 +62,7 @@ pub async fn logout_get(
     Origin(o): Origin,
     Credentials(p): Credentials,
 ) -> Result<HttpResponse, HttpError> {
-    if !gw.settings.logout_allow_get {
+    if !gw.settings().logout_allow_get {
         let mut r = confirm_page(
             &gw,
             StatusCode::METHOD_NOT_ALLOWED,
@@ -98,7 +98,7 @@ pub async fn signed_out(gw: Gw, Query(q): Query) -> HttpResponse {
     };
     html_response(
         StatusCode::OK,
-        gw.settings.pages.render(PageKind::SignedOut, &ctx),
+        gw.settings().pages.render(PageKind::SignedOut, &ctx),
     )
 }
 
@@ -153,7 +153,7 @@ async fn logout(gw: Gw, p: Presented, q: Params) -> Result<HttpResponse, HttpErr
             };
             let mut page = html_response(
                 StatusCode::OK,
-                gw.settings.pages.render(PageKind::SignedOut, &ctx),
+                gw.settings().pages.render(PageKind::SignedOut, &ctx),
             );
             add_cookies(&mut page, &cookies);
             page
@@ -177,7 +177,7 @@ pub async fn logged_out(
 fn signed_out_link(gw: &Gw) -> sso_core::ui::PageLinks {
     sso_core::ui::PageLinks {
         try_again: None,
-        back: Some(gw.settings.public_route("/signed-out")),
+        back: Some(gw.settings().public_route("/signed-out")),
     }
 }
 
