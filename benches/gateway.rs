@@ -486,12 +486,16 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
     }
     // targets
     let mut t1 = Vec::new();
+    let mut t1_empty = Vec::new();
     let mut t1_met = true;
+    let empty_i = idx("bare actix-web 200, empty request");
     for (ci, c) in SBS_CONNS.iter().enumerate() {
         let r = med_over_rounds(&grid, ci, |r| r[gw_i].rps / r[bare_i].rps);
         let p = med_over_rounds(&grid, ci, |r| r[gw_i].p99_ms / r[bare_i].p99_ms);
         t1_met &= r >= 0.70 && p <= 1.5;
         t1.push(format!("@{c}: {:.0} % of req/s, p99 {:.2}×", r * 100.0, p));
+        let e = med_over_rounds(&grid, ci, |r| r[gw_i].rps / r[empty_i].rps);
+        t1_empty.push(format!("@{c} {:.0} %", e * 100.0));
     }
     report.add(
         "Target 1: `/sso/auth` ≥ 70 % of bare actix-web req/s at 8 and 64 conns, p99 ≤ 1.5× bare",
@@ -500,7 +504,10 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
             t1.join("; "),
             if t1_met { "met" } else { "NOT met" }
         ),
-        "median of the per-round ratios (same round, same load generator)",
+        format!(
+            "median of the per-round ratios (same round, same load generator); bare actix-web sent the gateway's request (Cookie, X-Original-URL); against it sent an empty `GET /`: {}",
+            t1_empty.join(", ")
+        ),
     );
     let mut t3 = Vec::new();
     let mut t3_met = true;

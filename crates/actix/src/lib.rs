@@ -45,7 +45,7 @@ impl std::fmt::Display for Rejected {
 impl ResponseError for Rejected {
     fn status_code(&self) -> StatusCode {
         match self.0 {
-            Unauthorized::ProviderUnavailable | Unauthorized::RevocationsUnavailable => {
+            Unauthorized::ProviderUnavailable(_) | Unauthorized::RevocationsUnavailable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Unauthorized::NotConfigured => StatusCode::INTERNAL_SERVER_ERROR,

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{BadInput, Error, Result};
 use crate::federation::RevokeForm;
 use crate::gateway::Gateway;
 use crate::logout::Ended;
@@ -50,7 +50,7 @@ impl Gateway {
     #[tracing::instrument(skip_all, name = "revoke_subject")]
     pub async fn revoke_subject(&self, sub: &str) -> Result<Ended> {
         if sub.is_empty() || sub.len() > 255 {
-            return Err(Error::BadRequest("sub must be 1 to 255 characters".into()));
+            return Err(Error::BadRequest(BadInput::Subject));
         }
         let ended = self
             .end_sessions(

@@ -10,7 +10,7 @@ pub enum Error {
     #[error("{0}")]
     BadRedirect(#[from] RedirectError),
     #[error("{0}")]
-    BadRequest(String),
+    BadRequest(BadInput),
     #[error("{0}")]
     LoginState(StateProblem),
     #[error("the identity provider returned an error: {error}{}", .description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
@@ -38,6 +38,45 @@ pub enum Error {
     /// half-built answer.
     #[error("internal error: {0}")]
     Internal(&'static str),
+}
+
+/// What was wrong with a request's input (400), said so that the caller can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadInput {
+    #[error("the query string is malformed")]
+    MalformedQuery,
+    #[error("parameter {0} is repeated")]
+    RepeatedParameter(String),
+    #[error("the query string is invalid: {0}")]
+    InvalidQuery(String),
+    #[error("the form is malformed")]
+    MalformedForm,
+    #[error("the form body is invalid: {0}")]
+    InvalidForm(String),
+    #[error("parameter {0} is too long or has control characters")]
+    ParameterTooLong(String),
+    #[error("parameter {0} has an invalid value")]
+    ParameterInvalid(String),
+    #[error("max_age must be a non-negative number of seconds")]
+    MaxAge,
+    #[error("the login response has no code")]
+    MissingCode,
+    #[error("sub must be 1 to 255 characters")]
+    Subject,
+    #[error("no logout is in progress in this browser")]
+    NoLogoutInProgress,
+    #[error("the logout response does not match this browser's logout")]
+    LogoutMismatch,
+    #[error("the logout chain link is invalid, expired, or not for this gateway")]
+    ChainLinkInvalid,
+    #[error("this logout link is for another session")]
+    ChainLinkOtherSession,
+    #[error("this logout chain link was already used")]
+    ChainLinkUsed,
+    #[error("the logout chain names an unknown gateway")]
+    ChainUnknownHop,
+    #[error("the logout chain ends at an unknown target")]
+    ChainUnknownEnd,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -11,7 +11,7 @@ use crate::gateway::Gateway;
 use crate::oidc::{AccessClaims, BEARER};
 use crate::refresh::RefreshFailure;
 use crate::secret::AccessToken;
-use crate::session::{SessionView, TokenVerdict};
+use crate::session::{SessionView, Unauthorized};
 use crate::util::now;
 
 /// What a request presents.
@@ -126,7 +126,7 @@ impl Gateway {
         // it is never refreshed. If it is not valid, cookies (if any) decide.
         if let Some(b) = &p.bearer {
             match self.check_access_token(b).await? {
-                TokenVerdict::Valid(claims) => {
+                Ok(claims) => {
                     self.metrics.auth_ok.inc();
                     return Ok(AuthOutcome::allowed(Allowed {
                         claims,
@@ -143,10 +143,10 @@ impl Gateway {
             match self.check_access_token(at).await? {
                 // `session.refresh_before_expiry_secs`: refresh a token about to expire
                 // (when the browser has a refresh cookie) instead of serving it.
-                TokenVerdict::Valid(claims)
+                Ok(claims)
                     if early > 0 && claims.exp - now() <= early && self.refresh_of(p).is_some() => {
                 }
-                TokenVerdict::Valid(claims) => {
+                Ok(claims) => {
                     self.metrics.auth_ok.inc();
                     return Ok(AuthOutcome::allowed(Allowed {
                         claims,
@@ -154,14 +154,14 @@ impl Gateway {
                         set_cookies: vec![],
                     }));
                 }
-                TokenVerdict::Revoked => {
+                Err(Unauthorized::Revoked) => {
                     // Logged out elsewhere (another replica, domain or the OP).
                     if let Some(h) = self.refresh_of(p) {
                         self.discard_session(&h.session, "forward-auth").await;
                     }
                     return Ok(self.deny(p, "session revoked"));
                 }
-                TokenVerdict::Expired | TokenVerdict::Invalid => {}
+                Err(_) => {}
             }
         }
         let Some(handle) = self.refresh_of(p) else {
@@ -170,14 +170,12 @@ impl Gateway {
         match self.refresh_session(handle, force_refresh).await {
             Ok(rec) => {
                 let claims = match self.check_access_token(&rec.access_token).await? {
-                    TokenVerdict::Valid(c) => c,
-                    TokenVerdict::Revoked => {
+                    Ok(c) => c,
+                    Err(Unauthorized::Revoked) => {
                         self.discard_session(&rec.id, "forward-auth").await;
                         return Ok(self.deny(p, "session revoked"));
                     }
-                    TokenVerdict::Expired | TokenVerdict::Invalid => {
-                        return Ok(self.deny(p, "refreshed token not usable"))
-                    }
+                    Err(_) => return Ok(self.deny(p, "refreshed token not usable")),
                 };
                 self.metrics.auth_ok.inc();
                 Ok(AuthOutcome::allowed(Allowed {

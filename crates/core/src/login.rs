@@ -6,7 +6,7 @@ use cookie::Cookie;
 use url::Url;
 
 use crate::cookies::{LoginTransaction, RefreshHandle, LOGIN_TTL_SECS};
-use crate::error::{Error, Result, StateProblem};
+use crate::error::{BadInput, Error, Result, StateProblem};
 use crate::gateway::Gateway;
 use crate::oidc::{pkce_pair, IdTokenError, JwtOrOidc, OidcError};
 use crate::secret::SessionId;
@@ -47,7 +47,7 @@ impl Gateway {
         match rd {
             Some(rd) if !rd.is_empty() => Ok(self.settings.redirect.check(rd)?),
             _ => Url::parse(&self.settings.public_route("/session"))
-                .map_err(|e| Error::BadRequest(e.to_string())),
+                .map_err(|_| Error::Internal("the session route is not a URL")),
         }
     }
 
@@ -75,9 +75,10 @@ impl Gateway {
         let rd = self.checked_rd(query.get("rd").map(String::as_str))?;
         let extra = self.pass_through_params(query)?;
         let max_age = match extra.iter().find(|(k, _)| k == "max_age") {
-            Some((_, v)) => Some(v.parse::<i64>().map_err(|_| {
-                Error::BadRequest("max_age must be a non-negative number of seconds".into())
-            })?),
+            Some((_, v)) => Some(
+                v.parse::<i64>()
+                    .map_err(|_| Error::BadRequest(BadInput::MaxAge))?,
+            ),
             None => None,
         };
         let meta = self.oidc.metadata().await?;
@@ -127,9 +128,7 @@ impl Gateway {
         for name in &self.settings.oidc.pass_params {
             let Some(v) = query.get(name) else { continue };
             if v.len() > MAX_PARAM_LEN || v.chars().any(char::is_control) {
-                return Err(Error::BadRequest(format!(
-                    "parameter {name} is too long or has control characters"
-                )));
+                return Err(Error::BadRequest(BadInput::ParameterTooLong(name.clone())));
             }
             let ok = match name.as_str() {
                 // OIDC Core §3.1.2.1 prompt values
@@ -140,9 +139,7 @@ impl Gateway {
                 _ => !v.is_empty(),
             };
             if !ok {
-                return Err(Error::BadRequest(format!(
-                    "parameter {name} has an invalid value"
-                )));
+                return Err(Error::BadRequest(BadInput::ParameterInvalid(name.clone())));
             }
             out.push((name.clone(), v.clone()));
         }
@@ -235,7 +232,7 @@ impl Gateway {
             .code
             .as_deref()
             .filter(|c| !c.is_empty())
-            .ok_or_else(|| Error::BadRequest("the login response has no code".into()))?;
+            .ok_or(Error::BadRequest(BadInput::MissingCode))?;
         let tokens = self
             .oidc
             .exchange_code(code, &tx.verifier)

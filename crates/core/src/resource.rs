@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use crate::config::OidcSettings;
-use crate::oidc::{AccessClaims, AccessTokenError, OidcClient, OidcError};
+use crate::oidc::{AccessClaims, OidcClient, OidcError};
 use crate::revocation::RevocationCache;
 use crate::secret::{AccessToken, ClientSecret};
+pub use crate::session::Unauthorized;
 
 /// Verifier state shared by a resource server's workers (`web::Data<ResourceServer>`).
 #[derive(Debug)]
@@ -74,38 +75,11 @@ impl ResourceServer {
         });
     }
 
+    /// [`crate::session::judge_access_token`]: the same checks as the gateway's.
     pub async fn verify(&self, token: &AccessToken) -> Result<Arc<AccessClaims>, Unauthorized> {
-        let c = match self.oidc.verify_access_token(token.secret()).await {
-            Ok(c) => c,
-            Err(AccessTokenError::Expired) => return Err(Unauthorized::Expired),
-            Err(AccessTokenError::Invalid(_)) => return Err(Unauthorized::Invalid),
-            Err(AccessTokenError::Provider(_)) => return Err(Unauthorized::ProviderUnavailable),
-        };
-        let (sid, jti) = (c.sid.as_deref(), c.jti.as_deref());
-        if self.revocations.is_revoked(sid, &c.sub, c.iat, jti) {
-            return Err(Unauthorized::Revoked);
-        }
-        // Following the gateways' revocations but the cache is not current (not built yet,
-        // or its subscription went silent): ask the store; fail closed if it never was built.
-        if let Some(store) = self.store.get() {
-            if !self.revocations.is_ready() {
-                match crate::revocation::tombstoned_in_store(
-                    store.as_ref(),
-                    sid,
-                    &c.sub,
-                    c.iat,
-                    jti,
-                )
-                .await
-                {
-                    Ok(true) => return Err(Unauthorized::Revoked),
-                    Ok(false) => {}
-                    Err(_) if self.revocations.was_built() => {}
-                    Err(_) => return Err(Unauthorized::RevocationsUnavailable),
-                }
-            }
-        }
-        Ok(c)
+        let store = self.store.get().map(|s| s.as_ref());
+        crate::session::judge_access_token(&self.oidc, &self.revocations, store, token.secret())
+            .await
     }
 }
 
@@ -120,22 +94,4 @@ pub fn presented_token<'a>(
         let jar = crate::cookies::RequestCookies::parse(cookie_headers);
         crate::cookies::join_access(|n| jar.get(n).map(str::to_string)).0
     })
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum Unauthorized {
-    #[error("no access token")]
-    Missing,
-    #[error("access token expired")]
-    Expired,
-    #[error("access token invalid")]
-    Invalid,
-    #[error("session revoked")]
-    Revoked,
-    #[error("identity provider keys unavailable")]
-    ProviderUnavailable,
-    #[error("revocation state unavailable")]
-    RevocationsUnavailable,
-    #[error("resource server not configured")]
-    NotConfigured,
 }

@@ -217,9 +217,7 @@ impl actix_web::ResponseError for HttpError {
                 None => error_page(&Pages::builtin(), &self.error, &PageLinks::default()),
             }
         };
-        for c in &self.cookies {
-            let _ = resp.add_cookie(c);
-        }
+        set_cookies(&mut resp, &self.cookies);
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut().insert(
                 header::RETRY_AFTER,
@@ -227,5 +225,15 @@ impl actix_web::ResponseError for HttpError {
             );
         }
         resp
+    }
+}
+
+/// `Set-Cookie` for each cookie. Core builds them, so a failure is a bug: logged, never a
+/// half-sent cookie.
+pub fn set_cookies(resp: &mut HttpResponse, cookies: &[cookie::Cookie<'static>]) {
+    for c in cookies {
+        if let Err(e) = resp.add_cookie(c) {
+            tracing::error!(error = %e, cookie = c.name(), "a cookie could not be set");
+        }
     }
 }

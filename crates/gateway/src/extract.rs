@@ -156,7 +156,7 @@ impl FromRequest for FormParams {
             let body = body.await?;
             let fields: Vec<(String, String)> =
                 serde_urlencoded::from_bytes(&body).map_err(|_| {
-                    let e = sso_core::Error::BadRequest("the form is malformed".into());
+                    let e = sso_core::Error::BadRequest(sso_core::error::BadInput::MalformedForm);
                     match &gw {
                         _ if json => HttpError::json(e),
                         Some(gw) => HttpError::page(gw, e, Default::default()),
@@ -228,18 +228,19 @@ pub type Params = HashMap<String, String>;
 /// Parse a query string, refusing a repeated parameter: it is ambiguous (which one counts?)
 /// and a classic parser-differential trick.
 pub fn parse_query<T: DeserializeOwned>(qs: &str) -> Result<T, sso_core::Error> {
-    let malformed = || sso_core::Error::BadRequest("the query string is malformed".into());
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(qs).map_err(|_| malformed())?;
+    use sso_core::error::BadInput;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(qs)
+        .map_err(|_| sso_core::Error::BadRequest(BadInput::MalformedQuery))?;
     let mut seen = HashSet::new();
     for (k, _) in &pairs {
         if !seen.insert(k.as_str()) {
-            return Err(sso_core::Error::BadRequest(format!(
-                "parameter {k} is repeated"
+            return Err(sso_core::Error::BadRequest(BadInput::RepeatedParameter(
+                k.clone(),
             )));
         }
     }
     serde_urlencoded::from_str(qs)
-        .map_err(|e| sso_core::Error::BadRequest(format!("the query string is invalid: {e}")))
+        .map_err(|e| sso_core::Error::BadRequest(BadInput::InvalidQuery(e.to_string())))
 }
 
 /// The strict query of a browser route: a refusal is an error page.
@@ -285,7 +286,7 @@ mod tests {
     fn repeated_parameter_is_refused() {
         let e = parse_query::<Params>("rd=a&x=1&rd=b").err();
         assert!(
-            matches!(&e, Some(sso_core::Error::BadRequest(m)) if m == "parameter rd is repeated"),
+            matches!(&e, Some(sso_core::Error::BadRequest(sso_core::error::BadInput::RepeatedParameter(m))) if m == "rd"),
             "{e:?}"
         );
         let q = parse_query::<Params>("rd=a&x=1").ok();

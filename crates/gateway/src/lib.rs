@@ -32,9 +32,9 @@ pub fn app(
             web::FormConfig::default()
                 .limit(64 * 1024)
                 .error_handler(|e, _| {
-                    crate::error::HttpError::json(sso_core::Error::BadRequest(format!(
-                        "the form body is invalid: {e}"
-                    )))
+                    crate::error::HttpError::json(sso_core::Error::BadRequest(
+                        sso_core::error::BadInput::InvalidForm(e.to_string()),
+                    ))
                     .into()
                 }),
         )

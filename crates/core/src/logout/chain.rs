@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::config::ChainBinding;
-use crate::error::{Error, Result};
+use crate::error::{BadInput, Error, Result};
 use crate::federation::{origin, FederationKeys, Purpose};
 use crate::gateway::Gateway;
 use crate::login::Redirect;
@@ -102,9 +102,7 @@ impl Gateway {
                 tracing::debug!(peer = %origin(peer), "chain link verified");
                 Ok(c)
             }
-            None => Err(Error::BadRequest(
-                "the logout chain link is invalid, expired, or not for this gateway".into(),
-            )),
+            None => Err(Error::BadRequest(BadInput::ChainLinkInvalid)),
         }
     }
 
@@ -169,9 +167,7 @@ impl Gateway {
                     ChainBinding::Sub => rec.sub == c.sub,
                 };
             if !same {
-                return Err(Error::BadRequest(
-                    "this logout link is for another session".into(),
-                ));
+                return Err(Error::BadRequest(BadInput::ChainLinkOtherSession));
             }
         }
         // single use per hop, across replicas
@@ -180,9 +176,7 @@ impl Gateway {
             .mark_once(&format!("sso:chain:{{{}:{i}}}", c.id), CHAIN_TTL * 2)
             .await?
         {
-            return Err(Error::BadRequest(
-                "this logout chain link was already used".into(),
-            ));
+            return Err(Error::BadRequest(BadInput::ChainLinkUsed));
         }
         let next = match c.hops.get(i + 1) {
             Some(h) => {
@@ -194,24 +188,20 @@ impl Gateway {
                     .iter()
                     .any(|u| u.as_str().trim_end_matches('/') == h);
                 if !known {
-                    return Err(Error::BadRequest(
-                        "the logout chain names an unknown gateway".into(),
-                    ));
+                    return Err(Error::BadRequest(BadInput::ChainUnknownHop));
                 }
                 Self::hop_url(h, t, i + 1)
             }
             None => {
                 let end =
-                    Url::parse(&c.end).map_err(|_| Error::BadRequest("bad chain end".into()))?;
+                    Url::parse(&c.end).map_err(|_| Error::BadRequest(BadInput::ChainUnknownEnd))?;
                 let meta = self.oidc.metadata().await?;
                 let ok = meta
                     .end_session_endpoint
                     .as_ref()
                     .is_some_and(|e| e.origin() == end.origin() && e.path() == end.path());
                 if !ok {
-                    return Err(Error::BadRequest(
-                        "the logout chain ends at an unknown target".into(),
-                    ));
+                    return Err(Error::BadRequest(BadInput::ChainUnknownEnd));
                 }
                 c.end.clone()
             }

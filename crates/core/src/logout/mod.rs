@@ -8,7 +8,7 @@ use cookie::Cookie;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ServerSideLogout;
-use crate::error::{Error, Result};
+use crate::error::{BadInput, Error, Result};
 use crate::forward_auth::Presented;
 use crate::gateway::Gateway;
 use crate::login::Redirect;
@@ -289,7 +289,7 @@ impl Gateway {
         let rd = match rd.filter(|r| !r.is_empty()) {
             Some(_) => self.checked_rd(rd)?,
             None => url::Url::parse(&self.settings.public_route("/signed-out"))
-                .map_err(|e| crate::error::Error::BadRequest(e.to_string()))?,
+                .map_err(|_| Error::Internal("the signed-out route is not a URL"))?,
         };
         let rec = self.presented_session(p).await?;
         let mut cookies = self.cookies.clear_session(p.chunks);
@@ -391,15 +391,11 @@ impl Gateway {
     pub fn finish_logout(&self, state: Option<&str>, cookie: Option<&str>) -> Result<Redirect> {
         let st: LogoutState = cookie
             .and_then(|c| self.cookies.open(LOGOUT_COOKIE, c))
-            .ok_or(Error::BadRequest(
-                "no logout is in progress in this browser".into(),
-            ))?;
+            .ok_or(Error::BadRequest(BadInput::NoLogoutInProgress))?;
         let ok = state.is_some_and(|s| crate::util::ct_eq(s, &st.state))
             && st.created_at + LOGOUT_TTL >= now();
         if !ok {
-            return Err(Error::BadRequest(
-                "the logout response does not match this browser's logout".into(),
-            ));
+            return Err(Error::BadRequest(BadInput::LogoutMismatch));
         }
         Ok(Redirect {
             location: st.rd,

@@ -12,8 +12,8 @@ use crate::extract::{ApiQuery, Credentials, Origin, OriginalUrl};
 /// Set-Cookie headers, plus numbered copies nginx can pick up one by one with
 /// `auth_request_set` (`$upstream_http_set_cookie` only holds the first one).
 pub fn add_cookies(resp: &mut HttpResponse, cookies: &[cookie::Cookie<'static>]) {
+    crate::error::set_cookies(resp, cookies);
     for (i, c) in cookies.iter().enumerate() {
-        let _ = resp.add_cookie(c);
         if let (Ok(name), Ok(v)) = (
             HeaderName::try_from(format!("x-auth-request-set-cookie-{i}")),
             HeaderValue::from_str(&c.to_string()),

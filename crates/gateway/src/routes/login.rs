@@ -12,9 +12,7 @@ pub fn redirect(r: Redirect) -> HttpResponse {
     let mut resp = HttpResponse::Found()
         .insert_header((header::LOCATION, r.location))
         .finish();
-    for c in &r.cookies {
-        let _ = resp.add_cookie(c);
-    }
+    crate::error::set_cookies(&mut resp, &r.cookies);
     resp
 }
 
