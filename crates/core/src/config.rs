@@ -582,7 +582,466 @@ const KNOWN_PASS_PARAMS: &[&str] = &[
 ];
 
 /// Validate everything at once so the operator sees every problem in one run.
-pub fn validate(mut raw: RawConfig) -> Result<Settings, ConfigError> {
+impl RawSession {
+    /// `[session]`: its settings, every problem pushed to `p` with how to fix it.
+    fn check(&self, p: &mut Vec<String>) -> SessionSettings {
+        let s = self;
+        let session = SessionSettings {
+            max_lifetime_secs: s.max_lifetime_secs.unwrap_or(36_000) as i64,
+            idle_timeout_secs: s.idle_timeout_secs.unwrap_or(1_800) as i64,
+            refresh_grace_secs: s.refresh_grace_secs.unwrap_or(10) as i64,
+            refresh_lock_secs: s.refresh_lock_secs.unwrap_or(10),
+            refresh_before_expiry_secs: s.refresh_before_expiry_secs.unwrap_or(0) as i64,
+            revocation_ttl_secs: s.revocation_ttl_secs.unwrap_or(3600) as i64,
+        };
+        if session.max_lifetime_secs < 60 {
+            p.push("session.max_lifetime_secs must be at least 60".into());
+        }
+        if session.idle_timeout_secs < 60 || session.idle_timeout_secs > session.max_lifetime_secs {
+            p.push(
+                "session.idle_timeout_secs must be between 60 and session.max_lifetime_secs".into(),
+            );
+        }
+        if session.refresh_grace_secs > 60 {
+            p.push("session.refresh_grace_secs must be at most 60: a longer window weakens refresh-token reuse detection".into());
+        }
+        if session.revocation_ttl_secs < 60 {
+            p.push("session.revocation_ttl_secs must be at least 60 and at least the longest access-token lifetime of the OP".into());
+        }
+        if session.refresh_lock_secs == 0 || session.refresh_lock_secs > 120 {
+            p.push("session.refresh_lock_secs must be between 1 and 120".into());
+        }
+        session
+    }
+}
+
+impl RawRevocation {
+    /// `[revocation]`: its settings, every problem pushed to `p` with how to fix it.
+    fn check(&self, p: &mut Vec<String>) -> RevocationSettings {
+        let r = self;
+        let revocation = RevocationSettings {
+            heartbeat_interval_secs: r.heartbeat_interval_secs.unwrap_or(5),
+            heartbeat_timeout_secs: r.heartbeat_timeout_secs.unwrap_or(15),
+            resync_interval_secs: r.resync_interval_secs.unwrap_or(60),
+            stale_is_unready: r.stale_is_unready.unwrap_or(true),
+        };
+        if revocation.heartbeat_interval_secs == 0 || revocation.heartbeat_interval_secs > 60 {
+            p.push("revocation.heartbeat_interval_secs must be between 1 and 60".into());
+        }
+        if revocation.heartbeat_timeout_secs < 2 * revocation.heartbeat_interval_secs
+            || revocation.heartbeat_timeout_secs > 300
+        {
+            p.push("revocation.heartbeat_timeout_secs must be at least twice revocation.heartbeat_interval_secs and at most 300".into());
+        }
+        if revocation.resync_interval_secs == 0 || revocation.resync_interval_secs > 3600 {
+            p.push("revocation.resync_interval_secs must be between 1 and 3600".into());
+        }
+        revocation
+    }
+}
+
+impl RawStore {
+    /// `[store]`: its settings, every problem pushed to `p` with how to fix it.
+    fn check(&self, p: &mut Vec<String>) -> StoreSettings {
+        let store = match self.kind.as_deref().unwrap_or("redis") {
+            "memory" => StoreSettings::Memory,
+            "redis" => match &self.url {
+                Some(u)
+                    if u.starts_with("redis://")
+                        || u.starts_with("rediss://")
+                        || u.starts_with("unix://") =>
+                {
+                    StoreSettings::Redis { url: u.clone() }
+                }
+                Some(u) => {
+                    p.push(format!(
+                        "store.url = {u:?}: expected redis://host:port[/db] or rediss://…"
+                    ));
+                    StoreSettings::Memory
+                }
+                None => {
+                    p.push("store.url is missing: set store.url = \"redis://127.0.0.1:6379\" or store.kind = \"memory\" for one local instance".into());
+                    StoreSettings::Memory
+                }
+            },
+            "sentinel" => {
+                let urls = self.urls.clone().unwrap_or_default();
+                let master_name = self.master_name.clone().unwrap_or_default();
+                if urls.is_empty() || master_name.is_empty() {
+                    p.push("store.kind = \"sentinel\" needs store.urls (the sentinels) and store.master_name".into());
+                }
+                StoreSettings::Sentinel { urls, master_name }
+            }
+            "cluster" => {
+                let urls = self.urls.clone().unwrap_or_default();
+                if urls.is_empty() {
+                    p.push("store.kind = \"cluster\" needs store.urls (seed nodes)".into());
+                }
+                StoreSettings::Cluster { urls }
+            }
+            other => {
+                p.push(format!(
+                "store.kind = {other:?}: use \"redis\", \"sentinel\", \"cluster\" or \"memory\""
+            ));
+                StoreSettings::Memory
+            }
+        };
+        store
+    }
+}
+
+impl RawCors {
+    /// `[cors]`: its settings, every problem pushed to `p` with how to fix it.
+    fn check(&self, p: &mut Vec<String>) -> Vec<String> {
+        let cors_allowed_origins = self.allowed_origins.clone().unwrap_or_default();
+        for o in &cors_allowed_origins {
+            match Url::parse(o) {
+            Ok(u) if u.origin().ascii_serialization() == *o => {}
+            _ => p.push(format!("cors.allowed_origins entry {o:?}: must be an exact origin like \"https://app.a.com\" (scheme, host, optional port, no path or trailing slash)")),
+        }
+        }
+        cors_allowed_origins
+    }
+}
+
+impl RawAdmin {
+    /// `[admin]`: its settings, every problem pushed to `p` with how to fix it.
+    fn check(&self, p: &mut Vec<String>) -> Option<AdminToken> {
+        // neither: no admin API
+        let admin_token = secret_or_file(
+            "admin.token",
+            &self.token,
+            &self.token_file,
+            AdminToken::new,
+            None,
+            p,
+        );
+        if let Some(t) = &admin_token {
+            if t.secret().len() < 32 {
+                p.push(
+                    "admin.token must be at least 32 characters (`openssl rand -hex 32`)".into(),
+                );
+            }
+        }
+        admin_token
+    }
+}
+
+impl RawTls {
+    /// `[tls]`: its settings, every problem pushed to `p` with how to fix it.
+    fn check(&self, p: &mut Vec<String>) -> Option<Vec<u8>> {
+        let extra_roots_pem = match &self.ca_file {
+            None => None,
+            Some(f) => match std::fs::read(f) {
+                Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
+                    Ok(certs) if !certs.is_empty() => Some(pem),
+                    _ => {
+                        p.push(format!("tls.ca_file {}: no PEM certificate found; give a PEM bundle of CA certificates", f.display()));
+                        None
+                    }
+                },
+                Err(e) => {
+                    p.push(format!("tls.ca_file: cannot read {}: {e}", f.display()));
+                    None
+                }
+            },
+        };
+        extra_roots_pem
+    }
+}
+
+impl RawRateLimit {
+    /// `[rate_limit]`: its settings, every problem pushed to `p` with how to fix it.
+    fn check(&self, p: &mut Vec<String>) -> crate::rate_limit::RateLimitSettings {
+        let rate_limit = {
+            use crate::rate_limit::{Budget, RateLimitSettings};
+            let d = RateLimitSettings::default();
+            let r = self;
+            let mut trusted_proxies = Vec::new();
+            for t in r.trusted_proxies.clone().unwrap_or_default() {
+                let parsed = t
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+                match parsed {
+                    Ok(n) => trusted_proxies.push(n),
+                    Err(_) => p.push(format!(
+                        "rate_limit.trusted_proxies: {t:?} is not an address or CIDR range \
+                     (e.g. \"10.0.0.0/8\" or \"127.0.0.1\")"
+                    )),
+                }
+            }
+            let mut budget = |name: &str, per: Option<u32>, burst: Option<u32>, def: Budget| {
+                let b = Budget {
+                    per_minute: per.unwrap_or(def.per_minute),
+                    burst: burst.unwrap_or(def.burst),
+                };
+                if b.per_minute == 0 || b.burst == 0 {
+                    p.push(format!(
+                        "rate_limit.{name}_per_minute and {name}_burst must be > 0 \
+                     (turn limits off with rate_limit.enabled = false)"
+                    ));
+                }
+                b
+            };
+            RateLimitSettings {
+                enabled: r.enabled.unwrap_or(true),
+                login: budget("login", r.login_per_minute, r.login_burst, d.login),
+                backchannel: budget(
+                    "backchannel",
+                    r.backchannel_per_minute,
+                    r.backchannel_burst,
+                    d.backchannel,
+                ),
+                clear: budget("clear", r.clear_per_minute, r.clear_burst, d.clear),
+                admin: budget("admin", r.admin_per_minute, r.admin_burst, d.admin),
+                trusted_proxies,
+            }
+        };
+        rate_limit
+    }
+}
+
+impl RawLog {
+    /// `[log]`: its settings, every problem pushed to `p` with how to fix it.
+    fn check(&self, p: &mut Vec<String>) -> LogFormat {
+        let log_format = match self.format.as_deref().unwrap_or("json") {
+            "json" => LogFormat::Json,
+            "pretty" | "text" => LogFormat::Pretty,
+            other => {
+                p.push(format!(
+                    "log.format = {other:?}: use \"json\" or \"pretty\""
+                ));
+                LogFormat::Json
+            }
+        };
+        log_format
+    }
+}
+
+impl RawUi {
+    /// `[ui]`: the pages; templates compile now, or the gateway does not start.
+    fn check(&self, p: &mut Vec<String>) -> std::sync::Arc<crate::ui::Pages> {
+        let pages = match &self.template_dir {
+            None => crate::ui::Pages::builtin(),
+            Some(dir) => crate::ui::Pages::load(dir)
+                .map(std::sync::Arc::new)
+                .unwrap_or_else(|e| {
+                    p.push(format!(
+                    "{e}; fix the template (minijinja syntax) or remove it to use the built-in one"
+                ));
+                    crate::ui::Pages::builtin()
+                }),
+        };
+        pages
+    }
+}
+
+impl RawFanout {
+    /// `[fanout]`: peers, their federation keys and the chain binding, every problem pushed
+    /// to `p` with how to fix it. `client_id` is always an accepted audience.
+    fn check(&self, client_id: &str, p: &mut Vec<String>) -> FanoutSettings {
+        let mut peers = Vec::new();
+        for (i, peer) in self.peers.clone().unwrap_or_default().iter().enumerate() {
+            if let Some(u) = parse_url(peer, &format!("fanout.peers[{i}]"), p) {
+                peers.push(u);
+            }
+        }
+        let mut accepted_audiences = self.accepted_audiences.clone().unwrap_or_default();
+        if !client_id.is_empty() && !accepted_audiences.iter().any(|a| a == client_id) {
+            accepted_audiences.push(client_id.to_string());
+        }
+        let chain_binding = match self.chain_binding.as_deref().unwrap_or("sid") {
+            "sid" => ChainBinding::Sid,
+            "sub" => ChainBinding::Sub,
+            other => {
+                p.push(format!(
+                "fanout.chain_binding = {other:?}: use \"sid\" (the OP shares one session id across clients, like Keycloak) or \"sub\""
+            ));
+                ChainBinding::Sid
+            }
+        };
+        if self.federation_key.is_some() || self.federation_key_file.is_some() {
+            p.push(
+            "fanout.federation_key / federation_key_file (one key shared by every peer) is no longer accepted: \
+any peer holding it could forge revocations and chain links for the others. Give each peer pair its own new key \
+(every peer knew the old one), on both sides: [[fanout.peer]] url = \"https://auth.b.com\" keys = [{ id = \"ab-1\", key_file = \"/run/secrets/ab-1\" }] \
+(docs/configuration.md, [fanout]; docs/operations.md, \"Federation keys\")"
+                .into(),
+        );
+        }
+        let raw_peers = self.peer.as_deref().unwrap_or_default();
+        if !raw_peers.is_empty() && !peers.is_empty() {
+            p.push("fanout.peers and [[fanout.peer]] are both set: list every peer as [[fanout.peer]] (keys are optional there)".into());
+        }
+        let mut peer_keys: Vec<PeerKeys> = Vec::new();
+        for (i, rp) in raw_peers.iter().enumerate() {
+            let what = format!("fanout.peer[{i}]");
+            let Some(u) = rp.url.as_deref() else {
+                p.push(format!("{what}.url is missing: set the peer gateway's server.public_url, e.g. \"https://auth.b.com\""));
+                continue;
+            };
+            let Some(u) = parse_url(u, &format!("{what}.url"), p) else {
+                continue;
+            };
+            let raw_keys = rp.keys.as_deref().unwrap_or_default();
+            if raw_keys.len() > crate::federation::MAX_KEYS_PER_PEER {
+                p.push(format!(
+                "{what}.keys has {} keys: at most {} (the current one and, during a rotation, one more); remove the retired ones",
+                raw_keys.len(),
+                crate::federation::MAX_KEYS_PER_PEER
+            ));
+            }
+            let mut keys = Vec::new();
+            for (j, rk) in raw_keys.iter().enumerate() {
+                let kwhat = format!("{what}.keys[{j}]");
+                let id = rk.id.clone().unwrap_or_default();
+                if !crate::federation::valid_kid(&id) {
+                    p.push(format!("{kwhat}.id = {id:?}: set a key id of 1 to 64 letters, digits, '-' or '_', the same on both peers, e.g. \"ab-2026-12\""));
+                }
+                let text = secret_or_file(
+                &format!("{kwhat}.key"),
+                &rk.key,
+                &rk.key_file,
+                ConfigKey::new,
+                Some(format!("{kwhat}: set key or key_file (base64 of at least {} random bytes: `openssl rand -base64 32`)", crate::federation::MIN_KEY_BYTES)),
+                p,
+            );
+                if let Some(text) = text {
+                    match base64::engine::general_purpose::STANDARD.decode(text.secret().trim()) {
+                    Ok(b) if b.len() >= crate::federation::MIN_KEY_BYTES => {
+                        keys.push(FederationKey::new(id, b));
+                    }
+                    _ => p.push(format!("{kwhat} (id {id:?}): the key must be base64 of at least {} random bytes (`openssl rand -base64 32`)", crate::federation::MIN_KEY_BYTES)),
+                }
+                }
+            }
+            peers.push(u.clone());
+            peer_keys.push(PeerKeys { peer: u, keys });
+        }
+        // Pairwise: a key id, or a key, belongs to one peer only; a peer is listed once.
+        for (i, a) in peer_keys.iter().enumerate() {
+            for b in &peer_keys[i + 1..] {
+                if crate::federation::origin(&a.peer) == crate::federation::origin(&b.peer) {
+                    p.push(format!(
+                    "fanout.peer: {} is listed twice: keep one entry per peer, with all its keys",
+                    crate::federation::origin(&a.peer)
+                ));
+                }
+            }
+        }
+        let all: Vec<(&Url, &FederationKey)> = peer_keys
+            .iter()
+            .flat_map(|pk| pk.keys.iter().map(move |k| (&pk.peer, k)))
+            .collect();
+        for (i, (pa, a)) in all.iter().enumerate() {
+            for (pb, b) in &all[i + 1..] {
+                if a.id == b.id {
+                    p.push(format!(
+                    "fanout.peer: key id {:?} is used twice ({} and {}): every key id must be unique across all peers, so the receiver knows who signed",
+                    a.id,
+                    crate::federation::origin(pa),
+                    crate::federation::origin(pb)
+                ));
+                } else if a.same_secret(b) {
+                    p.push(format!(
+                    "fanout.peer: keys {:?} and {:?} hold the same secret: generate a separate key per peer (`openssl rand -base64 32`)",
+                    a.id, b.id
+                ));
+                }
+            }
+        }
+        let federation = FederationKeys::new(peer_keys);
+        FanoutSettings {
+            peers,
+            accepted_audiences,
+            federation,
+            chain_binding,
+        }
+    }
+}
+
+impl RawCookie {
+    /// `[cookie]`: domain, flags and keys, every problem pushed to `p` with how to fix it.
+    /// The domain must cover `public_url`'s host.
+    fn check(&self, public_url: Option<&Url>, p: &mut Vec<String>) -> CookieSettings {
+        let domain = self
+            .domain
+            .clone()
+            .unwrap_or_default()
+            .trim_start_matches('.')
+            .to_ascii_lowercase();
+        if domain.is_empty() {
+            p.push(
+                "cookie.domain is missing: set the root domain shared by your apps, e.g. \"a.com\""
+                    .into(),
+            );
+        } else if !domain
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            || domain.ends_with('.')
+        {
+            p.push(format!(
+                "cookie.domain = {domain:?}: must be a plain host name like \"a.com\""
+            ));
+        }
+        if let (Some(u), false) = (public_url, domain.is_empty()) {
+            let host = u.host_str().unwrap_or("");
+            if host != domain && !host.ends_with(&format!(".{domain}")) {
+                p.push(format!("cookie.domain = {domain:?} does not cover server.public_url host {host:?}: the gateway must live under the cookie domain"));
+            }
+        }
+        let secure = self.secure.unwrap_or(true);
+        let same_site = match self.same_site.as_deref().unwrap_or("lax") {
+            "lax" | "Lax" => SameSite::Lax,
+            "strict" | "Strict" => SameSite::Strict,
+            "none" | "None" => SameSite::None,
+            other => {
+                p.push(format!(
+                    "cookie.same_site = {other:?}: use \"lax\", \"strict\" or \"none\""
+                ));
+                SameSite::Lax
+            }
+        };
+        if same_site == SameSite::None && !secure {
+            p.push("cookie.same_site = \"none\" requires cookie.secure = true".into());
+        }
+        let key_texts: Vec<ConfigKey> = secret_or_file(
+        "cookie.keys",
+        &self.keys,
+        &self.keys_file,
+        |s| {
+            s.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(ConfigKey::new)
+                .collect()
+        },
+        Some("cookie.keys is missing: generate one with `openssl rand -base64 64` and set cookie.keys = [\"<key>\"] (or cookie.keys_file)".into()),
+        p,
+    )
+    .unwrap_or_default();
+        let mut keys = Vec::new();
+        for (i, k) in key_texts.iter().map(ConfigKey::secret).enumerate() {
+            match base64::engine::general_purpose::STANDARD.decode(k.trim()) {
+            Ok(bytes) if bytes.len() >= 64 => keys.push(cookie::Key::from(&bytes[..64])),
+            _ if k.chars().any(char::is_whitespace) => p.push(format!("cookie.keys[{i}] contains whitespace or a line break: generate keys with `openssl rand -base64 64 | tr -d '\\n'`")),
+            Ok(bytes) => p.push(format!("cookie.keys[{i}] decodes to {} bytes; at least 64 random bytes are needed (`openssl rand -base64 64`)", bytes.len())),
+            Err(_) => p.push(format!("cookie.keys[{i}] is not valid base64; generate one with `openssl rand -base64 64`")),
+        }
+        }
+        if key_texts.is_empty() && (self.keys.is_some() || self.keys_file.is_some()) {
+            p.push("cookie.keys is empty: add at least one key".into());
+        }
+        CookieSettings {
+            domain,
+            secure,
+            same_site,
+            keys,
+        }
+    }
+}
+
+pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     let mut p: Vec<String> = Vec::new();
 
     // [server]
@@ -700,75 +1159,8 @@ pub fn validate(mut raw: RawConfig) -> Result<Settings, ConfigError> {
     }
 
     // [cookie]
-    let domain = raw
-        .cookie
-        .domain
-        .clone()
-        .unwrap_or_default()
-        .trim_start_matches('.')
-        .to_ascii_lowercase();
-    if domain.is_empty() {
-        p.push(
-            "cookie.domain is missing: set the root domain shared by your apps, e.g. \"a.com\""
-                .into(),
-        );
-    } else if !domain
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-        || domain.ends_with('.')
-    {
-        p.push(format!(
-            "cookie.domain = {domain:?}: must be a plain host name like \"a.com\""
-        ));
-    }
-    if let (Some(u), false) = (&public_url, domain.is_empty()) {
-        let host = u.host_str().unwrap_or("");
-        if host != domain && !host.ends_with(&format!(".{domain}")) {
-            p.push(format!("cookie.domain = {domain:?} does not cover server.public_url host {host:?}: the gateway must live under the cookie domain"));
-        }
-    }
-    let secure = raw.cookie.secure.unwrap_or(true);
-    let same_site = match raw.cookie.same_site.as_deref().unwrap_or("lax") {
-        "lax" | "Lax" => SameSite::Lax,
-        "strict" | "Strict" => SameSite::Strict,
-        "none" | "None" => SameSite::None,
-        other => {
-            p.push(format!(
-                "cookie.same_site = {other:?}: use \"lax\", \"strict\" or \"none\""
-            ));
-            SameSite::Lax
-        }
-    };
-    if same_site == SameSite::None && !secure {
-        p.push("cookie.same_site = \"none\" requires cookie.secure = true".into());
-    }
-    let key_texts: Vec<ConfigKey> = secret_or_file(
-        "cookie.keys",
-        &raw.cookie.keys,
-        &raw.cookie.keys_file,
-        |s| {
-            s.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(ConfigKey::new)
-                .collect()
-        },
-        Some("cookie.keys is missing: generate one with `openssl rand -base64 64` and set cookie.keys = [\"<key>\"] (or cookie.keys_file)".into()),
-        &mut p,
-    )
-    .unwrap_or_default();
-    let mut keys = Vec::new();
-    for (i, k) in key_texts.iter().map(ConfigKey::secret).enumerate() {
-        match base64::engine::general_purpose::STANDARD.decode(k.trim()) {
-            Ok(bytes) if bytes.len() >= 64 => keys.push(cookie::Key::from(&bytes[..64])),
-            _ if k.chars().any(char::is_whitespace) => p.push(format!("cookie.keys[{i}] contains whitespace or a line break: generate keys with `openssl rand -base64 64 | tr -d '\\n'`")),
-            Ok(bytes) => p.push(format!("cookie.keys[{i}] decodes to {} bytes; at least 64 random bytes are needed (`openssl rand -base64 64`)", bytes.len())),
-            Err(_) => p.push(format!("cookie.keys[{i}] is not valid base64; generate one with `openssl rand -base64 64`")),
-        }
-    }
-    if key_texts.is_empty() && (raw.cookie.keys.is_some() || raw.cookie.keys_file.is_some()) {
-        p.push("cookie.keys is empty: add at least one key".into());
-    }
+    let cookie = raw.cookie.check(public_url.as_ref(), &mut p);
+    let (domain, secure) = (cookie.domain.clone(), cookie.secure);
 
     // [redirect]
     let allowed = raw.redirect.allowed.clone().unwrap_or_default();
@@ -787,258 +1179,25 @@ pub fn validate(mut raw: RawConfig) -> Result<Settings, ConfigError> {
     };
 
     // [session]
-    let s = &raw.session;
-    let session = SessionSettings {
-        max_lifetime_secs: s.max_lifetime_secs.unwrap_or(36_000) as i64,
-        idle_timeout_secs: s.idle_timeout_secs.unwrap_or(1_800) as i64,
-        refresh_grace_secs: s.refresh_grace_secs.unwrap_or(10) as i64,
-        refresh_lock_secs: s.refresh_lock_secs.unwrap_or(10),
-        refresh_before_expiry_secs: s.refresh_before_expiry_secs.unwrap_or(0) as i64,
-        revocation_ttl_secs: s.revocation_ttl_secs.unwrap_or(3600) as i64,
-    };
-    if session.max_lifetime_secs < 60 {
-        p.push("session.max_lifetime_secs must be at least 60".into());
-    }
-    if session.idle_timeout_secs < 60 || session.idle_timeout_secs > session.max_lifetime_secs {
-        p.push("session.idle_timeout_secs must be between 60 and session.max_lifetime_secs".into());
-    }
-    if session.refresh_grace_secs > 60 {
-        p.push("session.refresh_grace_secs must be at most 60: a longer window weakens refresh-token reuse detection".into());
-    }
-    if session.revocation_ttl_secs < 60 {
-        p.push("session.revocation_ttl_secs must be at least 60 and at least the longest access-token lifetime of the OP".into());
-    }
-    if session.refresh_lock_secs == 0 || session.refresh_lock_secs > 120 {
-        p.push("session.refresh_lock_secs must be between 1 and 120".into());
-    }
+    let session = raw.session.check(&mut p);
 
     // [revocation]
-    let r = &raw.revocation;
-    let revocation = RevocationSettings {
-        heartbeat_interval_secs: r.heartbeat_interval_secs.unwrap_or(5),
-        heartbeat_timeout_secs: r.heartbeat_timeout_secs.unwrap_or(15),
-        resync_interval_secs: r.resync_interval_secs.unwrap_or(60),
-        stale_is_unready: r.stale_is_unready.unwrap_or(true),
-    };
-    if revocation.heartbeat_interval_secs == 0 || revocation.heartbeat_interval_secs > 60 {
-        p.push("revocation.heartbeat_interval_secs must be between 1 and 60".into());
-    }
-    if revocation.heartbeat_timeout_secs < 2 * revocation.heartbeat_interval_secs
-        || revocation.heartbeat_timeout_secs > 300
-    {
-        p.push("revocation.heartbeat_timeout_secs must be at least twice revocation.heartbeat_interval_secs and at most 300".into());
-    }
-    if revocation.resync_interval_secs == 0 || revocation.resync_interval_secs > 3600 {
-        p.push("revocation.resync_interval_secs must be between 1 and 3600".into());
-    }
+    let revocation = raw.revocation.check(&mut p);
 
     // [store]
-    let store = match raw.store.kind.as_deref().unwrap_or("redis") {
-        "memory" => StoreSettings::Memory,
-        "redis" => match &raw.store.url {
-            Some(u)
-                if u.starts_with("redis://")
-                    || u.starts_with("rediss://")
-                    || u.starts_with("unix://") =>
-            {
-                StoreSettings::Redis { url: u.clone() }
-            }
-            Some(u) => {
-                p.push(format!(
-                    "store.url = {u:?}: expected redis://host:port[/db] or rediss://…"
-                ));
-                StoreSettings::Memory
-            }
-            None => {
-                p.push("store.url is missing: set store.url = \"redis://127.0.0.1:6379\" or store.kind = \"memory\" for one local instance".into());
-                StoreSettings::Memory
-            }
-        },
-        "sentinel" => {
-            let urls = raw.store.urls.clone().unwrap_or_default();
-            let master_name = raw.store.master_name.clone().unwrap_or_default();
-            if urls.is_empty() || master_name.is_empty() {
-                p.push("store.kind = \"sentinel\" needs store.urls (the sentinels) and store.master_name".into());
-            }
-            StoreSettings::Sentinel { urls, master_name }
-        }
-        "cluster" => {
-            let urls = raw.store.urls.clone().unwrap_or_default();
-            if urls.is_empty() {
-                p.push("store.kind = \"cluster\" needs store.urls (seed nodes)".into());
-            }
-            StoreSettings::Cluster { urls }
-        }
-        other => {
-            p.push(format!(
-                "store.kind = {other:?}: use \"redis\", \"sentinel\", \"cluster\" or \"memory\""
-            ));
-            StoreSettings::Memory
-        }
-    };
+    let store = raw.store.check(&mut p);
 
     // [fanout]
-    let mut peers = Vec::new();
-    for (i, peer) in raw
-        .fanout
-        .peers
-        .clone()
-        .unwrap_or_default()
-        .iter()
-        .enumerate()
-    {
-        if let Some(u) = parse_url(peer, &format!("fanout.peers[{i}]"), &mut p) {
-            peers.push(u);
-        }
-    }
-    let mut accepted_audiences = raw.fanout.accepted_audiences.clone().unwrap_or_default();
-    if !client_id.is_empty() && !accepted_audiences.contains(&client_id) {
-        accepted_audiences.push(client_id.clone());
-    }
-    let chain_binding = match raw.fanout.chain_binding.as_deref().unwrap_or("sid") {
-        "sid" => ChainBinding::Sid,
-        "sub" => ChainBinding::Sub,
-        other => {
-            p.push(format!(
-                "fanout.chain_binding = {other:?}: use \"sid\" (the OP shares one session id across clients, like Keycloak) or \"sub\""
-            ));
-            ChainBinding::Sid
-        }
-    };
-    if raw.fanout.federation_key.is_some() || raw.fanout.federation_key_file.is_some() {
-        p.push(
-            "fanout.federation_key / federation_key_file (one key shared by every peer) is no longer accepted: \
-any peer holding it could forge revocations and chain links for the others. Give each peer pair its own new key \
-(every peer knew the old one), on both sides: [[fanout.peer]] url = \"https://auth.b.com\" keys = [{ id = \"ab-1\", key_file = \"/run/secrets/ab-1\" }] \
-(docs/configuration.md, [fanout]; docs/operations.md, \"Federation keys\")"
-                .into(),
-        );
-    }
-    let raw_peers = raw.fanout.peer.take().unwrap_or_default();
-    if !raw_peers.is_empty() && !peers.is_empty() {
-        p.push("fanout.peers and [[fanout.peer]] are both set: list every peer as [[fanout.peer]] (keys are optional there)".into());
-    }
-    let mut peer_keys: Vec<PeerKeys> = Vec::new();
-    for (i, rp) in raw_peers.iter().enumerate() {
-        let what = format!("fanout.peer[{i}]");
-        let Some(u) = rp.url.as_deref() else {
-            p.push(format!("{what}.url is missing: set the peer gateway's server.public_url, e.g. \"https://auth.b.com\""));
-            continue;
-        };
-        let Some(u) = parse_url(u, &format!("{what}.url"), &mut p) else {
-            continue;
-        };
-        let raw_keys = rp.keys.as_deref().unwrap_or_default();
-        if raw_keys.len() > crate::federation::MAX_KEYS_PER_PEER {
-            p.push(format!(
-                "{what}.keys has {} keys: at most {} (the current one and, during a rotation, one more); remove the retired ones",
-                raw_keys.len(),
-                crate::federation::MAX_KEYS_PER_PEER
-            ));
-        }
-        let mut keys = Vec::new();
-        for (j, rk) in raw_keys.iter().enumerate() {
-            let kwhat = format!("{what}.keys[{j}]");
-            let id = rk.id.clone().unwrap_or_default();
-            if !crate::federation::valid_kid(&id) {
-                p.push(format!("{kwhat}.id = {id:?}: set a key id of 1 to 64 letters, digits, '-' or '_', the same on both peers, e.g. \"ab-2026-12\""));
-            }
-            let text = secret_or_file(
-                &format!("{kwhat}.key"),
-                &rk.key,
-                &rk.key_file,
-                ConfigKey::new,
-                Some(format!("{kwhat}: set key or key_file (base64 of at least {} random bytes: `openssl rand -base64 32`)", crate::federation::MIN_KEY_BYTES)),
-                &mut p,
-            );
-            if let Some(text) = text {
-                match base64::engine::general_purpose::STANDARD.decode(text.secret().trim()) {
-                    Ok(b) if b.len() >= crate::federation::MIN_KEY_BYTES => {
-                        keys.push(FederationKey::new(id, b));
-                    }
-                    _ => p.push(format!("{kwhat} (id {id:?}): the key must be base64 of at least {} random bytes (`openssl rand -base64 32`)", crate::federation::MIN_KEY_BYTES)),
-                }
-            }
-        }
-        peers.push(u.clone());
-        peer_keys.push(PeerKeys { peer: u, keys });
-    }
-    // Pairwise: a key id, or a key, belongs to one peer only; a peer is listed once.
-    for (i, a) in peer_keys.iter().enumerate() {
-        for b in &peer_keys[i + 1..] {
-            if crate::federation::origin(&a.peer) == crate::federation::origin(&b.peer) {
-                p.push(format!(
-                    "fanout.peer: {} is listed twice: keep one entry per peer, with all its keys",
-                    crate::federation::origin(&a.peer)
-                ));
-            }
-        }
-    }
-    let all: Vec<(&Url, &FederationKey)> = peer_keys
-        .iter()
-        .flat_map(|pk| pk.keys.iter().map(move |k| (&pk.peer, k)))
-        .collect();
-    for (i, (pa, a)) in all.iter().enumerate() {
-        for (pb, b) in &all[i + 1..] {
-            if a.id == b.id {
-                p.push(format!(
-                    "fanout.peer: key id {:?} is used twice ({} and {}): every key id must be unique across all peers, so the receiver knows who signed",
-                    a.id,
-                    crate::federation::origin(pa),
-                    crate::federation::origin(pb)
-                ));
-            } else if a.same_secret(b) {
-                p.push(format!(
-                    "fanout.peer: keys {:?} and {:?} hold the same secret: generate a separate key per peer (`openssl rand -base64 32`)",
-                    a.id, b.id
-                ));
-            }
-        }
-    }
-    let federation = FederationKeys::new(peer_keys);
+    let fanout = raw.fanout.check(&client_id, &mut p);
 
     // [cors]
-    let cors_allowed_origins = raw.cors.allowed_origins.clone().unwrap_or_default();
-    for o in &cors_allowed_origins {
-        match Url::parse(o) {
-            Ok(u) if u.origin().ascii_serialization() == *o => {}
-            _ => p.push(format!("cors.allowed_origins entry {o:?}: must be an exact origin like \"https://app.a.com\" (scheme, host, optional port, no path or trailing slash)")),
-        }
-    }
+    let cors_allowed_origins = raw.cors.check(&mut p);
 
     // [admin]
-    // neither: no admin API
-    let admin_token = secret_or_file(
-        "admin.token",
-        &raw.admin.token,
-        &raw.admin.token_file,
-        AdminToken::new,
-        None,
-        &mut p,
-    );
-    if let Some(t) = &admin_token {
-        if t.secret().len() < 32 {
-            p.push("admin.token must be at least 32 characters (`openssl rand -hex 32`)".into());
-        }
-    }
+    let admin_token = raw.admin.check(&mut p);
 
     // [tls]
-    let extra_roots_pem = match &raw.tls.ca_file {
-        None => None,
-        Some(f) => match std::fs::read(f) {
-            Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
-                Ok(certs) if !certs.is_empty() => Some(pem),
-                _ => {
-                    p.push(format!("tls.ca_file {}: no PEM certificate found; give a PEM bundle of CA certificates", f.display()));
-                    None
-                }
-            },
-            Err(e) => {
-                p.push(format!("tls.ca_file: cannot read {}: {e}", f.display()));
-                None
-            }
-        },
-    };
+    let extra_roots_pem = raw.tls.check(&mut p);
 
     // [logout]
     let logout_server_side = match raw.logout.server_side.as_deref().unwrap_or("auto") {
@@ -1089,75 +1248,13 @@ any peer holding it could forge revocations and chain links for the others. Give
     }
 
     // [rate_limit]
-    let rate_limit = {
-        use crate::rate_limit::{Budget, RateLimitSettings};
-        let d = RateLimitSettings::default();
-        let r = &raw.rate_limit;
-        let mut trusted_proxies = Vec::new();
-        for t in r.trusted_proxies.clone().unwrap_or_default() {
-            let parsed = t
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
-            match parsed {
-                Ok(n) => trusted_proxies.push(n),
-                Err(_) => p.push(format!(
-                    "rate_limit.trusted_proxies: {t:?} is not an address or CIDR range \
-                     (e.g. \"10.0.0.0/8\" or \"127.0.0.1\")"
-                )),
-            }
-        }
-        let mut budget = |name: &str, per: Option<u32>, burst: Option<u32>, def: Budget| {
-            let b = Budget {
-                per_minute: per.unwrap_or(def.per_minute),
-                burst: burst.unwrap_or(def.burst),
-            };
-            if b.per_minute == 0 || b.burst == 0 {
-                p.push(format!(
-                    "rate_limit.{name}_per_minute and {name}_burst must be > 0 \
-                     (turn limits off with rate_limit.enabled = false)"
-                ));
-            }
-            b
-        };
-        RateLimitSettings {
-            enabled: r.enabled.unwrap_or(true),
-            login: budget("login", r.login_per_minute, r.login_burst, d.login),
-            backchannel: budget(
-                "backchannel",
-                r.backchannel_per_minute,
-                r.backchannel_burst,
-                d.backchannel,
-            ),
-            clear: budget("clear", r.clear_per_minute, r.clear_burst, d.clear),
-            admin: budget("admin", r.admin_per_minute, r.admin_burst, d.admin),
-            trusted_proxies,
-        }
-    };
+    let rate_limit = raw.rate_limit.check(&mut p);
 
     // [log]
-    let log_format = match raw.log.format.as_deref().unwrap_or("json") {
-        "json" => LogFormat::Json,
-        "pretty" | "text" => LogFormat::Pretty,
-        other => {
-            p.push(format!(
-                "log.format = {other:?}: use \"json\" or \"pretty\""
-            ));
-            LogFormat::Json
-        }
-    };
+    let log_format = raw.log.check(&mut p);
 
     // [ui]: templates compile now, or the gateway does not start
-    let pages = match &raw.ui.template_dir {
-        None => crate::ui::Pages::builtin(),
-        Some(dir) => crate::ui::Pages::load(dir)
-            .map(std::sync::Arc::new)
-            .unwrap_or_else(|e| {
-                p.push(format!(
-                    "{e}; fix the template (minijinja syntax) or remove it to use the built-in one"
-                ));
-                crate::ui::Pages::builtin()
-            }),
-    };
+    let pages = raw.ui.check(&mut p);
     if !p.is_empty() {
         return Err(ConfigError::Invalid(p));
     }
@@ -1194,22 +1291,12 @@ any peer holding it could forge revocations and chain links for the others. Give
             accepted_clients,
             accept_audience_only: raw.forward_auth.accept_audience_only.unwrap_or(false),
         },
-        cookie: CookieSettings {
-            domain,
-            secure,
-            same_site,
-            keys,
-        },
+        cookie,
         redirect,
         session,
         store,
         revocation,
-        fanout: FanoutSettings {
-            peers,
-            accepted_audiences,
-            federation,
-            chain_binding,
-        },
+        fanout,
         pass_authorization: raw.forward_auth.pass_authorization.unwrap_or(true),
         unverified_email,
         cors_allowed_origins,
