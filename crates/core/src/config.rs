@@ -313,6 +313,40 @@ pub struct OidcSettings {
     pub accept_audience_only: bool,
 }
 
+impl OidcSettings {
+    /// What the token verifier needs: no client credentials.
+    pub fn verifier(&self) -> VerifierSettings {
+        VerifierSettings {
+            issuer: self.issuer.clone(),
+            allowed_algs: self.allowed_algs.clone(),
+            clock_leeway_secs: self.clock_leeway_secs,
+            jwks_min_refetch_secs: self.jwks_min_refetch_secs,
+            jwks_max_age_secs: self.jwks_max_age_secs,
+            verified_token_cache_size: self.verified_token_cache_size,
+            http_timeout_secs: self.http_timeout_secs,
+            extra_roots_pem: self.extra_roots_pem.clone(),
+            accepted_clients: self.accepted_clients.clone(),
+            accept_audience_only: self.accept_audience_only,
+        }
+    }
+}
+
+/// The settings of a token verifier ([`crate::oidc::TokenVerifier`]): the gateway's come
+/// from `[oidc]`; a resource server states its own.
+#[derive(Debug, Clone)]
+pub struct VerifierSettings {
+    pub issuer: String,
+    pub allowed_algs: Vec<String>,
+    pub clock_leeway_secs: i64,
+    pub jwks_min_refetch_secs: u64,
+    pub jwks_max_age_secs: u64,
+    pub verified_token_cache_size: usize,
+    pub http_timeout_secs: u64,
+    pub extra_roots_pem: Option<Vec<u8>>,
+    pub accepted_clients: Vec<String>,
+    pub accept_audience_only: bool,
+}
+
 #[derive(Clone)]
 pub struct CookieSettings {
     pub domain: String,

@@ -5,16 +5,16 @@
 
 use std::sync::Arc;
 
-use crate::config::OidcSettings;
-use crate::oidc::{AccessClaims, OidcClient, OidcError};
+use crate::config::VerifierSettings;
+use crate::oidc::{AccessClaims, OidcError, TokenVerifier};
 use crate::revocation::RevocationCache;
-use crate::secret::{AccessToken, ClientSecret};
+use crate::secret::AccessToken;
 pub use crate::session::Unauthorized;
 
 /// Verifier state shared by a resource server's workers (`web::Data<ResourceServer>`).
 #[derive(Debug)]
 pub struct ResourceServer {
-    oidc: OidcClient,
+    verifier: TokenVerifier,
     pub revocations: Arc<RevocationCache>,
     /// Set by [`ResourceServer::follow_revocations`]: while the cache is not current, the
     /// tombstones are read from this store, and a token is refused (503) when neither
@@ -40,14 +40,10 @@ impl ResourceServer {
         accepted_clients: Vec<String>,
         leeway_secs: i64,
     ) -> Result<Self, OidcError> {
-        let settings = OidcSettings {
+        // a verifier alone: a resource server holds no client credentials
+        let settings = VerifierSettings {
             issuer: issuer.to_string(),
-            client_id: String::new(),
-            client_secret: ClientSecret::new(""),
-            auth_method: crate::config::AuthMethod::ClientSecretBasic,
-            scopes: vec![],
             allowed_algs,
-            pass_params: vec![],
             clock_leeway_secs: leeway_secs.clamp(0, 60),
             jwks_min_refetch_secs: 10,
             jwks_max_age_secs: 300,
@@ -58,7 +54,7 @@ impl ResourceServer {
             accept_audience_only: false,
         };
         Ok(Self {
-            oidc: OidcClient::new(settings, String::new())?,
+            verifier: TokenVerifier::new(settings)?,
             revocations: Arc::new(RevocationCache::default()),
             store: std::sync::OnceLock::new(),
         })
@@ -78,7 +74,7 @@ impl ResourceServer {
     /// [`crate::session::judge_access_token`]: the same checks as the gateway's.
     pub async fn verify(&self, token: &AccessToken) -> Result<Arc<AccessClaims>, Unauthorized> {
         let store = self.store.get().map(|s| s.as_ref());
-        crate::session::judge_access_token(&self.oidc, &self.revocations, store, token.secret())
+        crate::session::judge_access_token(&self.verifier, &self.revocations, store, token.secret())
             .await
     }
 }

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::gateway::Gateway;
-use crate::oidc::{AccessClaims, AccessTokenError, OidcClient, OidcError};
+use crate::oidc::{AccessClaims, AccessTokenError, OidcError, TokenVerifier};
 use crate::revocation::RevocationCache;
 use crate::secret::AccessToken;
 use crate::store::{SessionStore, StoreError};
@@ -81,16 +81,19 @@ pub enum Unauthorized {
 /// now): it decides. Never built: fail closed. `store` is `None` for a resource server that
 /// does not follow the gateways' revocations.
 pub async fn judge_access_token(
-    oidc: &OidcClient,
+    verifier: &TokenVerifier,
     cache: &RevocationCache,
     store: Option<&dyn SessionStore>,
     token: &str,
 ) -> std::result::Result<Arc<AccessClaims>, Unauthorized> {
-    let c = oidc.verify_access_token(token).await.map_err(|e| match e {
-        AccessTokenError::Expired => Unauthorized::Expired,
-        AccessTokenError::Invalid(_) => Unauthorized::Invalid,
-        AccessTokenError::Provider(e) => Unauthorized::ProviderUnavailable(e),
-    })?;
+    let c = verifier
+        .verify_access_token(token)
+        .await
+        .map_err(|e| match e {
+            AccessTokenError::Expired => Unauthorized::Expired,
+            AccessTokenError::Invalid(_) => Unauthorized::Invalid,
+            AccessTokenError::Provider(e) => Unauthorized::ProviderUnavailable(e),
+        })?;
     // What the cache holds is never dropped before its expiry (even if the store lost it,
     // issue 8): a revocation it knows always counts.
     let revoked =
@@ -126,7 +129,8 @@ impl Gateway {
         token: &AccessToken,
     ) -> Result<std::result::Result<Arc<AccessClaims>, Unauthorized>> {
         let store = Some(self.store.as_ref());
-        match judge_access_token(&self.oidc, &self.revocations, store, token.secret()).await {
+        let verifier = self.oidc.verifier();
+        match judge_access_token(verifier, &self.revocations, store, token.secret()).await {
             Err(Unauthorized::ProviderUnavailable(e)) => Err(e.into()),
             Err(Unauthorized::RevocationsUnavailable(e)) => Err(e.into()),
             verdict => Ok(verdict),

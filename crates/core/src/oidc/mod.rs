@@ -22,7 +22,7 @@ use serde_json::Value;
 use tokio::sync::{Mutex, RwLock};
 use url::Url;
 
-use crate::config::{AuthMethod, OidcSettings};
+use crate::config::{AuthMethod, OidcSettings, VerifierSettings};
 use crate::metrics::{op_timer, OpCall};
 use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::util::now;
@@ -149,10 +149,12 @@ struct Discovered {
     fetched_at: Instant,
 }
 
-/// The OIDC relying-party client. Cheap to share behind an `Arc`.
-pub struct OidcClient {
-    settings: OidcSettings,
-    redirect_uri: String,
+/// Verifies the OP's JWTs (access tokens, ID tokens' and logout tokens' signatures) with
+/// the published keys: discovery, the JWKS with its refetch rules, the verified-token
+/// cache. It holds no client credentials: a resource server uses it alone, the gateway's
+/// [`OidcClient`] through its own.
+pub struct TokenVerifier {
+    settings: VerifierSettings,
     http: reqwest::Client,
     discovered: RwLock<Option<Discovered>>,
     discovery_gate: Mutex<()>,
@@ -190,11 +192,28 @@ pub struct VerifiedCacheStats {
     pub capacity: u64,
 }
 
+/// The OIDC relying-party client: the confidential client's calls (code exchange,
+/// refresh, revocation, Keycloak logout, ID-token claims) over a [`TokenVerifier`]. Cheap
+/// to share behind an `Arc`.
+pub struct OidcClient {
+    settings: OidcSettings,
+    redirect_uri: String,
+    verifier: TokenVerifier,
+}
+
 impl std::fmt::Debug for OidcClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OidcClient")
             .field("issuer", &self.settings.issuer)
             .field("client_id", &self.settings.client_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for TokenVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenVerifier")
+            .field("issuer", &self.settings.issuer)
             .finish_non_exhaustive()
     }
 }
@@ -241,12 +260,271 @@ fn net_err(e: reqwest::Error) -> OidcError {
 
 impl OidcClient {
     pub fn new(settings: OidcSettings, redirect_uri: String) -> Result<Self, OidcError> {
+        Ok(Self {
+            verifier: TokenVerifier::new(settings.verifier())?,
+            settings,
+            redirect_uri,
+        })
+    }
+
+    pub fn settings(&self) -> &OidcSettings {
+        &self.settings
+    }
+
+    pub fn redirect_uri(&self) -> &str {
+        &self.redirect_uri
+    }
+
+    /// The verifier of the OP's tokens this client uses.
+    pub fn verifier(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.verifier.http
+    }
+
+    /// [`TokenVerifier::metadata`].
+    pub async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
+        self.verifier.metadata().await
+    }
+
+    /// [`TokenVerifier::verify_jwt`].
+    pub async fn verify_jwt(&self, token: &str) -> Result<VerifiedJwt, JwtOrOidc> {
+        self.verifier.verify_jwt(token).await
+    }
+
+    /// [`TokenVerifier::verify_access_token`].
+    pub async fn verify_access_token(
+        &self,
+        token: &str,
+    ) -> Result<Arc<AccessClaims>, AccessTokenError> {
+        self.verifier.verify_access_token(token).await
+    }
+
+    /// [`TokenVerifier::verified_cache_stats`].
+    pub fn verified_cache_stats(&self) -> VerifiedCacheStats {
+        self.verifier.verified_cache_stats()
+    }
+
+    /// [`TokenVerifier::check_access_claims`].
+    pub fn check_access_claims(
+        &self,
+        jwt: &VerifiedJwt,
+        now: i64,
+    ) -> Result<AccessClaims, AccessTokenError> {
+        self.verifier.check_access_claims(jwt, now)
+    }
+
+    fn oauth_client(&self, token_endpoint: &Url) -> Result<OAuthClient, OidcError> {
+        let token_url = TokenUrl::new(token_endpoint.to_string())
+            .map_err(|e| OidcError::BadResponse(e.to_string()))?;
+        let redirect = RedirectUrl::new(self.redirect_uri.clone())
+            .map_err(|e| OidcError::BadResponse(e.to_string()))?;
+        Ok(
+            oauth2::Client::new(oauth2::ClientId::new(self.settings.client_id.clone()))
+                .set_client_secret(oauth2::ClientSecret::new(
+                    self.settings.client_secret.secret().to_string(),
+                ))
+                .set_auth_type(match self.settings.auth_method {
+                    AuthMethod::ClientSecretBasic => AuthType::BasicAuth,
+                    AuthMethod::ClientSecretPost => AuthType::RequestBody,
+                })
+                .set_token_uri(token_url)
+                .set_redirect_uri(redirect),
+        )
+    }
+
+    /// RFC 6749 §4.1.3 with RFC 7636 §4.5 `code_verifier`.
+    pub async fn exchange_code(&self, code: &str, verifier: &str) -> Result<TokenSet, OidcError> {
+        let meta = self.metadata().await?;
+        let client = self.oauth_client(&meta.token_endpoint)?;
+        let _timer = op_timer(OpCall::Token);
+        let resp = client
+            .exchange_code(AuthorizationCode::new(code.to_string()))
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
+            .request_async(self.http())
+            .await
+            .map_err(map_token_error)?;
+        Ok(token_set(resp))
+    }
+
+    /// RFC 6749 §6.
+    pub async fn refresh(&self, rt: &RefreshToken) -> Result<TokenSet, OidcError> {
+        let meta = self.metadata().await?;
+        let client = self.oauth_client(&meta.token_endpoint)?;
+        let rt = oauth2::RefreshToken::new(rt.secret().to_string());
+        let _timer = op_timer(OpCall::Refresh);
+        let resp = client
+            .exchange_refresh_token(&rt)
+            .request_async(self.http())
+            .await
+            .map_err(map_token_error)?;
+        Ok(token_set(resp))
+    }
+
+    /// RFC 7009 §2.1 (oauth2's revocation request: the client's authentication, `token`
+    /// and `token_type_hint=refresh_token`). Ok(false) when the OP has no revocation
+    /// endpoint.
+    pub async fn revoke_refresh_token(&self, rt: &RefreshToken) -> Result<bool, OidcError> {
+        let meta = self.metadata().await?;
+        let Some(endpoint) = meta.revocation_endpoint.clone() else {
+            return Ok(false);
+        };
+        let client = self
+            .oauth_client(&meta.token_endpoint)?
+            .set_revocation_url(RevocationUrl::from_url(endpoint));
+        let token = StandardRevocableToken::RefreshToken(oauth2::RefreshToken::new(
+            rt.secret().to_string(),
+        ));
+        let _timer = op_timer(OpCall::Revocation);
+        client
+            .revoke_token(token)
+            .map_err(|e| OidcError::BadResponse(e.to_string()))?
+            .request_async(self.http())
+            .await
+            .map_err(|e| match e {
+                RequestTokenError::Request(e) => OidcError::Unavailable(error_chain(&e)),
+                // RFC 7009 §2.2.1: an error answer is the OP refusing
+                RequestTokenError::ServerResponse(r) => {
+                    OidcError::Refused(format!("the OP refused the revocation: {r}"))
+                }
+                RequestTokenError::Parse(e, _) => {
+                    OidcError::BadResponse(format!("revocation response: {e}"))
+                }
+                RequestTokenError::Other(e) => OidcError::BadResponse(e),
+            })?;
+        Ok(true)
+    }
+
+    /// Keycloak's server-side logout: `POST <end_session_endpoint>` with the client's
+    /// credentials and the refresh token ends the whole SSO session (and Keycloak sends
+    /// back-channel logout to the other clients). Ok(false) without an end-session endpoint.
+    pub async fn keycloak_logout(&self, rt: &RefreshToken) -> Result<bool, OidcError> {
+        let meta = self.metadata().await?;
+        let Some(endpoint) = meta.end_session_endpoint.clone() else {
+            return Ok(false);
+        };
+        let form = vec![("refresh_token", rt.secret().to_string())];
+        let _timer = op_timer(OpCall::EndSession);
+        self.post_with_client_auth(endpoint, form).await
+    }
+
+    async fn post_with_client_auth(
+        &self,
+        endpoint: Url,
+        mut form: Vec<(&'static str, String)>,
+    ) -> Result<bool, OidcError> {
+        let mut req = self.http().post(endpoint);
+        match self.settings.auth_method {
+            AuthMethod::ClientSecretBasic => {
+                // RFC 6749 §2.3.1: form-urlencode id and secret before Basic.
+                let enc = |s: &str| -> String {
+                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+                };
+                req = req.basic_auth(
+                    enc(&self.settings.client_id),
+                    Some(enc(self.settings.client_secret.secret())),
+                );
+            }
+            AuthMethod::ClientSecretPost => {
+                form.push(("client_id", self.settings.client_id.clone()));
+                form.push((
+                    "client_secret",
+                    self.settings.client_secret.secret().to_string(),
+                ));
+            }
+        }
+        let resp = req.form(&form).send().await.map_err(net_err)?;
+        if resp.status().is_success() {
+            Ok(true)
+        } else {
+            Err(OidcError::Refused(format!(
+                "the OP answered {}",
+                resp.status()
+            )))
+        }
+    }
+
+    /// Validate ID token claims (OIDC Core §3.1.3.7) after the signature verified.
+    pub fn check_id_token(
+        &self,
+        jwt: &VerifiedJwt,
+        expected_nonce: Option<&str>,
+        max_age: Option<i64>,
+        now: i64,
+    ) -> Result<IdClaims, IdTokenError> {
+        let leeway = self.settings.clock_leeway_secs;
+        // §3.1.3.7 step 2: iss MUST exactly match.
+        if jwt.str_claim("iss") != Some(self.settings.issuer.as_str()) {
+            return Err(IdTokenError::Issuer);
+        }
+        // step 3: aud MUST contain our client_id.
+        let aud = jwt.audiences();
+        if !aud.contains(&self.settings.client_id.as_str()) {
+            return Err(IdTokenError::Audience);
+        }
+        // steps 4-5: several audiences need azp; if azp is present it MUST be our client_id.
+        match jwt.str_claim("azp") {
+            Some(azp) if azp != self.settings.client_id => {
+                return Err(IdTokenError::AuthorizedParty)
+            }
+            None if aud.len() > 1 => return Err(IdTokenError::AuthorizedParty),
+            _ => {}
+        }
+        // step 9: exp.
+        let exp = jwt
+            .date_claim("exp")
+            .ok_or(IdTokenError::MissingClaim("exp"))?;
+        if exp + leeway < now {
+            return Err(IdTokenError::Expired);
+        }
+        // step 10: iat within an acceptable range.
+        let iat = jwt
+            .date_claim("iat")
+            .ok_or(IdTokenError::MissingClaim("iat"))?;
+        if iat > now + leeway {
+            return Err(IdTokenError::IssuedInFuture);
+        }
+        // step 11: nonce MUST match the one sent.
+        if let Some(expected) = expected_nonce {
+            match jwt.str_claim("nonce") {
+                Some(n) if crate::util::ct_eq(n, expected) => {}
+                _ => return Err(IdTokenError::Nonce),
+            }
+        }
+        // step 13: max_age requested → auth_time required and recent enough.
+        let auth_time = jwt.date_claim("auth_time");
+        if let Some(max_age) = max_age {
+            let at = auth_time.ok_or(IdTokenError::MissingClaim("auth_time"))?;
+            if at + max_age + leeway < now {
+                return Err(IdTokenError::AuthTooOld);
+            }
+        }
+        let sub = jwt
+            .str_claim("sub")
+            .filter(|s| !s.is_empty())
+            .ok_or(IdTokenError::MissingClaim("sub"))?;
+        Ok(IdClaims {
+            iss: self.settings.issuer.clone(),
+            sub: sub.to_string(),
+            sid: jwt.str_claim("sid").map(String::from),
+            exp,
+            auth_time,
+            preferred_username: jwt.str_claim("preferred_username").map(String::from),
+            email: jwt.str_claim("email").map(String::from),
+            name: jwt.str_claim("name").map(String::from),
+        })
+    }
+}
+
+impl TokenVerifier {
+    pub fn new(settings: VerifierSettings) -> Result<Self, OidcError> {
         let http = http_client(
             settings.http_timeout_secs,
             settings.extra_roots_pem.as_deref(),
         )?;
         Ok(Self {
-            redirect_uri,
             http,
             discovered: RwLock::new(None),
             discovery_gate: Mutex::new(()),
@@ -266,16 +544,8 @@ impl OidcClient {
         })
     }
 
-    pub fn settings(&self) -> &OidcSettings {
+    pub fn settings(&self) -> &VerifierSettings {
         &self.settings
-    }
-
-    pub fn redirect_uri(&self) -> &str {
-        &self.redirect_uri
-    }
-
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
     }
 
     /// Provider metadata, discovered on first use and cached for an hour.
@@ -479,207 +749,6 @@ impl OidcClient {
         jwt::verify_prepared(token, &keys, &self.settings.allowed_algs)
             .map(|j| (j, keys.generation()))
             .map_err(JwtOrOidc::Jwt)
-    }
-
-    fn oauth_client(&self, token_endpoint: &Url) -> Result<OAuthClient, OidcError> {
-        let token_url = TokenUrl::new(token_endpoint.to_string())
-            .map_err(|e| OidcError::BadResponse(e.to_string()))?;
-        let redirect = RedirectUrl::new(self.redirect_uri.clone())
-            .map_err(|e| OidcError::BadResponse(e.to_string()))?;
-        Ok(
-            oauth2::Client::new(oauth2::ClientId::new(self.settings.client_id.clone()))
-                .set_client_secret(oauth2::ClientSecret::new(
-                    self.settings.client_secret.secret().to_string(),
-                ))
-                .set_auth_type(match self.settings.auth_method {
-                    AuthMethod::ClientSecretBasic => AuthType::BasicAuth,
-                    AuthMethod::ClientSecretPost => AuthType::RequestBody,
-                })
-                .set_token_uri(token_url)
-                .set_redirect_uri(redirect),
-        )
-    }
-
-    /// RFC 6749 §4.1.3 with RFC 7636 §4.5 `code_verifier`.
-    pub async fn exchange_code(&self, code: &str, verifier: &str) -> Result<TokenSet, OidcError> {
-        let meta = self.metadata().await?;
-        let client = self.oauth_client(&meta.token_endpoint)?;
-        let _timer = op_timer(OpCall::Token);
-        let resp = client
-            .exchange_code(AuthorizationCode::new(code.to_string()))
-            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
-            .request_async(&self.http)
-            .await
-            .map_err(map_token_error)?;
-        Ok(token_set(resp))
-    }
-
-    /// RFC 6749 §6.
-    pub async fn refresh(&self, rt: &RefreshToken) -> Result<TokenSet, OidcError> {
-        let meta = self.metadata().await?;
-        let client = self.oauth_client(&meta.token_endpoint)?;
-        let rt = oauth2::RefreshToken::new(rt.secret().to_string());
-        let _timer = op_timer(OpCall::Refresh);
-        let resp = client
-            .exchange_refresh_token(&rt)
-            .request_async(&self.http)
-            .await
-            .map_err(map_token_error)?;
-        Ok(token_set(resp))
-    }
-
-    /// RFC 7009 §2.1 (oauth2's revocation request: the client's authentication, `token`
-    /// and `token_type_hint=refresh_token`). Ok(false) when the OP has no revocation
-    /// endpoint.
-    pub async fn revoke_refresh_token(&self, rt: &RefreshToken) -> Result<bool, OidcError> {
-        let meta = self.metadata().await?;
-        let Some(endpoint) = meta.revocation_endpoint.clone() else {
-            return Ok(false);
-        };
-        let client = self
-            .oauth_client(&meta.token_endpoint)?
-            .set_revocation_url(RevocationUrl::from_url(endpoint));
-        let token = StandardRevocableToken::RefreshToken(oauth2::RefreshToken::new(
-            rt.secret().to_string(),
-        ));
-        let _timer = op_timer(OpCall::Revocation);
-        client
-            .revoke_token(token)
-            .map_err(|e| OidcError::BadResponse(e.to_string()))?
-            .request_async(&self.http)
-            .await
-            .map_err(|e| match e {
-                RequestTokenError::Request(e) => OidcError::Unavailable(error_chain(&e)),
-                // RFC 7009 §2.2.1: an error answer is the OP refusing
-                RequestTokenError::ServerResponse(r) => {
-                    OidcError::Refused(format!("the OP refused the revocation: {r}"))
-                }
-                RequestTokenError::Parse(e, _) => {
-                    OidcError::BadResponse(format!("revocation response: {e}"))
-                }
-                RequestTokenError::Other(e) => OidcError::BadResponse(e),
-            })?;
-        Ok(true)
-    }
-
-    /// Keycloak's server-side logout: `POST <end_session_endpoint>` with the client's
-    /// credentials and the refresh token ends the whole SSO session (and Keycloak sends
-    /// back-channel logout to the other clients). Ok(false) without an end-session endpoint.
-    pub async fn keycloak_logout(&self, rt: &RefreshToken) -> Result<bool, OidcError> {
-        let meta = self.metadata().await?;
-        let Some(endpoint) = meta.end_session_endpoint.clone() else {
-            return Ok(false);
-        };
-        let form = vec![("refresh_token", rt.secret().to_string())];
-        let _timer = op_timer(OpCall::EndSession);
-        self.post_with_client_auth(endpoint, form).await
-    }
-
-    async fn post_with_client_auth(
-        &self,
-        endpoint: Url,
-        mut form: Vec<(&'static str, String)>,
-    ) -> Result<bool, OidcError> {
-        let mut req = self.http.post(endpoint);
-        match self.settings.auth_method {
-            AuthMethod::ClientSecretBasic => {
-                // RFC 6749 §2.3.1: form-urlencode id and secret before Basic.
-                let enc = |s: &str| -> String {
-                    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-                };
-                req = req.basic_auth(
-                    enc(&self.settings.client_id),
-                    Some(enc(self.settings.client_secret.secret())),
-                );
-            }
-            AuthMethod::ClientSecretPost => {
-                form.push(("client_id", self.settings.client_id.clone()));
-                form.push((
-                    "client_secret",
-                    self.settings.client_secret.secret().to_string(),
-                ));
-            }
-        }
-        let resp = req.form(&form).send().await.map_err(net_err)?;
-        if resp.status().is_success() {
-            Ok(true)
-        } else {
-            Err(OidcError::Refused(format!(
-                "the OP answered {}",
-                resp.status()
-            )))
-        }
-    }
-
-    /// Validate ID token claims (OIDC Core §3.1.3.7) after the signature verified.
-    pub fn check_id_token(
-        &self,
-        jwt: &VerifiedJwt,
-        expected_nonce: Option<&str>,
-        max_age: Option<i64>,
-        now: i64,
-    ) -> Result<IdClaims, IdTokenError> {
-        let leeway = self.settings.clock_leeway_secs;
-        // §3.1.3.7 step 2: iss MUST exactly match.
-        if jwt.str_claim("iss") != Some(self.settings.issuer.as_str()) {
-            return Err(IdTokenError::Issuer);
-        }
-        // step 3: aud MUST contain our client_id.
-        let aud = jwt.audiences();
-        if !aud.contains(&self.settings.client_id.as_str()) {
-            return Err(IdTokenError::Audience);
-        }
-        // steps 4-5: several audiences need azp; if azp is present it MUST be our client_id.
-        match jwt.str_claim("azp") {
-            Some(azp) if azp != self.settings.client_id => {
-                return Err(IdTokenError::AuthorizedParty)
-            }
-            None if aud.len() > 1 => return Err(IdTokenError::AuthorizedParty),
-            _ => {}
-        }
-        // step 9: exp.
-        let exp = jwt
-            .date_claim("exp")
-            .ok_or(IdTokenError::MissingClaim("exp"))?;
-        if exp + leeway < now {
-            return Err(IdTokenError::Expired);
-        }
-        // step 10: iat within an acceptable range.
-        let iat = jwt
-            .date_claim("iat")
-            .ok_or(IdTokenError::MissingClaim("iat"))?;
-        if iat > now + leeway {
-            return Err(IdTokenError::IssuedInFuture);
-        }
-        // step 11: nonce MUST match the one sent.
-        if let Some(expected) = expected_nonce {
-            match jwt.str_claim("nonce") {
-                Some(n) if crate::util::ct_eq(n, expected) => {}
-                _ => return Err(IdTokenError::Nonce),
-            }
-        }
-        // step 13: max_age requested → auth_time required and recent enough.
-        let auth_time = jwt.date_claim("auth_time");
-        if let Some(max_age) = max_age {
-            let at = auth_time.ok_or(IdTokenError::MissingClaim("auth_time"))?;
-            if at + max_age + leeway < now {
-                return Err(IdTokenError::AuthTooOld);
-            }
-        }
-        let sub = jwt
-            .str_claim("sub")
-            .filter(|s| !s.is_empty())
-            .ok_or(IdTokenError::MissingClaim("sub"))?;
-        Ok(IdClaims {
-            iss: self.settings.issuer.clone(),
-            sub: sub.to_string(),
-            sid: jwt.str_claim("sid").map(String::from),
-            exp,
-            auth_time,
-            preferred_username: jwt.str_claim("preferred_username").map(String::from),
-            email: jwt.str_claim("email").map(String::from),
-            name: jwt.str_claim("name").map(String::from),
-        })
     }
 
     /// Validate an access token JWT for the hot path: signature, `iss`, `exp`, `nbf`.
@@ -1131,8 +1200,9 @@ mod tests {
 
     #[test]
     fn audience_only_is_an_explicit_opt_in() {
-        let mut c = client();
-        c.settings.accept_audience_only = true;
+        let mut settings = client().settings.verifier();
+        settings.accept_audience_only = true;
+        let c = TokenVerifier::new(settings).unwrap();
         assert!(c
             .check_access_claims(&at(json!({"aud": ["x", "gw-a"]}), None), 1500)
             .is_ok());
@@ -1224,12 +1294,13 @@ mod tests {
         issuer
     }
 
-    fn client_for(issuer: &str, min_refetch: u64, max_age: u64) -> OidcClient {
-        let mut settings = client().settings.clone();
+    /// A verifier alone (no client credentials), as a resource server has.
+    fn client_for(issuer: &str, min_refetch: u64, max_age: u64) -> TokenVerifier {
+        let mut settings = client().settings.verifier();
         settings.issuer = issuer.to_string();
         settings.jwks_min_refetch_secs = min_refetch;
         settings.jwks_max_age_secs = max_age;
-        OidcClient::new(settings, "https://auth.a.com/sso/callback".into()).unwrap()
+        TokenVerifier::new(settings).unwrap()
     }
 
     fn refused(r: Result<Arc<AccessClaims>, AccessTokenError>) -> bool {
