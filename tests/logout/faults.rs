@@ -541,7 +541,7 @@ async fn refused_fanout_goes_to_dead_letters_and_the_operator_replays_it() {
     w.b_opts.extra = w.b_opts.extra.replace(NEW_KEY, FED_KEY);
     w.stop_b();
     w.restart_b();
-    assert_eq!(w.a.gw.replay_dead_letters(None).await.unwrap(), 1);
+    assert_eq!(w.a.gw.fanout().replay_dead_letters(None).await.unwrap(), 1);
     assert!(
         eventually(10, || async { session_keys(&redis_b).await.is_empty() }).await,
         "delivered after the replay"

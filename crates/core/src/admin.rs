@@ -73,7 +73,7 @@ impl Gateway {
             .peers
             .iter()
             .filter(|peer| self.settings.fanout.federation.signing_kid(peer).is_some());
-        self.enqueue_for(keyed, &msg).await?;
+        self.fanout.enqueue_for(keyed, &msg).await?;
         Ok(ended)
     }
 

@@ -11,9 +11,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::Settings;
 use crate::error::Result;
-use crate::gateway::Gateway;
-use crate::store::keys;
+use crate::store::{keys, SessionStore};
 use crate::util::{now, random_token};
 
 /// The per-peer delivery lease; renewed after every delivered entry.
@@ -94,7 +94,27 @@ impl FanoutMessage {
     }
 }
 
-impl Gateway {
+/// The fan-out queue and its delivery workers: a service with its own dependencies (the
+/// store and the settings), so it knows nothing of the gateway. Cheap to clone (shared).
+#[derive(Debug, Clone)]
+pub struct FanoutQueue {
+    store: Arc<dyn SessionStore>,
+    settings: Arc<Settings>,
+    /// Bumped whenever this replica queues an entry: its delivery workers wake at once
+    /// instead of at their next poll (a `watch` loses no wake-up between a worker's empty
+    /// check and its wait).
+    queued: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+impl FanoutQueue {
+    pub fn new(store: Arc<dyn SessionStore>, settings: Arc<Settings>) -> Self {
+        Self {
+            store,
+            settings,
+            queued: Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
+    }
+
     /// Queue a message for the given peers. Durable once this returns.
     pub(crate) async fn enqueue_for<'p>(
         &self,
@@ -107,7 +127,7 @@ impl Gateway {
                 .stream_add(&keys::fanout(&peer_key(peer)), &fields)
                 .await?;
         }
-        self.wake_fanout();
+        self.wake();
         Ok(())
     }
 
@@ -121,12 +141,12 @@ impl Gateway {
     }
 
     /// Wake this replica's delivery workers: something was queued.
-    pub(crate) fn wake_fanout(&self) {
-        self.fanout_queued.send_modify(|n| *n = n.wrapping_add(1));
+    pub(crate) fn wake(&self) {
+        self.queued.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// (peer, queue depth, lag seconds of the oldest entry, dead letters).
-    pub async fn fanout_status(&self) -> Vec<(String, u64, i64, u64)> {
+    pub async fn status(&self) -> Vec<(String, u64, i64, u64)> {
         let mut out = Vec::new();
         for peer in &self.settings.fanout.peers {
             let k = keys::fanout(&peer_key(peer));
@@ -178,17 +198,17 @@ impl Gateway {
                 }
             }
         }
-        self.wake_fanout();
+        self.wake();
         Ok(n)
     }
 }
 
 /// Deliver forever: one worker per peer (spawned once per gateway).
-pub async fn run(gw: Arc<Gateway>) {
-    if gw.settings.fanout.peers.is_empty() {
+pub async fn run(q: FanoutQueue) {
+    if q.settings.fanout.peers.is_empty() {
         return;
     }
-    let http = match peer_client(&gw) {
+    let http = match peer_client(&q) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "fan-out disabled: cannot build HTTP client");
@@ -196,15 +216,15 @@ pub async fn run(gw: Arc<Gateway>) {
         }
     };
     let holder = random_token(12);
-    let workers: Vec<_> = gw
+    let workers: Vec<_> = q
         .settings
         .fanout
         .peers
         .iter()
         .cloned()
         .map(|peer| {
-            let (gw, http, holder) = (gw.clone(), http.clone(), holder.clone());
-            tokio::spawn(async move { peer_worker(gw, http, peer, holder).await })
+            let (q, http, holder) = (q.clone(), http.clone(), holder.clone());
+            tokio::spawn(async move { peer_worker(q, http, peer, holder).await })
         })
         .collect();
     for w in workers {
@@ -215,14 +235,14 @@ pub async fn run(gw: Arc<Gateway>) {
 /// Deliver to one peer forever, with its own backoff. An idle worker wakes when this
 /// replica queues an entry, or after `IDLE_POLL` (entries queued by other replicas, a
 /// lease another replica gave up).
-async fn peer_worker(gw: Arc<Gateway>, http: reqwest::Client, peer: url::Url, holder: String) {
+async fn peer_worker(q: FanoutQueue, http: reqwest::Client, peer: url::Url, holder: String) {
     const IDLE_POLL: Duration = Duration::from_millis(250);
-    let mut queued = gw.fanout_queued.subscribe();
+    let mut queued = q.queued.subscribe();
     let mut backoff = Duration::from_millis(200);
     loop {
         // whatever is queued from here on wakes the wait below
         queued.borrow_and_update();
-        match deliver_some(&gw, &http, &peer, &holder).await {
+        match deliver_some(&q, &http, &peer, &holder).await {
             Ok(0) => {
                 backoff = Duration::from_millis(200);
                 let _ = tokio::time::timeout(IDLE_POLL, queued.changed()).await;
@@ -237,10 +257,10 @@ async fn peer_worker(gw: Arc<Gateway>, http: reqwest::Client, peer: url::Url, ho
     }
 }
 
-fn peer_client(gw: &Gateway) -> std::result::Result<reqwest::Client, crate::oidc::OidcError> {
-    let mut b = crate::oidc::http_client_builder(5, gw.settings.oidc.extra_roots_pem.as_deref())?;
+fn peer_client(q: &FanoutQueue) -> std::result::Result<reqwest::Client, crate::oidc::OidcError> {
+    let mut b = crate::oidc::http_client_builder(5, q.settings.oidc.extra_roots_pem.as_deref())?;
     // RFC 6761 §6.3: *.localhost names are loopback (glibc here does not resolve them).
-    for p in &gw.settings.fanout.peers {
+    for p in &q.settings.fanout.peers {
         if let Some(h) = p.host_str() {
             if h == "localhost" || h.ends_with(".localhost") {
                 b = b.resolve(h, std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
@@ -253,17 +273,17 @@ fn peer_client(gw: &Gateway) -> std::result::Result<reqwest::Client, crate::oidc
 
 /// Deliver queued tokens to one peer while holding its lease. Ok(n delivered).
 async fn deliver_some(
-    gw: &Gateway,
+    q: &FanoutQueue,
     http: &reqwest::Client,
     peer: &url::Url,
     holder: &str,
 ) -> std::result::Result<usize, DeliveryError> {
     let key = keys::fanout(&peer_key(peer));
     let lock = keys::fanout_lock(&peer_key(peer));
-    if gw.store.stream_len(&key).await? == 0 {
+    if q.store.stream_len(&key).await? == 0 {
         return Ok(0);
     }
-    if !gw.store.lock_acquire(&lock, holder, LEASE_MS).await? {
+    if !q.store.lock_acquire(&lock, holder, LEASE_MS).await? {
         return Ok(0); // another replica delivers
     }
     let base = peer.as_str().trim_end_matches('/');
@@ -271,13 +291,13 @@ async fn deliver_some(
     let admin_url = peer_endpoint(base, "/federation/revoke");
     let mut n = 0;
     let result = async {
-        for entry in gw.store.stream_head(&key, 32).await? {
-            let Some((target, form)) = delivery(gw, peer, &entry, &url, &admin_url) else {
+        for entry in q.store.stream_head(&key, 32).await? {
+            let Some((target, form)) = delivery(q, peer, &entry, &url, &admin_url) else {
                 // An admin revocation for a peer that has no key any more (or a malformed
                 // entry): it cannot be signed; keep it for the operator.
                 tracing::warn!(peer = %peer, "cannot sign this revocation (no federation key for this peer, or a malformed entry); moved to the dead-letter stream");
-                dead_letter(gw, peer, &entry, "unsigned").await?;
-                gw.store.stream_del(&key, &entry.id).await?;
+                dead_letter(q, peer, &entry, "unsigned").await?;
+                q.store.stream_del(&key, &entry.id).await?;
                 n += 1;
                 continue;
             };
@@ -290,16 +310,16 @@ async fn deliver_some(
                     // it for the operator in the dead-letter stream.
                     let status = r.status().as_u16();
                     tracing::warn!(peer = %peer, status, "peer refused a forwarded logout; moved to the dead-letter stream (replay: sso-gateway fanout replay-dead)");
-                    dead_letter(gw, peer, &entry, &status.to_string()).await?;
+                    dead_letter(q, peer, &entry, &status.to_string()).await?;
                 }
                 Ok(r) => return Err(DeliveryError::PeerStatus(r.status().as_u16())),
                 Err(e) => return Err(DeliveryError::Unreachable(e.to_string())),
             }
-            gw.store.stream_del(&key, &entry.id).await?;
+            q.store.stream_del(&key, &entry.id).await?;
             n += 1;
             // A long batch (slow peer) must not outlive the lease: renew it after every
             // entry, and stop if another replica holds it now.
-            if !gw
+            if !q
                 .store
                 .lock_renew(&lock, holder, LEASE_MS)
                 .await
@@ -312,7 +332,7 @@ async fn deliver_some(
         Ok(n)
     }
     .await;
-    if let Err(e) = gw.store.lock_release(&lock, holder).await {
+    if let Err(e) = q.store.lock_release(&lock, holder).await {
         // The lease then lapses by itself after LEASE_MS.
         tracing::warn!(peer = %peer, error = %e, "could not release the fan-out lease");
     }
@@ -335,14 +355,14 @@ enum DeliveryError {
 /// and the entry re-signed, so they stay deliverable. `None`: a malformed entry, or an
 /// admin revocation for a peer without a key (it cannot go unsigned).
 fn delivery<'a>(
-    gw: &Gateway,
+    q: &FanoutQueue,
     peer: &url::Url,
     entry: &crate::store::StreamEntry,
     url: &'a str,
     admin_url: &'a str,
 ) -> Option<(&'a str, Vec<(&'static str, String)>)> {
     use crate::federation::{admin_msg, forward_msg, Purpose};
-    let keys = &gw.settings.fanout.federation;
+    let keys = &q.settings.fanout.federation;
     match FanoutMessage::from_entry(entry) {
         Err(e) => {
             tracing::warn!(peer = %peer, error = %e, "malformed fan-out entry");
@@ -352,7 +372,7 @@ fn delivery<'a>(
             let s = keys.sign(
                 peer,
                 Purpose::Admin,
-                &admin_msg(&gw.settings.oidc.issuer, &sub, at),
+                &admin_msg(&q.settings.oidc.issuer, &sub, at),
             )?;
             let form = vec![
                 ("sub", sub),
@@ -380,7 +400,7 @@ fn delivery<'a>(
 }
 
 async fn dead_letter(
-    gw: &Gateway,
+    q: &FanoutQueue,
     peer: &url::Url,
     entry: &crate::store::StreamEntry,
     status: &str,
@@ -393,7 +413,7 @@ async fn dead_letter(
         .collect();
     fields.push(("status".into(), status.to_string()));
     fields.push(("failed_at".into(), now().to_string()));
-    gw.store
+    q.store
         .stream_add(&keys::fanout_dead(&peer_key(peer)), &fields)
         .await
         .map(|_| ())

@@ -23,10 +23,8 @@ pub struct Gateway {
     pub(crate) rate_limits: crate::rate_limit::RateLimits,
     /// The longest access-token lifetime (`exp - iat`) seen here, seconds.
     longest_token_secs: std::sync::atomic::AtomicI64,
-    /// Bumped whenever this replica queues a fan-out entry: its delivery workers wake at
-    /// once instead of at their next poll (a `watch` loses no wake-up between a worker's
-    /// empty check and its wait).
-    pub(crate) fanout_queued: tokio::sync::watch::Sender<u64>,
+    /// The fan-out queue to peer domains and its workers (its own service).
+    pub(crate) fanout: crate::fanout::FanoutQueue,
 }
 
 impl Gateway {
@@ -48,8 +46,10 @@ impl Gateway {
         let oidc = OidcClient::new(settings.oidc.clone(), settings.public_route("/callback"))?;
         let cookies = CookieCodec::new(&settings.cookie, &settings.server.prefix);
         let rate_limits = crate::rate_limit::RateLimits::new(settings.rate_limit.clone());
+        let settings = Arc::new(settings);
         Ok(Arc::new(Self {
-            settings: Arc::new(settings),
+            fanout: crate::fanout::FanoutQueue::new(store.clone(), settings.clone()),
+            settings,
             oidc,
             store,
             cookies,
@@ -58,7 +58,6 @@ impl Gateway {
                 .map_err(|_| crate::Error::Internal("the metrics could not be registered"))?,
             rate_limits,
             longest_token_secs: std::sync::atomic::AtomicI64::new(0),
-            fanout_queued: tokio::sync::watch::Sender::new(0),
         }))
     }
 
@@ -82,11 +81,11 @@ impl Gateway {
     pub fn spawn_background(self: &Arc<Self>) -> Background {
         let (store, cache) = (self.store.clone(), self.revocations.clone());
         let cfg = self.settings.revocation.clone();
-        let me = self.clone();
+        let fanout = self.fanout.clone();
         let weak = Arc::downgrade(self);
         Background(vec![
             tokio::spawn(async move { crate::revocation::run_listener(store, cache, cfg).await }),
-            tokio::spawn(async move { crate::fanout::run(me).await }),
+            tokio::spawn(async move { crate::fanout::run(fanout).await }),
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
                 loop {
@@ -141,6 +140,9 @@ impl Gateway {
     }
     pub fn rate_limits(&self) -> &crate::rate_limit::RateLimits {
         &self.rate_limits
+    }
+    pub fn fanout(&self) -> &crate::fanout::FanoutQueue {
+        &self.fanout
     }
 }
 

@@ -291,7 +291,7 @@ impl Gateway {
         m.fanout_depth.reset();
         m.fanout_lag.reset();
         m.fanout_dead.reset();
-        for (peer, depth, lag, dead) in self.fanout_status().await {
+        for (peer, depth, lag, dead) in self.fanout.status().await {
             m.fanout_depth.with_label_values(&[&peer]).set(depth as i64);
             m.fanout_lag.with_label_values(&[&peer]).set(lag as f64);
             m.fanout_dead.with_label_values(&[&peer]).set(dead as i64);

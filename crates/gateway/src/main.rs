@@ -175,7 +175,7 @@ fn fanout(settings: Settings, action: FanoutCmd) -> anyhow::Result<()> {
             .context("connecting the store")?;
         let out = match action {
             FanoutCmd::ReplayDead { peer } => {
-                let moved = gw.replay_dead_letters(peer.as_deref()).await?;
+                let moved = gw.fanout().replay_dead_letters(peer.as_deref()).await?;
                 serde_json::json!({"replayed": moved})
             }
         };

@@ -225,7 +225,7 @@ impl Gateway {
             ended.sessions += self.end_sidless_sessions(&claims, exp_reference).await?;
         }
         if !req.forwarded {
-            self.enqueue_fanout(token, now).await?;
+            self.fanout.enqueue_fanout(token, now).await?;
         }
         self.store.mark_once(&jti_key, ttl).await?;
         self.metrics.backchannel_logouts.inc();
