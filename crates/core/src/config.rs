@@ -1075,6 +1075,49 @@ impl RawCookie {
     }
 }
 
+impl RawRedirect {
+    /// `[redirect]`: the `rd` policy. `domain` (the cookie domain) names the example in the
+    /// missing-list message; with `secure` cookies only https targets pass unless
+    /// `allow_http`.
+    fn check(&self, domain: &str, secure: bool, p: &mut Vec<String>) -> Option<RedirectPolicy> {
+        let allowed = self.allowed.clone().unwrap_or_default();
+        if allowed.is_empty() {
+            let d = if domain.is_empty() { "a.com" } else { domain };
+            p.push(format!("redirect.allowed is missing: list the hosts the gateway may send users back to, e.g. [\"{d}\", \"*.{d}\"]"));
+        }
+        // Secure cookies cannot be used by an http page: its targets are https only, unless
+        // the operator opts in (`redirect.allow_http = true`, e.g. for *.localhost
+        // development).
+        let allow_http = !secure || self.allow_http.unwrap_or(false);
+        match RedirectPolicy::new(&allowed) {
+            Ok(r) => Some(r.with_http(allow_http)),
+            Err(e) => {
+                p.push(e.to_string());
+                None
+            }
+        }
+    }
+}
+
+impl RawLogout {
+    /// `[logout]`: how the OP session ends server-side; `auto` picks Keycloak's endpoint
+    /// for a Keycloak `issuer`.
+    fn check(&self, issuer: &str, p: &mut Vec<String>) -> ServerSideLogout {
+        match self.server_side.as_deref().unwrap_or("auto") {
+            // Keycloak issuers look like https://kc/realms/<realm>
+            "auto" if issuer.contains("/realms/") => ServerSideLogout::Keycloak,
+            "auto" | "revocation" => ServerSideLogout::Revocation,
+            "keycloak" => ServerSideLogout::Keycloak,
+            other => {
+                p.push(format!(
+                    "logout.server_side = {other:?}: use \"auto\", \"keycloak\" or \"revocation\""
+                ));
+                ServerSideLogout::Revocation
+            }
+        }
+    }
+}
+
 pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     let mut p: Vec<String> = Vec::new();
 
@@ -1194,23 +1237,9 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
 
     // [cookie]
     let cookie = raw.cookie.check(public_url.as_ref(), &mut p);
-    let (domain, secure) = (cookie.domain.clone(), cookie.secure);
 
     // [redirect]
-    let allowed = raw.redirect.allowed.clone().unwrap_or_default();
-    if allowed.is_empty() {
-        p.push(format!("redirect.allowed is missing: list the hosts the gateway may send users back to, e.g. [\"{d}\", \"*.{d}\"]", d = if domain.is_empty() { "a.com" } else { &domain }));
-    }
-    // Secure cookies cannot be used by an http page: its targets are https only, unless the
-    // operator opts in (`redirect.allow_http = true`, e.g. for *.localhost development).
-    let allow_http = !secure || raw.redirect.allow_http.unwrap_or(false);
-    let redirect = match RedirectPolicy::new(&allowed) {
-        Ok(r) => Some(r.with_http(allow_http)),
-        Err(e) => {
-            p.push(e.to_string());
-            None
-        }
-    };
+    let redirect = raw.redirect.check(&cookie.domain, cookie.secure, &mut p);
 
     // [session]
     let session = raw.session.check(&mut p);
@@ -1234,18 +1263,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     let extra_roots_pem = raw.tls.check(&mut p);
 
     // [logout]
-    let logout_server_side = match raw.logout.server_side.as_deref().unwrap_or("auto") {
-        // Keycloak issuers look like https://kc/realms/<realm>
-        "auto" if issuer.contains("/realms/") => ServerSideLogout::Keycloak,
-        "auto" | "revocation" => ServerSideLogout::Revocation,
-        "keycloak" => ServerSideLogout::Keycloak,
-        other => {
-            p.push(format!(
-                "logout.server_side = {other:?}: use \"auto\", \"keycloak\" or \"revocation\""
-            ));
-            ServerSideLogout::Revocation
-        }
-    };
+    let logout_server_side = raw.logout.check(&issuer, &mut p);
 
     // [forward_auth]
     let mut accepted_clients = vec![client_id.clone()];
