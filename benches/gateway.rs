@@ -295,7 +295,25 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
     login(&b, &w.a, "bob", "bob-password").await;
     let cookie = cookie_header(&b, &w.a, false);
     let original = w.a.app_url();
-    let bare = Bare::start();
+    // the gateway's answer headers (minus what every server sends), for the bare server's
+    // `/answer`
+    let answer: Vec<(String, String)> = reqwest::Client::new()
+        .get(loopback_url(&w.a, "/sso/auth"))
+        .header("Cookie", &cookie)
+        .header("X-Original-URL", &original)
+        .send()
+        .await
+        .unwrap()
+        .headers()
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "date" | "content-length"))
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+        .collect();
+    assert!(
+        answer.iter().any(|(k, _)| k == "x-auth-request-user"),
+        "the gateway allowed the bench's session: {answer:?}"
+    );
+    let bare = Bare::start(answer);
     let nginx = Nginx::start(w.a.port);
     let app_host = url::Url::parse(&original)
         .unwrap()
@@ -323,6 +341,17 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
             ],
             expect: 200,
         },
+        // The same server answering with the gateway's answer headers (identity and the
+        // token): how much of target 1's gap is the answer itself, listed for comparison.
+        System {
+            name: "bare actix-web 200 with the gateway's answer headers".into(),
+            url: format!("http://127.0.0.1:{}/answer", bare.port),
+            headers: vec![
+                ("Cookie".into(), cookie.clone()),
+                ("X-Original-URL".into(), original.clone()),
+            ],
+            expect: 200,
+        },
         // The same handler sent a bare `GET /` (no cookie): listed for comparison.
         System {
             name: "bare actix-web 200, empty request".into(),
@@ -333,6 +362,17 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
         System {
             name: "nginx + sso-gateway auth_request".into(),
             url: format!("http://127.0.0.1:{}/", nginx.auth_port),
+            headers: vec![
+                ("Host".into(), app_host.clone()),
+                ("Cookie".into(), cookie.clone()),
+            ],
+            expect: 200,
+        },
+        // Target 3's reference: the same auth_request answered by nginx's own static 200 (an
+        // authorizer that does no work, but in nginx's own workers).
+        System {
+            name: "nginx + auth_request answered by nginx itself".into(),
+            url: format!("http://127.0.0.1:{}/", nginx.selfauth_port),
             headers: vec![
                 ("Host".into(), app_host.clone()),
                 ("Cookie".into(), cookie.clone()),
@@ -409,21 +449,26 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
     }
     // BENCH_PERF=<file>: a CPU profile of this process (the in-process gateway) during a
     // gateway-only wrk run at 64 connections (`perf record -e cpu-clock -g`).
+    // BENCH_PERF_SYSTEM=<name>: profile the whole machine (`perf record -a`) during a run of
+    // that system instead (e.g. "nginx + sso-gateway auth_request": who spends the CPU).
     if let Some(out) = std::env::var_os("BENCH_PERF") {
-        let s = systems[0].clone();
-        let pid = std::process::id().to_string();
+        let which = std::env::var("BENCH_PERF_SYSTEM").ok();
+        let s = match &which {
+            Some(n) => systems
+                .iter()
+                .find(|s| &s.name == n)
+                .expect("BENCH_PERF_SYSTEM names a system")
+                .clone(),
+            None => systems[0].clone(),
+        };
+        let target = match which {
+            Some(_) => vec!["-a".to_string()],
+            None => vec!["-p".to_string(), std::process::id().to_string()],
+        };
         let mut perf = std::process::Command::new("perf")
-            .args([
-                "record",
-                "-e",
-                "cpu-clock",
-                "-F",
-                "999",
-                "-g",
-                "-p",
-                &pid,
-                "-o",
-            ])
+            .args(["record", "-e", "cpu-clock", "-F", "999", "-g"])
+            .args(&target)
+            .arg("-o")
             .arg(&out)
             .args(["--", "sleep", "8"])
             .stdout(std::process::Stdio::null())
@@ -489,13 +534,22 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
     let mut t1_empty = Vec::new();
     let mut t1_met = true;
     let empty_i = idx("bare actix-web 200, empty request");
+    let answer_i = idx("bare actix-web 200 with the gateway's answer headers");
+    let mut t1_answer = Vec::new();
     for (ci, c) in SBS_CONNS.iter().enumerate() {
         let r = med_over_rounds(&grid, ci, |r| r[gw_i].rps / r[bare_i].rps);
         let p = med_over_rounds(&grid, ci, |r| r[gw_i].p99_ms / r[bare_i].p99_ms);
         t1_met &= r >= 0.70 && p <= 1.5;
         t1.push(format!("@{c}: {:.0} % of req/s, p99 {:.2}×", r * 100.0, p));
         let e = med_over_rounds(&grid, ci, |r| r[gw_i].rps / r[empty_i].rps);
+        let a = med_over_rounds(&grid, ci, |r| r[gw_i].rps / r[answer_i].rps);
+        let ab = med_over_rounds(&grid, ci, |r| r[answer_i].rps / r[bare_i].rps);
         t1_empty.push(format!("@{c} {:.0} %", e * 100.0));
+        t1_answer.push(format!(
+            "@{c}: that server is {:.0} % of bare actix-web, the gateway {:.0} % of it",
+            ab * 100.0,
+            a * 100.0
+        ));
     }
     report.add(
         "Target 1: `/sso/auth` ≥ 70 % of bare actix-web req/s at 8 and 64 conns, p99 ≤ 1.5× bare",
@@ -505,22 +559,35 @@ async fn side_by_side_run(w: &World, ports: &peers::PeerPorts, report: &mut Repo
             if t1_met { "met" } else { "NOT met" }
         ),
         format!(
-            "median of the per-round ratios (same round, same load generator); bare actix-web sent the gateway's request (Cookie, X-Original-URL); against it sent an empty `GET /`: {}",
-            t1_empty.join(", ")
+            "median of the per-round ratios (same round, same load generator); bare actix-web sent the gateway's request (Cookie, X-Original-URL); against it sent an empty `GET /`: {}. The bare server answering with the gateway's answer headers (identity and the token, no work): {}",
+            t1_empty.join(", "),
+            t1_answer.join("; ")
         ),
     );
     let mut t3 = Vec::new();
+    let mut t3_self = Vec::new();
     let mut t3_met = true;
+    let ceil_i = idx("nginx + auth_request answered by nginx itself");
     for (ci, c) in SBS_CONNS.iter().enumerate() {
         let r = med_over_rounds(&grid, ci, |r| r[ng_i].rps / r[plain_i].rps);
         let p = med_over_rounds(&grid, ci, |r| r[ng_i].p99_ms / r[plain_i].p99_ms);
         t3_met &= r >= 0.50;
         t3.push(format!("@{c}: {:.0} % of req/s (p99 {:.2}×)", r * 100.0, p));
+        let ceil = med_over_rounds(&grid, ci, |r| r[ceil_i].rps / r[plain_i].rps);
+        let of_ceil = med_over_rounds(&grid, ci, |r| r[ng_i].rps / r[ceil_i].rps);
+        t3_self.push(format!(
+            "@{c}: {:.0} % of nginx without auth; the gateway's auth_request is {:.0} % of it",
+            ceil * 100.0,
+            of_ceil * 100.0
+        ));
     }
     report.add(
         "Target 3: nginx + shipped auth_request ≥ 50 % of the same nginx without auth",
         format!("{} — {}", t3.join("; "), if t3_met { "met" } else { "NOT met" }),
-        "static upstream served by the same nginx (2 workers); the auth subrequest goes to the in-process gateway over keepalive",
+        format!(
+            "static upstream served by the same nginx (2 workers); the auth subrequest goes to the in-process gateway over keepalive. The same auth_request answered by nginx itself (a static 200 behind a proxy hop, no authorizer work, no auth_request_set): {}",
+            t3_self.join("; ")
+        ),
     );
     if !peer_names.is_empty() {
         let mut t2 = Vec::new();

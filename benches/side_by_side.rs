@@ -196,7 +196,9 @@ pub fn med_over_rounds(grid: &Grid, ci: usize, f: impl Fn(&[WrkResult]) -> f64) 
 
 // ------------------------------------------------------------------ bare actix-web
 
-/// A bare actix-web 4 server answering `200` to `GET /`, 2 workers, in its own thread.
+/// A bare actix-web 4 server answering `200` to `GET /`, 2 workers, in its own thread; and
+/// `GET /answer` with the given headers (the gateway's answer, copied: what sending the
+/// identity headers and the token back costs the framework alone).
 pub struct Bare {
     pub port: u16,
     handle: actix_web::dev::ServerHandle,
@@ -204,19 +206,35 @@ pub struct Bare {
 }
 
 impl Bare {
-    pub fn start() -> Self {
+    pub fn start(answer: Vec<(String, String)>) -> Self {
+        let answer = std::sync::Arc::new(answer);
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let sys = actix_rt::System::new();
             sys.block_on(async move {
-                let server = actix_web::HttpServer::new(|| {
-                    actix_web::App::new().route(
-                        "/",
-                        actix_web::web::get()
-                            .to(|| async { actix_web::HttpResponse::Ok().finish() }),
-                    )
+                let server = actix_web::HttpServer::new(move || {
+                    let answer = answer.clone();
+                    actix_web::App::new()
+                        .route(
+                            "/",
+                            actix_web::web::get()
+                                .to(|| async { actix_web::HttpResponse::Ok().finish() }),
+                        )
+                        .route(
+                            "/answer",
+                            actix_web::web::get().to(move || {
+                                let answer = answer.clone();
+                                async move {
+                                    let mut r = actix_web::HttpResponse::Ok();
+                                    for (k, v) in answer.iter() {
+                                        r.insert_header((k.as_str(), v.as_str()));
+                                    }
+                                    r.finish()
+                                }
+                            }),
+                        )
                 })
                 .workers(2)
                 .disable_signals()
@@ -257,6 +275,9 @@ pub struct Nginx {
     child: Child,
     pub auth_port: u16,
     pub plain_port: u16,
+    /// A protected location whose `auth_request` goes to nginx's own static 200: what the
+    /// auth subrequest costs nginx with an authorizer that does no work.
+    pub selfauth_port: u16,
     dir: PathBuf,
 }
 
@@ -270,6 +291,7 @@ impl Nginx {
         let static_port = sso_integration_tests::procs::free_port();
         let auth_port = sso_integration_tests::procs::free_port();
         let plain_port = sso_integration_tests::procs::free_port();
+        let selfauth_port = sso_integration_tests::procs::free_port();
         let conf = format!(
             r#"worker_processes 2;
 error_log {d}/error.log warn;
@@ -295,6 +317,24 @@ http {{
         include "{auth}";
         location / {{
             include "{protect}";
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://static_app;
+        }}
+    }}
+    server {{
+        listen 127.0.0.1:{selfauth_port};
+        server_name app1.a.localhost;
+        location = /_free_auth {{
+            internal;
+            proxy_pass http://static_app/;
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+        location / {{
+            auth_request /_free_auth;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_pass http://static_app;
@@ -333,10 +373,12 @@ http {{
             child,
             auth_port,
             plain_port,
+            selfauth_port,
             dir,
         };
         wait_port(auth_port, &n.dir.join("error.log"));
         wait_port(plain_port, &n.dir.join("error.log"));
+        wait_port(selfauth_port, &n.dir.join("error.log"));
         n
     }
 }
