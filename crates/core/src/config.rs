@@ -89,7 +89,7 @@ pub struct RawOidc {
     pub client_id: Option<String>,
     pub client_secret: Option<ClientSecret>,
     pub client_secret_file: Option<PathBuf>,
-    pub auth_method: Option<String>,
+    pub auth_method: Option<Choice<AuthMethod>>,
     pub scopes: Option<Vec<String>>,
     pub allowed_algs: Option<Vec<String>>,
     pub pass_params: Option<Vec<String>>,
@@ -107,7 +107,7 @@ pub struct RawCookie {
     pub secure: Option<bool>,
     pub keys: Option<Vec<ConfigKey>>,
     pub keys_file: Option<PathBuf>,
-    pub same_site: Option<String>,
+    pub same_site: Option<Choice<SameSite>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -140,7 +140,7 @@ pub struct RawRevocation {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawStore {
-    pub kind: Option<String>,
+    pub kind: Option<Choice<StoreKind>>,
     pub url: Option<String>,
     pub urls: Option<Vec<String>>,
     pub master_name: Option<String>,
@@ -156,7 +156,7 @@ pub struct RawFanout {
     pub accepted_audiences: Option<Vec<String>>,
     pub federation_key: Option<ConfigKey>,
     pub federation_key_file: Option<PathBuf>,
-    pub chain_binding: Option<String>,
+    pub chain_binding: Option<Choice<ChainBinding>>,
 }
 
 /// `[[fanout.peer]]`.
@@ -182,7 +182,7 @@ pub struct RawForwardAuth {
     pub pass_authorization: Option<bool>,
     pub accepted_clients: Option<Vec<String>>,
     pub accept_audience_only: Option<bool>,
-    pub unverified_email: Option<String>,
+    pub unverified_email: Option<Choice<UnverifiedEmail>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -210,7 +210,7 @@ pub struct RawCors {
 #[serde(deny_unknown_fields)]
 pub struct RawLogout {
     pub allow_get: Option<bool>,
-    pub server_side: Option<String>,
+    pub server_side: Option<Choice<LogoutMode>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -223,22 +223,76 @@ pub struct RawAdmin {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawLog {
-    pub format: Option<String>,
+    pub format: Option<Choice<LogFormat>>,
     pub filter: Option<String>,
+}
+
+/// An enumerated key as written: one of `T`'s words (its serde names, next to each enum
+/// below), or any other text, kept so that [`pick`] reports it together with every other
+/// problem instead of the parse stopping at the first unknown word.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Choice<T> {
+    Known(T),
+    Other(String),
+}
+
+/// The value of an enumerated key: `T`'s default when unset; an unknown word is pushed to
+/// `p` as `key = "word": fix` (and the default stands, so checking goes on).
+fn pick<T: Copy + Default>(c: &Option<Choice<T>>, key: &str, fix: &str, p: &mut Vec<String>) -> T {
+    match c {
+        None => T::default(),
+        Some(Choice::Known(t)) => *t,
+        Some(Choice::Other(word)) => {
+            p.push(format!("{key} = {word:?}: {fix}"));
+            T::default()
+        }
+    }
+}
+
+/// `store.kind`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoreKind {
+    #[default]
+    Redis,
+    Sentinel,
+    Cluster,
+    /// One local instance only (the demo): sessions live in the process.
+    Memory,
+}
+
+/// `logout.server_side` as written: `auto` picks by the issuer ([`ServerSideLogout`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogoutMode {
+    #[default]
+    Auto,
+    Keycloak,
+    Revocation,
 }
 
 // ---------------------------------------------------------------- validated
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `oidc.auth_method`: how the client authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum AuthMethod {
+    #[default]
     ClientSecretBasic,
     ClientSecretPost,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `cookie.same_site`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SameSite {
+    #[default]
+    #[serde(alias = "Lax")]
     Lax,
+    #[serde(alias = "Strict")]
     Strict,
+    #[serde(alias = "None")]
     None,
 }
 
@@ -266,9 +320,13 @@ pub enum ServerSideLogout {
     Revocation,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `log.format`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    #[default]
     Json,
+    #[serde(alias = "text")]
     Pretty,
 }
 
@@ -411,8 +469,10 @@ impl Default for RevocationSettings {
 /// the browser presents at that peer only if it belongs to the same OP session (`sid`,
 /// for OPs that share one session id across clients, like Keycloak) or at least the same
 /// subject (`sub`, for OPs with a session id per client).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ChainBinding {
+    #[default]
     Sid,
     Sub,
 }
@@ -430,9 +490,11 @@ pub struct FanoutSettings {
 
 /// `forward_auth.unverified_email`: `X-Auth-Request-Email` is only ever sent for an
 /// `email_verified: true` token; this says what happens to the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum UnverifiedEmail {
     /// Allow the request, without `X-Auth-Request-Email`.
+    #[default]
     Omit,
     /// Refuse the request (403): the app requires a verified email.
     Deny,
@@ -677,9 +739,15 @@ impl RawRevocation {
 impl RawStore {
     /// `[store]`: its settings, every problem pushed to `p` with how to fix it.
     fn check(&self, p: &mut Vec<String>) -> StoreSettings {
-        let store = match self.kind.as_deref().unwrap_or("redis") {
-            "memory" => StoreSettings::Memory,
-            "redis" => match &self.url {
+        let kind = pick(
+            &self.kind,
+            "store.kind",
+            "use \"redis\", \"sentinel\", \"cluster\" or \"memory\"",
+            p,
+        );
+        match kind {
+            StoreKind::Memory => StoreSettings::Memory,
+            StoreKind::Redis => match &self.url {
                 Some(u)
                     if u.starts_with("redis://")
                         || u.starts_with("rediss://")
@@ -698,7 +766,7 @@ impl RawStore {
                     StoreSettings::Memory
                 }
             },
-            "sentinel" => {
+            StoreKind::Sentinel => {
                 let urls = self.urls.clone().unwrap_or_default();
                 let master_name = self.master_name.clone().unwrap_or_default();
                 if urls.is_empty() || master_name.is_empty() {
@@ -706,21 +774,14 @@ impl RawStore {
                 }
                 StoreSettings::Sentinel { urls, master_name }
             }
-            "cluster" => {
+            StoreKind::Cluster => {
                 let urls = self.urls.clone().unwrap_or_default();
                 if urls.is_empty() {
                     p.push("store.kind = \"cluster\" needs store.urls (seed nodes)".into());
                 }
                 StoreSettings::Cluster { urls }
             }
-            other => {
-                p.push(format!(
-                "store.kind = {other:?}: use \"redis\", \"sentinel\", \"cluster\" or \"memory\""
-            ));
-                StoreSettings::Memory
-            }
-        };
-        store
+        }
     }
 }
 
@@ -838,17 +899,7 @@ impl RawRateLimit {
 impl RawLog {
     /// `[log]`: its settings, every problem pushed to `p` with how to fix it.
     fn check(&self, p: &mut Vec<String>) -> LogFormat {
-        let log_format = match self.format.as_deref().unwrap_or("json") {
-            "json" => LogFormat::Json,
-            "pretty" | "text" => LogFormat::Pretty,
-            other => {
-                p.push(format!(
-                    "log.format = {other:?}: use \"json\" or \"pretty\""
-                ));
-                LogFormat::Json
-            }
-        };
-        log_format
+        pick(&self.format, "log.format", "use \"json\" or \"pretty\"", p)
     }
 }
 
@@ -884,16 +935,12 @@ impl RawFanout {
         if !client_id.is_empty() && !accepted_audiences.iter().any(|a| a == client_id) {
             accepted_audiences.push(client_id.to_string());
         }
-        let chain_binding = match self.chain_binding.as_deref().unwrap_or("sid") {
-            "sid" => ChainBinding::Sid,
-            "sub" => ChainBinding::Sub,
-            other => {
-                p.push(format!(
-                "fanout.chain_binding = {other:?}: use \"sid\" (the OP shares one session id across clients, like Keycloak) or \"sub\""
-            ));
-                ChainBinding::Sid
-            }
-        };
+        let chain_binding = pick(
+            &self.chain_binding,
+            "fanout.chain_binding",
+            "use \"sid\" (the OP shares one session id across clients, like Keycloak) or \"sub\"",
+            p,
+        );
         if self.federation_key.is_some() || self.federation_key_file.is_some() {
             p.push(
             "fanout.federation_key / federation_key_file (one key shared by every peer) is no longer accepted: \
@@ -1025,17 +1072,12 @@ impl RawCookie {
             }
         }
         let secure = self.secure.unwrap_or(true);
-        let same_site = match self.same_site.as_deref().unwrap_or("lax") {
-            "lax" | "Lax" => SameSite::Lax,
-            "strict" | "Strict" => SameSite::Strict,
-            "none" | "None" => SameSite::None,
-            other => {
-                p.push(format!(
-                    "cookie.same_site = {other:?}: use \"lax\", \"strict\" or \"none\""
-                ));
-                SameSite::Lax
-            }
-        };
+        let same_site = pick(
+            &self.same_site,
+            "cookie.same_site",
+            "use \"lax\", \"strict\" or \"none\"",
+            p,
+        );
         if same_site == SameSite::None && !secure {
             p.push("cookie.same_site = \"none\" requires cookie.secure = true".into());
         }
@@ -1103,215 +1145,208 @@ impl RawLogout {
     /// `[logout]`: how the OP session ends server-side; `auto` picks Keycloak's endpoint
     /// for a Keycloak `issuer`.
     fn check(&self, issuer: &str, p: &mut Vec<String>) -> ServerSideLogout {
-        match self.server_side.as_deref().unwrap_or("auto") {
+        let fix = "use \"auto\", \"keycloak\" or \"revocation\"";
+        match pick(&self.server_side, "logout.server_side", fix, p) {
             // Keycloak issuers look like https://kc/realms/<realm>
-            "auto" if issuer.contains("/realms/") => ServerSideLogout::Keycloak,
-            "auto" | "revocation" => ServerSideLogout::Revocation,
-            "keycloak" => ServerSideLogout::Keycloak,
-            other => {
-                p.push(format!(
-                    "logout.server_side = {other:?}: use \"auto\", \"keycloak\" or \"revocation\""
-                ));
-                ServerSideLogout::Revocation
+            LogoutMode::Auto if issuer.contains("/realms/") => ServerSideLogout::Keycloak,
+            LogoutMode::Auto | LogoutMode::Revocation => ServerSideLogout::Revocation,
+            LogoutMode::Keycloak => ServerSideLogout::Keycloak,
+        }
+    }
+}
+
+impl RawServer {
+    /// `[server]`: the listen address and public URL (`None` when unusable, the problem
+    /// pushed to `p` with how to fix it) and the route prefix.
+    fn check(&self, p: &mut Vec<String>) -> (Option<SocketAddr>, Option<Url>, String) {
+        let listen = self.listen.as_deref().unwrap_or("127.0.0.1:8080");
+        let listen = listen.parse::<SocketAddr>().map_err(|_| {
+            p.push(format!(
+                "server.listen = {listen:?}: expected host:port such as \"0.0.0.0:8080\""
+            ))
+        });
+        let public_url = match self.public_url.as_deref() {
+            Some(s) => parse_url(s, "server.public_url", p),
+            None => {
+                p.push("server.public_url is missing: set the gateway's public base URL, e.g. \"https://auth.a.com\"".into());
+                None
+            }
+        };
+        if let Some(u) = &public_url {
+            if u.path() != "/" || u.query().is_some() {
+                p.push("server.public_url must have no path or query; use server.prefix for the route prefix".into());
             }
         }
+        let prefix = self.prefix.clone().unwrap_or_else(|| "/sso".into());
+        if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains("//") {
+            p.push(format!(
+                "server.prefix = {prefix:?}: must start with '/' and not end with '/', e.g. \"/sso\""
+            ));
+        }
+        (listen.ok(), public_url, prefix)
+    }
+}
+
+impl RawOidc {
+    /// `[oidc]`, with the clients `[forward_auth]` accepts tokens of (the verifier's
+    /// settings); `None` without a usable client secret. Every problem goes to `p` with how
+    /// to fix it.
+    fn check(
+        &self,
+        forward_auth: &RawForwardAuth,
+        extra_roots_pem: Option<Vec<u8>>,
+        p: &mut Vec<String>,
+    ) -> Option<OidcSettings> {
+        let issuer = self.issuer.clone().unwrap_or_default();
+        if issuer.is_empty() {
+            p.push("oidc.issuer is missing: set the OP issuer, e.g. \"https://kc.example.com/realms/demo\"".into());
+        } else {
+            parse_url(&issuer, "oidc.issuer", p);
+        }
+        let client_id = self.client_id.clone().unwrap_or_default();
+        if client_id.is_empty() {
+            p.push("oidc.client_id is missing: set the client id registered at the OP".into());
+        }
+        let secret = secret_or_file(
+            "oidc.client_secret",
+            &self.client_secret,
+            &self.client_secret_file,
+            ClientSecret::new,
+            Some("oidc.client_secret is missing: set oidc.client_secret or oidc.client_secret_file (or SSO__OIDC__CLIENT_SECRET)".into()),
+            p,
+        );
+        if secret.as_ref().is_some_and(|s| s.secret().is_empty()) {
+            p.push("oidc.client_secret is empty".into());
+        }
+        let auth_method = pick(
+            &self.auth_method,
+            "oidc.auth_method",
+            "use \"client_secret_basic\" or \"client_secret_post\" (as registered at the OP)",
+            p,
+        );
+        let mut scopes = self
+            .scopes
+            .clone()
+            .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()]);
+        if !scopes.iter().any(|s| s == "openid") {
+            scopes.insert(0, "openid".into()); // OIDC Core §3.1.2.1: openid is required
+        }
+        for s in &scopes {
+            if s.is_empty()
+                || s.chars()
+                    .any(|c| c.is_whitespace() || c == '"' || c == '\\')
+            {
+                p.push(format!(
+                    "oidc.scopes entry {s:?}: scopes are single tokens without spaces or quotes"
+                ));
+            }
+        }
+        let allowed_algs = self
+            .allowed_algs
+            .clone()
+            .unwrap_or_else(|| vec!["RS256".into(), "PS256".into(), "ES256".into()]);
+        for a in &allowed_algs {
+            if !KNOWN_ALGS.contains(&a.as_str()) {
+                p.push(format!(
+                    "oidc.allowed_algs entry {a:?}: only asymmetric algorithms are accepted ({})",
+                    KNOWN_ALGS.join(", ")
+                ));
+            }
+        }
+        if allowed_algs.is_empty() {
+            p.push("oidc.allowed_algs is empty: list at least \"RS256\"".into());
+        }
+        let pass_params = self
+            .pass_params
+            .clone()
+            .unwrap_or_else(|| KNOWN_PASS_PARAMS.iter().map(|s| s.to_string()).collect());
+        for a in &pass_params {
+            if !KNOWN_PASS_PARAMS.contains(&a.as_str()) {
+                p.push(format!(
+                    "oidc.pass_params entry {a:?}: supported are {}",
+                    KNOWN_PASS_PARAMS.join(", ")
+                ));
+            }
+        }
+        let leeway = self.clock_leeway_secs.unwrap_or(30);
+        if leeway > 60 {
+            p.push(format!(
+                "oidc.clock_leeway_secs = {leeway}: at most 60 seconds are allowed"
+            ));
+        }
+        let jwks_max_age_secs = self.jwks_max_age_secs.unwrap_or(300);
+        if jwks_max_age_secs == 0 {
+            p.push("oidc.jwks_max_age_secs = 0: use a number of seconds > 0 (default 300)".into());
+        }
+        // [forward_auth]: the gateway's own client first, then the listed ones
+        let mut accepted_clients = vec![client_id.clone()];
+        for c in forward_auth.accepted_clients.iter().flatten() {
+            if !accepted_clients.contains(c) {
+                accepted_clients.push(c.clone());
+            }
+        }
+        Some(OidcSettings {
+            issuer,
+            client_id,
+            client_secret: secret?,
+            auth_method,
+            scopes,
+            allowed_algs,
+            pass_params,
+            clock_leeway_secs: leeway as i64,
+            jwks_min_refetch_secs: self.jwks_min_refetch_secs.unwrap_or(10),
+            jwks_max_age_secs,
+            verified_token_cache_size: self
+                .verified_token_cache_size
+                .unwrap_or(DEFAULT_VERIFIED_TOKEN_CACHE_SIZE),
+            http_timeout_secs: self.http_timeout_secs.unwrap_or(10),
+            extra_roots_pem,
+            accepted_clients,
+            accept_audience_only: forward_auth.accept_audience_only.unwrap_or(false),
+        })
+    }
+}
+
+impl RawForwardAuth {
+    /// `[forward_auth]`: what happens to an email the OP has not verified (the accepted
+    /// clients are the verifier's, [`RawOidc::check`]).
+    fn check(&self, p: &mut Vec<String>) -> UnverifiedEmail {
+        pick(
+            &self.unverified_email,
+            "forward_auth.unverified_email",
+            "use \"omit\" (no X-Auth-Request-Email unless email_verified is true) or \"deny\" \
+             (403 unless email_verified is true)",
+            p,
+        )
     }
 }
 
 pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     let mut p: Vec<String> = Vec::new();
-
-    // [server]
-    let listen = raw.server.listen.as_deref().unwrap_or("127.0.0.1:8080");
-    let listen = listen.parse::<SocketAddr>().map_err(|_| {
-        format!("server.listen = {listen:?}: expected host:port such as \"0.0.0.0:8080\"")
-    });
-    let listen = listen.map_err(|e| p.push(e)).ok();
-    let public_url = match raw.server.public_url.as_deref() {
-        Some(s) => parse_url(s, "server.public_url", &mut p),
-        None => {
-            p.push("server.public_url is missing: set the gateway's public base URL, e.g. \"https://auth.a.com\"".into());
-            None
-        }
-    };
-    if let Some(u) = &public_url {
-        if u.path() != "/" || u.query().is_some() {
-            p.push("server.public_url must have no path or query; use server.prefix for the route prefix".into());
-        }
-    }
-    let prefix = raw.server.prefix.unwrap_or_else(|| "/sso".into());
-    if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains("//") {
-        p.push(format!(
-            "server.prefix = {prefix:?}: must start with '/' and not end with '/', e.g. \"/sso\""
-        ));
-    }
-
-    // [oidc]
-    let issuer = raw.oidc.issuer.clone().unwrap_or_default();
-    if issuer.is_empty() {
-        p.push("oidc.issuer is missing: set the OP issuer, e.g. \"https://kc.example.com/realms/demo\"".into());
-    } else {
-        parse_url(&issuer, "oidc.issuer", &mut p);
-    }
-    let client_id = raw.oidc.client_id.clone().unwrap_or_default();
-    if client_id.is_empty() {
-        p.push("oidc.client_id is missing: set the client id registered at the OP".into());
-    }
-    let secret = secret_or_file(
-        "oidc.client_secret",
-        &raw.oidc.client_secret,
-        &raw.oidc.client_secret_file,
-        ClientSecret::new,
-        Some("oidc.client_secret is missing: set oidc.client_secret or oidc.client_secret_file (or SSO__OIDC__CLIENT_SECRET)".into()),
-        &mut p,
-    );
-    if secret.as_ref().is_some_and(|s| s.secret().is_empty()) {
-        p.push("oidc.client_secret is empty".into());
-    }
-    let auth_method = match raw
-        .oidc
-        .auth_method
-        .as_deref()
-        .unwrap_or("client_secret_basic")
-    {
-        "client_secret_basic" => AuthMethod::ClientSecretBasic,
-        "client_secret_post" => AuthMethod::ClientSecretPost,
-        other => {
-            p.push(format!("oidc.auth_method = {other:?}: use \"client_secret_basic\" or \"client_secret_post\" (as registered at the OP)"));
-            AuthMethod::ClientSecretBasic
-        }
-    };
-    let mut scopes = raw
-        .oidc
-        .scopes
-        .clone()
-        .unwrap_or_else(|| vec!["openid".into(), "profile".into(), "email".into()]);
-    if !scopes.iter().any(|s| s == "openid") {
-        scopes.insert(0, "openid".into()); // OIDC Core §3.1.2.1: openid is required
-    }
-    for s in &scopes {
-        if s.is_empty()
-            || s.chars()
-                .any(|c| c.is_whitespace() || c == '"' || c == '\\')
-        {
-            p.push(format!(
-                "oidc.scopes entry {s:?}: scopes are single tokens without spaces or quotes"
-            ));
-        }
-    }
-    let allowed_algs = raw
-        .oidc
-        .allowed_algs
-        .clone()
-        .unwrap_or_else(|| vec!["RS256".into(), "PS256".into(), "ES256".into()]);
-    for a in &allowed_algs {
-        if !KNOWN_ALGS.contains(&a.as_str()) {
-            p.push(format!(
-                "oidc.allowed_algs entry {a:?}: only asymmetric algorithms are accepted ({})",
-                KNOWN_ALGS.join(", ")
-            ));
-        }
-    }
-    if allowed_algs.is_empty() {
-        p.push("oidc.allowed_algs is empty: list at least \"RS256\"".into());
-    }
-    let pass_params = raw
-        .oidc
-        .pass_params
-        .clone()
-        .unwrap_or_else(|| KNOWN_PASS_PARAMS.iter().map(|s| s.to_string()).collect());
-    for a in &pass_params {
-        if !KNOWN_PASS_PARAMS.contains(&a.as_str()) {
-            p.push(format!(
-                "oidc.pass_params entry {a:?}: supported are {}",
-                KNOWN_PASS_PARAMS.join(", ")
-            ));
-        }
-    }
-    let leeway = raw.oidc.clock_leeway_secs.unwrap_or(30);
-    if leeway > 60 {
-        p.push(format!(
-            "oidc.clock_leeway_secs = {leeway}: at most 60 seconds are allowed"
-        ));
-    }
-
-    // [cookie]
-    let cookie = raw.cookie.check(public_url.as_ref(), &mut p);
-
-    // [redirect]
-    let redirect = raw.redirect.check(&cookie.domain, cookie.secure, &mut p);
-
-    // [session]
-    let session = raw.session.check(&mut p);
-
-    // [revocation]
-    let revocation = raw.revocation.check(&mut p);
-
-    // [store]
-    let store = raw.store.check(&mut p);
-
-    // [fanout]
-    let fanout = raw.fanout.check(&client_id, &mut p);
-
-    // [cors]
-    let cors_allowed_origins = raw.cors.check(&mut p);
-
-    // [admin]
-    let admin_token = raw.admin.check(&mut p);
-
-    // [tls]
+    let (listen, public_url, prefix) = raw.server.check(&mut p);
     let extra_roots_pem = raw.tls.check(&mut p);
-
-    // [logout]
-    let logout_server_side = raw.logout.check(&issuer, &mut p);
-
-    // [forward_auth]
-    let mut accepted_clients = vec![client_id.clone()];
-    for c in raw
-        .forward_auth
-        .accepted_clients
-        .clone()
-        .unwrap_or_default()
-    {
-        if !accepted_clients.contains(&c) {
-            accepted_clients.push(c);
-        }
-    }
-
-    let unverified_email = match raw
-        .forward_auth
-        .unverified_email
-        .as_deref()
-        .unwrap_or("omit")
-    {
-        "omit" => UnverifiedEmail::Omit,
-        "deny" => UnverifiedEmail::Deny,
-        other => {
-            p.push(format!(
-                "forward_auth.unverified_email = {other:?}: use \"omit\" (no X-Auth-Request-Email \
-                 unless email_verified is true) or \"deny\" (403 unless email_verified is true)"
-            ));
-            UnverifiedEmail::Omit
-        }
-    };
-    let jwks_max_age_secs = raw.oidc.jwks_max_age_secs.unwrap_or(300);
-    if jwks_max_age_secs == 0 {
-        p.push("oidc.jwks_max_age_secs = 0: use a number of seconds > 0 (default 300)".into());
-    }
-
-    // [rate_limit]
+    let oidc = raw.oidc.check(&raw.forward_auth, extra_roots_pem, &mut p);
+    let issuer = raw.oidc.issuer.as_deref().unwrap_or_default();
+    let client_id = raw.oidc.client_id.as_deref().unwrap_or_default();
+    let cookie = raw.cookie.check(public_url.as_ref(), &mut p);
+    let redirect = raw.redirect.check(&cookie.domain, cookie.secure, &mut p);
+    let session = raw.session.check(&mut p);
+    let revocation = raw.revocation.check(&mut p);
+    let store = raw.store.check(&mut p);
+    let fanout = raw.fanout.check(client_id, &mut p);
+    let cors_allowed_origins = raw.cors.check(&mut p);
+    let admin_token = raw.admin.check(&mut p);
+    let logout_server_side = raw.logout.check(issuer, &mut p);
+    let unverified_email = raw.forward_auth.check(&mut p);
     let rate_limit = raw.rate_limit.check(&mut p);
-
-    // [log]
     let log_format = raw.log.check(&mut p);
-
-    // [ui]: templates compile now, or the gateway does not start
+    // templates compile now, or the gateway does not start
     let pages = raw.ui.check(&mut p);
     if !p.is_empty() {
         return Err(ConfigError::Invalid(p));
     }
-    let (Some(listen), Some(public_url), Some(secret), Some(redirect)) =
-        (listen, public_url, secret, redirect)
+    let (Some(listen), Some(public_url), Some(oidc), Some(redirect)) =
+        (listen, public_url, oidc, redirect)
     else {
         return Err(ConfigError::Invalid(
             vec!["incomplete configuration".into()],
@@ -1323,26 +1358,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
             public_url,
             prefix,
         },
-        oidc: OidcSettings {
-            issuer,
-            client_id,
-            client_secret: secret,
-            auth_method,
-            scopes,
-            allowed_algs,
-            pass_params,
-            clock_leeway_secs: leeway as i64,
-            jwks_min_refetch_secs: raw.oidc.jwks_min_refetch_secs.unwrap_or(10),
-            jwks_max_age_secs,
-            verified_token_cache_size: raw
-                .oidc
-                .verified_token_cache_size
-                .unwrap_or(DEFAULT_VERIFIED_TOKEN_CACHE_SIZE),
-            http_timeout_secs: raw.oidc.http_timeout_secs.unwrap_or(10),
-            extra_roots_pem,
-            accepted_clients,
-            accept_audience_only: raw.forward_auth.accept_audience_only.unwrap_or(false),
-        },
+        oidc,
         cookie,
         redirect,
         session,
@@ -1497,6 +1513,63 @@ kind = "memory"
         let e = Settings::load_with_env(Some(&f), vec![("SSO__OIDC__TYPO".into(), "1".into())])
             .unwrap_err();
         assert!(e.to_string().contains("typo"), "{e}");
+    }
+
+    /// The enumerated keys are serde enums, yet an unknown word in one section does not stop
+    /// the parse: every one is reported at once with its fix, and the words (with their
+    /// aliases) arrive from the file and from the environment alike.
+    #[test]
+    fn enumerated_keys_report_every_unknown_word_and_accept_their_aliases() {
+        let bad = format!(
+            "{}[log]\nformat = \"xml\"\n[logout]\nserver_side = \"ping\"\n[forward_auth]\nunverified_email = \"maybe\"\n[fanout]\nchain_binding = \"jti\"\n",
+            good()
+                .replace("kind = \"memory\"", "kind = \"etcd\"")
+                .replace("[cookie]\n", "[cookie]\nsame_site = \"lox\"\n")
+                .replace("[oidc]\n", "[oidc]\nauth_method = \"private_key_jwt\"\n")
+        );
+        let e = Settings::from_toml(&bad).unwrap_err().to_string();
+        for needle in [
+            "store.kind = \"etcd\": use \"redis\"",
+            "cookie.same_site = \"lox\": use \"lax\"",
+            "oidc.auth_method = \"private_key_jwt\": use \"client_secret_basic\"",
+            "log.format = \"xml\": use \"json\" or \"pretty\"",
+            "logout.server_side = \"ping\": use \"auto\"",
+            "forward_auth.unverified_email = \"maybe\": use \"omit\"",
+            "fanout.chain_binding = \"jti\": use \"sid\"",
+        ] {
+            assert!(e.contains(needle), "missing {needle:?} in {e}");
+        }
+        let ok = format!(
+            "{}[log]\nformat = \"text\"\n[logout]\nserver_side = \"revocation\"\n",
+            good()
+                .replace("[cookie]\n", "[cookie]\nsame_site = \"Strict\"\n")
+                .replace("[oidc]\n", "[oidc]\nauth_method = \"client_secret_post\"\n")
+        );
+        let s = Settings::from_toml(&ok).unwrap();
+        assert_eq!(s.log_format, LogFormat::Pretty);
+        assert_eq!(s.cookie.same_site, SameSite::Strict);
+        assert_eq!(s.oidc.auth_method, AuthMethod::ClientSecretPost);
+        assert_eq!(s.logout_server_side, ServerSideLogout::Revocation);
+        assert_eq!(s.unverified_email, UnverifiedEmail::Omit);
+        assert_eq!(s.fanout.chain_binding, ChainBinding::Sid);
+        let dir = std::env::temp_dir().join(format!("sso-cfg-enum-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("c.toml");
+        std::fs::write(&f, good()).unwrap();
+        let s = Settings::load_with_env(
+            Some(&f),
+            vec![
+                ("SSO__STORE__KIND".into(), "memory".into()),
+                ("SSO__FORWARD_AUTH__UNVERIFIED_EMAIL".into(), "deny".into()),
+                ("SSO__FANOUT__CHAIN_BINDING".into(), "sub".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.unverified_email, UnverifiedEmail::Deny);
+        assert_eq!(s.fanout.chain_binding, ChainBinding::Sub);
+        let e = Settings::load_with_env(Some(&f), vec![("SSO__LOG__FORMAT".into(), "yaml".into())])
+            .unwrap_err();
+        assert!(e.to_string().contains("log.format = \"yaml\""), "{e}");
     }
 
     #[test]
