@@ -99,7 +99,13 @@ async fn run(report: &mut Report) {
     // BENCH_VERIFIED_CACHE=0: the gateways without the verified-token cache (signature
     // verified on every request with the prebuilt verifiers), for comparison.
     let cache = std::env::var("BENCH_VERIFIED_CACHE").ok();
-    let w = World::start_with_clients(OpOptions::default(), &clients, |o| {
+    // Access tokens outlive the side-by-side run (≈ 7 min): wrk replays one cookie, so a
+    // token expiring mid-run would be refreshed once and the replayed cookie then refused.
+    let op = OpOptions {
+        access_token_ttl: Some(1800),
+        ..OpOptions::default()
+    };
+    let w = World::start_with_clients(op, &clients, |o| {
         o.extra.push_str(NO_RATE_LIMIT);
         if let Some(n) = &cache {
             o.oidc_extra
