@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use cookie::Cookie;
+use sso_core::api::{AuthOutcome, Presented};
 use sso_core::config::Settings;
-use sso_core::forward_auth::{AuthOutcome, Presented};
 use sso_core::login::CallbackParams;
 use sso_core::logout::LogoutStart;
 use sso_core::store::memory::MemoryStore;

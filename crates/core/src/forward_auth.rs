@@ -4,63 +4,15 @@
 
 use cookie::Cookie;
 
+use crate::api::{Allowed, AuthOutcome, Denied, Presented, SessionView};
 use crate::config::UnverifiedEmail;
 use crate::cookies::{RefreshHandle, REFRESH};
 use crate::error::Result;
 use crate::gateway::Gateway;
 use crate::oidc::{AccessClaims, BEARER};
 use crate::refresh::RefreshFailure;
-use crate::secret::AccessToken;
-use crate::session::{SessionView, Unauthorized};
+use crate::session::Unauthorized;
 use crate::util::now;
-
-/// What a request presents.
-pub struct Presented {
-    pub access: Option<AccessToken>,
-    /// How many `sso_at` chunks the browser sent (to clear leftovers).
-    pub chunks: usize,
-    /// The sealed `sso_rt` value, opened only when a refresh (or the session) is needed:
-    /// the hot path with a valid access token never decrypts it.
-    refresh_sealed: Option<String>,
-    refresh: std::sync::OnceLock<Option<RefreshHandle>>,
-    /// `sso_rt` was present (even if it did not open).
-    pub had_refresh_cookie: bool,
-    pub bearer: Option<AccessToken>,
-}
-
-impl Presented {
-    pub fn has_cookies(&self) -> bool {
-        self.chunks > 0 || self.had_refresh_cookie
-    }
-}
-
-/// The caller is signed in.
-#[derive(Debug)]
-pub struct Allowed {
-    pub claims: std::sync::Arc<AccessClaims>,
-    pub access_token: AccessToken,
-    /// New cookies after a refresh (empty on the hot path).
-    pub set_cookies: Vec<Cookie<'static>>,
-}
-
-/// The caller is not signed in; `set_cookies` clears what it still holds.
-#[derive(Debug)]
-pub struct Denied {
-    pub reason: &'static str,
-    pub set_cookies: Vec<Cookie<'static>>,
-}
-
-#[derive(Debug)]
-pub enum AuthOutcome {
-    Allowed(Box<Allowed>),
-    Denied(Denied),
-}
-
-impl AuthOutcome {
-    fn allowed(a: Allowed) -> Self {
-        AuthOutcome::Allowed(Box::new(a))
-    }
-}
 
 /// Bytes an identity header value carries percent-encoded (RFC 3986 §2.1, UTF-8): controls,
 /// space, `%` (so decoding is unambiguous), `,` (the groups separator) and, through

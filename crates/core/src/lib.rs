@@ -3,6 +3,7 @@
 //! The `sso-gateway` binary only extracts requests, calls into this crate and maps errors.
 
 pub mod admin;
+pub mod api;
 pub mod config;
 pub mod cookies;
 pub mod error;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use cookie::Cookie;
 use url::Url;
 
+use crate::api::Redirect;
 use crate::cookies::{LoginTransaction, RefreshHandle, LOGIN_TTL_SECS};
 use crate::error::{BadInput, Error, Result, StateProblem};
 use crate::gateway::Gateway;
@@ -18,13 +19,6 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-/// A redirect plus the cookies to set with it.
-#[derive(Debug)]
-pub struct Redirect {
-    pub location: String,
-    pub cookies: Vec<Cookie<'static>>,
 }
 
 /// Query of `GET /sso/callback` (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207 §2).
@@ -156,7 +150,7 @@ impl Gateway {
         &self,
         p: &CallbackParams,
         login_cookie: Option<&str>,
-        previous: &crate::forward_auth::Presented,
+        previous: &crate::api::Presented,
     ) -> Result<Redirect> {
         let r = self
             .finish_login_inner(p, login_cookie, previous.chunks)

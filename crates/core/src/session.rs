@@ -2,53 +2,12 @@
 
 use std::sync::Arc;
 
-use serde::Serialize;
-
 use crate::error::Result;
 use crate::gateway::Gateway;
 use crate::oidc::{AccessClaims, AccessTokenError, OidcError, TokenVerifier};
 use crate::revocation::RevocationCache;
 use crate::secret::AccessToken;
 use crate::store::{SessionStore, StoreError};
-
-/// `GET /sso/session` body (docs/architecture.md §4).
-#[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct SessionView {
-    pub authenticated: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preferred_username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<i64>,
-}
-
-impl SessionView {
-    pub fn anonymous() -> Self {
-        Self {
-            authenticated: false,
-            sub: None,
-            name: None,
-            email: None,
-            preferred_username: None,
-            expires_at: None,
-        }
-    }
-    pub fn from_claims(c: &AccessClaims) -> Self {
-        Self {
-            authenticated: true,
-            sub: Some(c.sub.clone()),
-            name: c.name.clone(),
-            email: c.email.clone(),
-            preferred_username: c.preferred_username.clone(),
-            expires_at: Some(c.exp),
-        }
-    }
-}
 
 /// Why an access token is refused: the one verdict of the gateway's checks and of resource
 /// servers ([`judge_access_token`]).

@@ -10,8 +10,8 @@ use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
 use serde::de::DeserializeOwned;
+use sso_core::api::Presented;
 use sso_core::cookies::bearer_token;
-use sso_core::forward_auth::Presented;
 use sso_core::provenance::Provenance;
 
 use crate::error::HttpError;

@@ -14,11 +14,11 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::api::Redirect;
 use crate::config::ChainBinding;
 use crate::error::{BadInput, Error, Result};
 use crate::federation::{origin, FederationKeys, Purpose};
 use crate::gateway::Gateway;
-use crate::login::Redirect;
 use crate::store::SessionRecord;
 use crate::util::{now, random_token};
 
@@ -152,7 +152,7 @@ impl Gateway {
         &self,
         t: &str,
         i: usize,
-        p: &crate::forward_auth::Presented,
+        p: &crate::api::Presented,
     ) -> Result<Redirect> {
         let c = self.open_chain(t, i)?;
         // Bound to the session being logged out: a session this browser holds here that

@@ -7,11 +7,11 @@ pub mod token;
 use cookie::Cookie;
 use serde::{Deserialize, Serialize};
 
+use crate::api::Presented;
+use crate::api::Redirect;
 use crate::config::ServerSideLogout;
 use crate::error::{BadInput, Error, Result};
-use crate::forward_auth::Presented;
 use crate::gateway::Gateway;
-use crate::login::Redirect;
 use crate::oidc::JwtOrOidc;
 use crate::store::{keys, Index, Revocation, SessionRecord};
 use crate::util::now;

@@ -3,7 +3,7 @@
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpResponse, HttpResponseBuilder};
-use sso_core::forward_auth::AuthOutcome;
+use sso_core::api::AuthOutcome;
 
 use super::Gw;
 use crate::error::HttpError;
@@ -141,7 +141,7 @@ pub async fn refresh(
         match gw.authenticate(&p, force).await.map_err(HttpError::json)? {
             AuthOutcome::Allowed(a) => {
                 let mut r =
-                    HttpResponse::Ok().json(sso_core::session::SessionView::from_claims(&a.claims));
+                    HttpResponse::Ok().json(sso_core::api::SessionView::from_claims(&a.claims));
                 add_cookies(&mut r, &a.set_cookies);
                 r
             }

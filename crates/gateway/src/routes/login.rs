@@ -2,7 +2,8 @@
 
 use actix_web::http::header;
 use actix_web::HttpResponse;
-use sso_core::login::{CallbackParams, Redirect};
+use sso_core::api::Redirect;
+use sso_core::login::CallbackParams;
 
 use super::Gw;
 use crate::error::HttpError;

@@ -3,7 +3,7 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
-use sso_core::forward_auth::Presented;
+use sso_core::api::Presented;
 use sso_core::logout::{BackchannelRequest, LogoutStart};
 use sso_core::ui::{Field, PageContext, PageKind};
 
