@@ -7,7 +7,7 @@ use crate::cookies::CookieCodec;
 use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::oidc::OidcClient;
-use crate::revocation::RevocationCache;
+use crate::revocation::Revocations;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::SessionStore;
@@ -18,11 +18,10 @@ pub struct Gateway {
     pub(crate) oidc: OidcClient,
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) cookies: CookieCodec,
-    pub(crate) revocations: Arc<RevocationCache>,
+    /// Revocations: the store's tombstones and this replica's cache (its own service).
+    pub(crate) revocations: Revocations,
     pub(crate) metrics: Metrics,
     pub(crate) rate_limits: crate::rate_limit::RateLimits,
-    /// The longest access-token lifetime (`exp - iat`) seen here, seconds.
-    longest_token_secs: std::sync::atomic::AtomicI64,
     /// The fan-out queue to peer domains and its workers (its own service).
     pub(crate) fanout: crate::fanout::FanoutQueue,
 }
@@ -49,15 +48,14 @@ impl Gateway {
         let settings = Arc::new(settings);
         Ok(Arc::new(Self {
             fanout: crate::fanout::FanoutQueue::new(store.clone(), settings.clone()),
+            revocations: Revocations::new(store.clone(), &settings),
             settings,
             oidc,
             store,
             cookies,
-            revocations: Arc::new(RevocationCache::default()),
             metrics: Metrics::new()
                 .map_err(|_| crate::Error::Internal("the metrics could not be registered"))?,
             rate_limits,
-            longest_token_secs: std::sync::atomic::AtomicI64::new(0),
         }))
     }
 
@@ -79,12 +77,11 @@ impl Gateway {
     /// rate-limit pruning. The caller (the binary, a test) owns them: dropping the returned
     /// [`Background`] stops them.
     pub fn spawn_background(self: &Arc<Self>) -> Background {
-        let (store, cache) = (self.store.clone(), self.revocations.clone());
-        let cfg = self.settings.revocation.clone();
+        let listener = self.revocations.listener();
         let fanout = self.fanout.clone();
         let weak = Arc::downgrade(self);
         Background(vec![
-            tokio::spawn(async move { crate::revocation::run_listener(store, cache, cfg).await }),
+            tokio::spawn(listener),
             tokio::spawn(async move { crate::fanout::run(fanout).await }),
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -132,7 +129,7 @@ impl Gateway {
     pub fn cookies(&self) -> &CookieCodec {
         &self.cookies
     }
-    pub fn revocations(&self) -> &Arc<RevocationCache> {
+    pub fn revocations(&self) -> &Revocations {
         &self.revocations
     }
     pub fn metrics(&self) -> &Metrics {
@@ -156,33 +153,11 @@ impl Gateway {
     /// Revoke a session's current access token (`jti`) on every replica.
     pub async fn revoke_access_token(&self, rec: &crate::store::SessionRecord) -> Result<()> {
         if let Some(jti) = &rec.access_jti {
-            let ttl = (rec.access_expires_at - crate::util::now()).max(0) + 60;
-            let r = crate::store::Revocation::Token { jti: jti.clone() };
-            self.store.revoke(&r, ttl).await?;
-            self.revocations.insert(&r, crate::util::now() + ttl);
+            self.revocations
+                .revoke_token(jti, rec.access_expires_at)
+                .await?;
         }
         Ok(())
-    }
-}
-
-impl Gateway {
-    /// Remember how long the OP's access tokens live (login and refresh).
-    pub fn note_token_lifetime(&self, at: &crate::oidc::AccessClaims) {
-        self.longest_token_secs
-            .fetch_max(at.exp - at.iat, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// How long a sid or sub tombstone lives: `session.revocation_ttl_secs`, and never
-    /// less than the longest access-token lifetime seen (plus the clock leeway), so it
-    /// outlives every token it must stop.
-    pub fn tombstone_ttl(&self) -> i64 {
-        let seen = self
-            .longest_token_secs
-            .load(std::sync::atomic::Ordering::Relaxed);
-        self.settings
-            .session
-            .revocation_ttl_secs
-            .max(seen + self.settings.oidc.clock_leeway_secs + 60)
     }
 }
 
@@ -191,18 +166,56 @@ impl Gateway {
 mod tests {
     use super::*;
 
-    /// The binary owns the background tasks: stopping (or dropping) the handle ends them.
-    #[tokio::test]
-    async fn stopping_the_background_ends_every_task() {
+    fn settings() -> Settings {
         let key = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4";
-        let settings = Settings::from_toml(&format!(
+        Settings::from_toml(&format!(
             "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://auth.a.test\"\n\
              [oidc]\nissuer = \"https://op.a.test\"\nclient_id = \"gw\"\nclient_secret = \"s\"\n\
              [cookie]\ndomain = \"a.test\"\nkeys = [\"{key}\"]\n\
              [redirect]\nallowed = [\"a.test\"]\n[store]\nkind = \"memory\"\n"
         ))
+        .unwrap()
+    }
+
+    /// The revocation service writes the store and this replica's cache at once: a revoked
+    /// token is refused here at once, and by a replica sharing the store whose cache is not
+    /// current yet (it asks the store); a token of another subject is not.
+    #[tokio::test]
+    async fn a_revocation_reaches_this_cache_and_the_shared_store() {
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
+        let here = crate::revocation::Revocations::new(store.clone(), &settings());
+        let replica = crate::revocation::Revocations::new(store, &settings());
+        let now = crate::util::now();
+        here.revoke_token("jti-1", now + 300).await.unwrap();
+        here.revoke_sessions(&crate::store::Revocation::Sub {
+            sub: "alice".into(),
+            before: now,
+        })
+        .await
         .unwrap();
-        let gw = Gateway::with_store(settings, Arc::new(MemoryStore::default())).unwrap();
+        // this replica's cache, without the store
+        assert!(here.cache().is_revoked(None, "bob", now, Some("jti-1")));
+        assert!(here.cache().is_revoked(None, "alice", now - 1, None));
+        // the replica's cache is empty and not ready: the store answers
+        assert!(!replica.is_ready() && replica.is_empty());
+        assert!(replica
+            .covers(None, "bob", now, Some("jti-1"))
+            .await
+            .unwrap());
+        assert!(replica.covers(None, "alice", now - 1, None).await.unwrap());
+        assert!(!replica
+            .covers(None, "bob", now, Some("jti-2"))
+            .await
+            .unwrap());
+        // a sub tombstone lives at least as long as the longest token seen
+        here.note_token_lifetime(now + 7200, now);
+        assert!(here.tombstone_ttl() >= 7200);
+    }
+
+    /// The binary owns the background tasks: stopping (or dropping) the handle ends them.
+    #[tokio::test]
+    async fn stopping_the_background_ends_every_task() {
+        let gw = Gateway::with_store(settings(), Arc::new(MemoryStore::default())).unwrap();
         let bg = gw.spawn_background();
         let tasks: Vec<_> = bg.0.iter().map(|t| t.abort_handle()).collect();
         assert_eq!(tasks.len(), 3);

@@ -341,7 +341,7 @@ impl Gateway {
                 "access token subject differs from the ID token".into(),
             )));
         }
-        self.note_token_lifetime(&at);
+        self.revocations.note_token_lifetime(at.exp, at.iat);
         Ok(at)
     }
 

@@ -281,7 +281,7 @@ impl Gateway {
         m.verified_entries.set(v.entries as i64);
         mirror(&m.verified_hits, v.hits);
         mirror(&m.verified_misses, v.misses);
-        let rev = &self.revocations;
+        let rev = self.revocations.cache();
         // Never a heartbeat yet: report a large age rather than none, so an alert fires.
         m.heartbeat_age
             .set(rev.heartbeat_age().map_or(1e9, |a| a.as_secs_f64()));

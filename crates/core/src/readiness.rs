@@ -28,7 +28,7 @@ impl Gateway {
     pub async fn readiness(&self) -> Readiness {
         let store = self.store.ping().await;
         let op = self.oidc.metadata().await;
-        let rev = &self.revocations;
+        let rev = self.revocations.cache();
         let cache_ok = rev.is_ready();
         let stale = !cache_ok && rev.heartbeat_overdue() && rev.was_built();
         let degraded = stale && !self.settings.revocation.stale_is_unready;

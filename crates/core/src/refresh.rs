@@ -47,7 +47,7 @@ impl Gateway {
         let token = random_token(16);
         loop {
             // Registered before reading, so a refresh finishing meanwhile is not missed.
-            let woken = self.revocations.refreshed.notified();
+            let woken = self.revocations.cache().refreshed.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
             let rec = self.current_session(handle).await?;
@@ -73,7 +73,7 @@ impl Gateway {
                     tracing::warn!(error = %e, "could not release the refresh lease");
                 }
                 // Wake the waiters: here at once, elsewhere through the channel.
-                self.revocations.refreshed.notify_waiters();
+                self.revocations.cache().refreshed.notify_waiters();
                 if let Err(e) = self.store.refreshed().await {
                     tracing::warn!(error = %e, "cannot announce a finished refresh");
                 }
@@ -196,7 +196,7 @@ impl Gateway {
                 OidcError::BadResponse("refreshed access token is for another subject".into()),
             )));
         }
-        self.note_token_lifetime(&at);
+        self.revocations.note_token_lifetime(at.exp, at.iat);
         let now = now();
         let mut next = rec.clone();
         next.access_token = tokens.access_token;

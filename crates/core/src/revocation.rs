@@ -223,6 +223,128 @@ impl RevocationCache {
     }
 }
 
+/// The revocation service: writes a revocation to the store (where every replica's
+/// listener and every later check finds it) and to this replica's cache at once, and asks
+/// both whether a token is covered. Its dependencies are the store and the cache; the
+/// gateway holds one (docs/architecture.md §2.1).
+pub struct Revocations {
+    store: Arc<dyn SessionStore>,
+    cache: Arc<RevocationCache>,
+    settings: RevocationSettings,
+    /// `session.revocation_ttl_secs`.
+    min_tombstone_secs: i64,
+    clock_leeway_secs: i64,
+    /// The longest access-token lifetime (`exp - iat`) seen here, seconds.
+    longest_token_secs: AtomicI64,
+}
+
+impl std::fmt::Debug for Revocations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Revocations")
+            .field("cache_entries", &self.cache.len())
+            .field("ready", &self.cache.is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Revocations {
+    pub fn new(store: Arc<dyn SessionStore>, settings: &crate::config::Settings) -> Self {
+        Self {
+            store,
+            cache: Arc::new(RevocationCache::default()),
+            settings: settings.revocation.clone(),
+            min_tombstone_secs: settings.session.revocation_ttl_secs,
+            clock_leeway_secs: settings.oidc.clock_leeway_secs,
+            longest_token_secs: AtomicI64::new(0),
+        }
+    }
+
+    /// This replica's cache (the hot path's verdict, metrics, readiness).
+    pub fn cache(&self) -> &Arc<RevocationCache> {
+        &self.cache
+    }
+
+    /// The cache is current (subscribed, heartbeats on time).
+    pub fn is_ready(&self) -> bool {
+        self.cache.is_ready()
+    }
+
+    /// Entries in this replica's cache.
+    pub fn len(&self) -> usize {
+        self.cache.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cache.is_empty()
+    }
+
+    /// Remember how long the OP's access tokens live (login and refresh).
+    pub fn note_token_lifetime(&self, exp: i64, iat: i64) {
+        self.longest_token_secs
+            .fetch_max(exp - iat, Ordering::Relaxed);
+    }
+
+    /// How long a sid or sub tombstone lives: `session.revocation_ttl_secs`, and never
+    /// less than the longest access-token lifetime seen (plus the clock leeway), so it
+    /// outlives every token it must stop.
+    pub fn tombstone_ttl(&self) -> i64 {
+        let seen = self.longest_token_secs.load(Ordering::Relaxed);
+        self.min_tombstone_secs
+            .max(seen + self.clock_leeway_secs + 60)
+    }
+
+    /// Revoke for `ttl` seconds: the store first (the replicas learn it from there), then
+    /// this replica's cache.
+    pub async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), crate::store::StoreError> {
+        self.store.revoke(r, ttl).await?;
+        self.cache.insert(r, now() + ttl);
+        Ok(())
+    }
+
+    /// Revoke an OP session or a subject (tokens issued until its cut-off) for as long as
+    /// any token it must stop can live ([`Self::tombstone_ttl`]).
+    pub async fn revoke_sessions(&self, r: &Revocation) -> Result<(), crate::store::StoreError> {
+        self.revoke(r, self.tombstone_ttl()).await
+    }
+
+    /// Revoke one access token (`jti`) until a minute past its `exp`.
+    pub async fn revoke_token(&self, jti: &str, exp: i64) -> Result<(), crate::store::StoreError> {
+        let ttl = (exp - now()).max(0) + 60;
+        let r = Revocation::Token {
+            jti: jti.to_string(),
+        };
+        self.revoke(&r, ttl).await
+    }
+
+    /// Would a revocation refuse this token? The cache, and the store while the cache is
+    /// not current.
+    pub async fn covers(
+        &self,
+        sid: Option<&str>,
+        sub: &str,
+        iat: i64,
+        jti: Option<&str>,
+    ) -> Result<bool, crate::store::StoreError> {
+        if self.cache.is_revoked(sid, sub, iat, jti) {
+            return Ok(true);
+        }
+        if self.cache.is_ready() {
+            return Ok(false);
+        }
+        tombstoned_in_store(self.store.as_ref(), sid, sub, iat, jti).await
+    }
+
+    /// The listener that keeps the cache current ([`run_listener`]); the binary owns it
+    /// ([`crate::Gateway::spawn_background`]).
+    pub fn listener(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        run_listener(
+            self.store.clone(),
+            self.cache.clone(),
+            self.settings.clone(),
+        )
+    }
+}
+
 /// Is a token with these claims tombstoned in the store? (The check while a cache is not
 /// current.)
 pub async fn tombstoned_in_store(

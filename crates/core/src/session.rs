@@ -89,36 +89,16 @@ impl Gateway {
     ) -> Result<std::result::Result<Arc<AccessClaims>, Unauthorized>> {
         let store = Some(self.store.as_ref());
         let verifier = self.oidc.verifier();
-        match judge_access_token(verifier, &self.revocations, store, token.secret()).await {
+        match judge_access_token(verifier, self.revocations.cache(), store, token.secret()).await {
             Err(Unauthorized::ProviderUnavailable(e)) => Err(e.into()),
             Err(Unauthorized::RevocationsUnavailable(e)) => Err(e.into()),
             verdict => Ok(verdict),
         }
     }
 
-    /// Would a revocation refuse this token? The cache, and the store while the cache is
-    /// not current.
+    /// Would a revocation refuse this token? ([`crate::revocation::Revocations::covers`])
     pub(crate) async fn covered_by_revocation(&self, c: &AccessClaims) -> Result<bool> {
-        if self
-            .revocations
-            .is_revoked(c.sid.as_deref(), &c.sub, c.iat, c.jti.as_deref())
-        {
-            return Ok(true);
-        }
-        if self.revocations.is_ready() {
-            return Ok(false);
-        }
-        self.tombstoned_in_store(c).await
-    }
-
-    async fn tombstoned_in_store(&self, c: &AccessClaims) -> Result<bool> {
-        Ok(crate::revocation::tombstoned_in_store(
-            self.store.as_ref(),
-            c.sid.as_deref(),
-            &c.sub,
-            c.iat,
-            c.jti.as_deref(),
-        )
-        .await?)
+        let (sid, jti) = (c.sid.as_deref(), c.jti.as_deref());
+        Ok(self.revocations.covers(sid, &c.sub, c.iat, jti).await?)
     }
 }

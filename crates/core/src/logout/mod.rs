@@ -136,10 +136,7 @@ impl Gateway {
     }
 
     async fn revoke(&self, r: Revocation) -> Result<()> {
-        let ttl = self.tombstone_ttl();
-        self.store.revoke(&r, ttl).await?;
-        self.revocations.insert(&r, now() + ttl);
-        Ok(())
+        Ok(self.revocations.revoke_sessions(&r).await?)
     }
 
     // ------------------------------------------------------------ back-channel
@@ -368,10 +365,7 @@ impl Gateway {
             .await?;
         }
         if let Some(jti) = &c.jti {
-            let ttl = (c.exp - now()).max(0) + 60;
-            let r = Revocation::Token { jti: jti.clone() };
-            self.store.revoke(&r, ttl).await?;
-            self.revocations.insert(&r, now() + ttl);
+            self.revocations.revoke_token(jti, c.exp).await?;
         }
         Ok(())
     }
