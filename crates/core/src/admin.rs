@@ -4,11 +4,10 @@
 
 use serde::Serialize;
 
+use crate::api::Ended;
 use crate::error::{BadInput, Error, Result};
 use crate::federation::RevokeForm;
 use crate::gateway::Gateway;
-use crate::logout::Ended;
-use crate::store::Index;
 use crate::util::now;
 
 /// A session as operators see it (never the session id or tokens).
@@ -28,22 +27,19 @@ const ADMIN_MAX_AGE: i64 = 86_400;
 impl Gateway {
     pub async fn list_sessions(&self, sub: &str) -> Result<Vec<SessionSummary>> {
         let iss = &self.settings.oidc.issuer;
-        let mut out = Vec::new();
-        for id in self.store.lookup(Index::Sub, iss, sub).await? {
-            if let Some(s) = self.store.get_session(&id).await? {
-                out.push(SessionSummary {
-                    sub: s.sub,
-                    sid: s.sid,
-                    preferred_username: s.preferred_username,
-                    created_at: s.created_at,
-                    expires_at: s.expires_at,
-                    access_expires_at: s.access_expires_at,
-                    refreshes: s.generation,
-                });
-            }
-        }
-        out.sort_by_key(|s| s.created_at);
-        Ok(out)
+        let records = self.sessions.of_subject(iss, sub).await?;
+        Ok(records
+            .into_iter()
+            .map(|s| SessionSummary {
+                sub: s.sub,
+                sid: s.sid,
+                preferred_username: s.preferred_username,
+                created_at: s.created_at,
+                expires_at: s.expires_at,
+                access_expires_at: s.access_expires_at,
+                refreshes: s.generation,
+            })
+            .collect())
     }
 
     /// End every session of `sub` here and queue the revocation for every peer domain.
@@ -53,6 +49,7 @@ impl Gateway {
             return Err(Error::BadRequest(BadInput::Subject));
         }
         let ended = self
+            .sessions
             .end_sessions(
                 &self.settings.oidc.issuer.clone(),
                 None,
@@ -104,6 +101,7 @@ impl Gateway {
         // The revocation happened at `at` on the peer: sessions created here since (a
         // login after it, reached by a late delivery) are left alone.
         let ended = self
+            .sessions
             .end_sessions(
                 &self.settings.oidc.issuer.clone(),
                 None,

@@ -104,3 +104,9 @@ impl SessionView {
         }
     }
 }
+
+/// What ending sessions did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Ended {
+    pub sessions: usize,
+}

@@ -109,7 +109,7 @@ impl Gateway {
                 Err(Unauthorized::Revoked) => {
                     // Logged out elsewhere (another replica, domain or the OP).
                     if let Some(h) = self.refresh_of(p) {
-                        self.discard_session(&h.session, "forward-auth").await;
+                        self.sessions.discard(&h.session, "forward-auth").await;
                     }
                     return Ok(self.deny(p, "session revoked"));
                 }
@@ -124,7 +124,7 @@ impl Gateway {
                 let claims = match self.check_access_token(&rec.access_token).await? {
                     Ok(c) => c,
                     Err(Unauthorized::Revoked) => {
-                        self.discard_session(&rec.id, "forward-auth").await;
+                        self.sessions.discard(&rec.id, "forward-auth").await;
                         return Ok(self.deny(p, "session revoked"));
                     }
                     Err(_) => return Ok(self.deny(p, "refreshed token not usable")),

@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::metrics::Metrics;
 use crate::oidc::OidcClient;
 use crate::revocation::Revocations;
+use crate::session::Sessions;
 use crate::store::memory::MemoryStore;
 use crate::store::redis::RedisStore;
 use crate::store::SessionStore;
@@ -19,7 +20,9 @@ pub struct Gateway {
     pub(crate) store: Arc<dyn SessionStore>,
     pub(crate) cookies: CookieCodec,
     /// Revocations: the store's tombstones and this replica's cache (its own service).
-    pub(crate) revocations: Revocations,
+    pub(crate) revocations: Arc<Revocations>,
+    /// The session records and ending them (its own service, over the revocations).
+    pub(crate) sessions: Sessions,
     pub(crate) metrics: Metrics,
     pub(crate) rate_limits: crate::rate_limit::RateLimits,
     /// The fan-out queue to peer domains and its workers (its own service).
@@ -45,10 +48,12 @@ impl Gateway {
         let oidc = OidcClient::new(settings.oidc.clone(), settings.public_route("/callback"))?;
         let cookies = CookieCodec::new(&settings.cookie, &settings.server.prefix);
         let rate_limits = crate::rate_limit::RateLimits::new(settings.rate_limit.clone());
+        let revocations = Arc::new(Revocations::new(store.clone(), &settings));
         let settings = Arc::new(settings);
         Ok(Arc::new(Self {
             fanout: crate::fanout::FanoutQueue::new(store.clone(), settings.clone()),
-            revocations: Revocations::new(store.clone(), &settings),
+            revocations: revocations.clone(),
+            sessions: Sessions::new(store.clone(), revocations),
             settings,
             oidc,
             store,
@@ -57,19 +62,6 @@ impl Gateway {
                 .map_err(|_| crate::Error::Internal("the metrics could not be registered"))?,
             rate_limits,
         }))
-    }
-
-    /// Delete a session that is already over (revoked, expired, unusable): cleanup, so a
-    /// store failure is logged rather than failing the request that found it (the session
-    /// is refused either way, and expires from the store by its own TTL).
-    pub(crate) async fn discard_session(
-        &self,
-        id: &crate::secret::SessionId,
-        during: &'static str,
-    ) {
-        if let Err(e) = self.store.delete_session(id).await {
-            tracing::warn!(error = %e, during, "could not delete an ended session; it expires by its TTL");
-        }
     }
 
     /// Start the background tasks: the revocation listener (the cache fed from
@@ -132,6 +124,9 @@ impl Gateway {
     pub fn revocations(&self) -> &Revocations {
         &self.revocations
     }
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
+    }
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
@@ -140,24 +135,6 @@ impl Gateway {
     }
     pub fn fanout(&self) -> &crate::fanout::FanoutQueue {
         &self.fanout
-    }
-}
-
-impl Gateway {
-    /// End one session now: delete it and revoke its current access token on every replica.
-    pub async fn end_session(&self, rec: &crate::store::SessionRecord) -> Result<()> {
-        self.store.delete_session(&rec.id).await?;
-        self.revoke_access_token(rec).await
-    }
-
-    /// Revoke a session's current access token (`jti`) on every replica.
-    pub async fn revoke_access_token(&self, rec: &crate::store::SessionRecord) -> Result<()> {
-        if let Some(jti) = &rec.access_jti {
-            self.revocations
-                .revoke_token(jti, rec.access_expires_at)
-                .await?;
-        }
-        Ok(())
     }
 }
 
@@ -210,6 +187,36 @@ mod tests {
         // a sub tombstone lives at least as long as the longest token seen
         here.note_token_lifetime(now + 7200, now);
         assert!(here.tombstone_ttl() >= 7200);
+    }
+
+    /// Ending an OP session ends the sessions created until the logout, revokes their
+    /// access tokens and the `sid` on this replica at once, and leaves a login made after
+    /// the logout (a late delivery) alone.
+    #[tokio::test]
+    async fn ending_an_op_session_spares_a_later_login() {
+        use crate::store::acceptance::record;
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
+        let revocations = Arc::new(Revocations::new(store.clone(), &settings()));
+        let sessions = crate::session::Sessions::new(store.clone(), revocations.clone());
+        let old = record("s-old", "sid-1", "alice");
+        let mut later = record("s-new", "sid-1", "alice");
+        later.created_at += 10;
+        later.access_jti = Some("jti-2".into());
+        store.put_session(&old, 60).await.unwrap();
+        store.put_session(&later, 60).await.unwrap();
+        let cut = old.created_at + 1;
+        let ended = sessions
+            .end_sessions(&old.iss, Some("sid-1"), Some("alice"), false, cut)
+            .await
+            .unwrap();
+        assert_eq!(ended.sessions, 1);
+        assert!(sessions.get(&old.id).await.unwrap().is_none());
+        assert!(sessions.get(&later.id).await.unwrap().is_some());
+        let cache = revocations.cache();
+        assert!(cache.is_revoked(None, "bob", cut, Some("jti-1")));
+        assert!(!cache.is_revoked(None, "bob", cut, Some("jti-2")));
+        assert!(cache.is_revoked(Some("sid-1"), "alice", old.created_at, None));
+        assert!(!cache.is_revoked(Some("sid-1"), "alice", later.created_at, None));
     }
 
     /// The binary owns the background tasks: stopping (or dropping) the handle ends them.

@@ -158,7 +158,7 @@ impl Gateway {
         if r.is_ok() {
             if let Some(h) = self.refresh_of(previous) {
                 if let Ok(Some(old)) = self.store.get_session(&h.session).await {
-                    if let Err(e) = self.end_session(&old).await {
+                    if let Err(e) = self.sessions.end(&old).await {
                         tracing::warn!(error = %e, "could not end the replaced session");
                     }
                 }

@@ -112,7 +112,7 @@ impl Gateway {
             return Err(RefreshFailure::Ended("session not found"));
         };
         if rec.expires_at <= now {
-            self.discard_session(&rec.id, "refresh").await;
+            self.sessions.discard(&rec.id, "refresh").await;
             return Err(RefreshFailure::Ended(
                 "session reached its maximum lifetime",
             ));
@@ -123,7 +123,8 @@ impl Gateway {
         if !fresh {
             // RFC 9700 §4.14.2: reuse of a rotated credential ends the session.
             tracing::warn!(sub = %rec.sub, "stale refresh handle reused; ending the session");
-            self.end_session(&rec)
+            self.sessions
+                .end(&rec)
                 .await
                 .map_err(RefreshFailure::Upstream)?;
             return Err(RefreshFailure::Ended("stale refresh handle"));
@@ -145,7 +146,7 @@ impl Gateway {
             return Ok(None);
         }
         let Some(rt) = rec.refresh_token.clone() else {
-            self.discard_session(&rec.id, "refresh").await;
+            self.sessions.discard(&rec.id, "refresh").await;
             return Err(RefreshFailure::Ended("no refresh token"));
         };
         // Renew the lease while the OP call runs.
@@ -170,7 +171,8 @@ impl Gateway {
                 // Keycloak: "Stale token", "Token is not active", "Session not active", …
                 tracing::info!(sub = %rec.sub, reason, "refresh refused by the OP; ending the session");
                 self.metrics.refresh_failures.inc();
-                self.end_session(&rec)
+                self.sessions
+                    .end(&rec)
                     .await
                     .map_err(RefreshFailure::Upstream)?;
                 return Err(RefreshFailure::Ended(

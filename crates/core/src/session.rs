@@ -1,12 +1,16 @@
-//! Reading the caller's session from its cookies or bearer token.
+//! Sessions: the one access-token verdict (the caller's session from its cookies or bearer
+//! token), and the session service ([`Sessions`]) that reads and ends session records.
 
 use std::sync::Arc;
 
+use crate::api::Ended;
 use crate::error::Result;
 use crate::gateway::Gateway;
 use crate::oidc::{AccessClaims, AccessTokenError, OidcError, TokenVerifier};
-use crate::revocation::RevocationCache;
+use crate::revocation::{RevocationCache, Revocations};
 use crate::secret::AccessToken;
+use crate::secret::SessionId;
+use crate::store::{Index, Revocation, SessionRecord};
 use crate::store::{SessionStore, StoreError};
 
 /// Why an access token is refused: the one verdict of the gateway's checks and of resource
@@ -100,5 +104,149 @@ impl Gateway {
     pub(crate) async fn covered_by_revocation(&self, c: &AccessClaims) -> Result<bool> {
         let (sid, jti) = (c.sid.as_deref(), c.jti.as_deref());
         Ok(self.revocations.covers(sid, &c.sub, c.iat, jti).await?)
+    }
+}
+
+/// The session service: the session records in the store and ending them. Ending a session
+/// revokes its tokens first ([`Revocations`]), so no check sees the session gone while its
+/// token still passes. Its dependencies are the store and the revocation service; the
+/// gateway holds one (docs/architecture.md §2.1).
+#[derive(Debug)]
+pub struct Sessions {
+    store: Arc<dyn SessionStore>,
+    revocations: Arc<Revocations>,
+}
+
+impl Sessions {
+    pub fn new(store: Arc<dyn SessionStore>, revocations: Arc<Revocations>) -> Self {
+        Self { store, revocations }
+    }
+
+    /// One session record.
+    pub async fn get(&self, id: &SessionId) -> Result<Option<SessionRecord>> {
+        Ok(self.store.get_session(id).await?)
+    }
+
+    /// The sessions of a subject, oldest first (the operator's listing).
+    pub async fn of_subject(&self, iss: &str, sub: &str) -> Result<Vec<SessionRecord>> {
+        let mut out = Vec::new();
+        for id in self.store.lookup(Index::Sub, iss, sub).await? {
+            out.extend(self.store.get_session(&id).await?);
+        }
+        out.sort_by_key(|s| s.created_at);
+        Ok(out)
+    }
+
+    /// End one session now: delete it and revoke its current access token on every replica.
+    pub async fn end(&self, rec: &SessionRecord) -> Result<()> {
+        self.store.delete_session(&rec.id).await?;
+        self.revoke_access_token(rec).await
+    }
+
+    /// Revoke a session's current access token (`jti`) on every replica.
+    pub async fn revoke_access_token(&self, rec: &SessionRecord) -> Result<()> {
+        if let Some(jti) = &rec.access_jti {
+            self.revocations
+                .revoke_token(jti, rec.access_expires_at)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Delete a session that is already over (revoked, expired, unusable): cleanup, so a
+    /// store failure is logged rather than failing the request that found it (the session
+    /// is refused either way, and expires from the store by its own TTL).
+    pub async fn discard(&self, id: &SessionId, during: &'static str) {
+        if let Err(e) = self.store.delete_session(id).await {
+            tracing::warn!(error = %e, during, "could not delete an ended session; it expires by its TTL");
+        }
+    }
+
+    /// End every session of an OP session (`sid`) or, without `sid`, of a subject, created
+    /// at or before `cut` (when the logout happened: now, or the original time of a
+    /// forwarded logout); write the tombstone (tokens issued at or before `cut`) and publish
+    /// it so every replica's revocation cache learns it. A session created after `cut` (a
+    /// login after the logout, reached by a late delivery) is left alone.
+    pub async fn end_sessions(
+        &self,
+        iss: &str,
+        sid: Option<&str>,
+        sub: Option<&str>,
+        all_of_sub: bool,
+        cut: i64,
+    ) -> Result<Ended> {
+        let mut ids = Vec::new();
+        if let Some(sid) = sid {
+            ids.extend(self.store.lookup(Index::Sid, iss, sid).await?);
+        }
+        if let (Some(sub), true) = (sub, sid.is_none() || all_of_sub) {
+            ids.extend(self.store.lookup(Index::Sub, iss, sub).await?);
+        }
+        ids.sort_by(|a, b| a.secret().cmp(b.secret()));
+        ids.dedup();
+        let mut ended = Ended::default();
+        // Tombstones first, so every replica's revocation cache refuses the live access
+        // tokens no later than their sessions disappear from the store (a check between
+        // the two must never see "no session" yet accept the token).
+        if let Some(sid) = sid {
+            self.revocations
+                .revoke_sessions(&Revocation::Sid {
+                    sid: sid.to_string(),
+                    before: cut,
+                })
+                .await?;
+        }
+        if let (Some(sub), true) = (sub, sid.is_none() || all_of_sub) {
+            self.revocations
+                .revoke_sessions(&Revocation::Sub {
+                    sub: sub.to_string(),
+                    before: cut,
+                })
+                .await?;
+        }
+        // The cut-off: tokens issued until the logout. A later login on the same OP session
+        // (the OP may never have heard of this logout) is not covered.
+        ended.sessions += self.end_listed(&ids, |rec| rec.created_at <= cut).await?;
+        Ok(ended)
+    }
+
+    /// End each listed session that `ends` accepts: its current access token is revoked by
+    /// jti (it may carry no sid) before the session goes, and again if a refresh rotated it
+    /// in between. Returns how many were deleted here.
+    pub(crate) async fn end_listed(
+        &self,
+        ids: &[crate::secret::SessionId],
+        ends: impl Fn(&crate::store::SessionRecord) -> bool,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for id in ids {
+            let rec = match self.store.get_session(id).await? {
+                Some(rec) if ends(&rec) => rec,
+                _ => continue,
+            };
+            self.revoke_access_token(&rec).await?;
+            if let Some(last) = self.store.delete_session(id).await? {
+                n += 1;
+                if last.access_jti != rec.access_jti {
+                    self.revoke_access_token(&last).await?;
+                }
+            }
+        }
+        Ok(n)
+    }
+
+    /// End the sessions of `sub` created until `cut` that carry no `sid`.
+    ///
+    /// A forwarded logout names the OP session (`sid`) the first gateway knew. Sessions here
+    /// of the same subject that carry no `sid` (the OP gave this client none: an OP that puts
+    /// `sid` only in the ID tokens of clients registered for back-channel logout, as
+    /// oidc-provider does, while this gateway learns of logouts only through its peers)
+    /// cannot be told apart by `sid`, so they end too: fan-out must not miss a logout only
+    /// because this client has no session id. Sessions with another `sid` stay (BCL 1.0 §2.5:
+    /// with a `sid`, only that OP session ends).
+    pub async fn end_sidless(&self, iss: &str, sub: &str, cut: i64) -> Result<usize> {
+        let ids = self.store.lookup(Index::Sub, iss, sub).await?;
+        self.end_listed(&ids, |rec| rec.sid.is_none() && rec.created_at <= cut)
+            .await
     }
 }

@@ -207,7 +207,7 @@ impl Gateway {
             }
         };
         if let Some(rec) = rec {
-            self.end_session(&rec).await?;
+            self.sessions.end(&rec).await?;
         }
         Ok(Redirect {
             location: next,

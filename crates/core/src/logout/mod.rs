@@ -8,12 +8,12 @@ use cookie::Cookie;
 use serde::{Deserialize, Serialize};
 
 use crate::api::Presented;
-use crate::api::Redirect;
+use crate::api::{Ended, Redirect};
 use crate::config::ServerSideLogout;
 use crate::error::{BadInput, Error, Result};
 use crate::gateway::Gateway;
 use crate::oidc::JwtOrOidc;
-use crate::store::{keys, Index, Revocation, SessionRecord};
+use crate::store::{keys, Revocation, SessionRecord};
 use crate::util::now;
 use token::{LogoutClaims, LogoutTokenError};
 
@@ -55,85 +55,8 @@ pub struct BackchannelRequest {
     pub federation_mac: Option<String>,
 }
 
-/// What ending sessions did.
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-pub struct Ended {
-    pub sessions: usize,
-}
-
 impl Gateway {
     // ------------------------------------------------------------ ending sessions
-
-    /// End every session of an OP session (`sid`) or, without `sid`, of a subject, created
-    /// at or before `cut` (when the logout happened: now, or the original time of a
-    /// forwarded logout); write the tombstone (tokens issued at or before `cut`) and publish
-    /// it so every replica's revocation cache learns it. A session created after `cut` (a
-    /// login after the logout, reached by a late delivery) is left alone.
-    pub async fn end_sessions(
-        &self,
-        iss: &str,
-        sid: Option<&str>,
-        sub: Option<&str>,
-        all_of_sub: bool,
-        cut: i64,
-    ) -> Result<Ended> {
-        let mut ids = Vec::new();
-        if let Some(sid) = sid {
-            ids.extend(self.store.lookup(Index::Sid, iss, sid).await?);
-        }
-        if let (Some(sub), true) = (sub, sid.is_none() || all_of_sub) {
-            ids.extend(self.store.lookup(Index::Sub, iss, sub).await?);
-        }
-        ids.sort_by(|a, b| a.secret().cmp(b.secret()));
-        ids.dedup();
-        let mut ended = Ended::default();
-        // Tombstones first, so every replica's revocation cache refuses the live access
-        // tokens no later than their sessions disappear from the store (a check between
-        // the two must never see "no session" yet accept the token).
-        if let Some(sid) = sid {
-            self.revoke(Revocation::Sid {
-                sid: sid.to_string(),
-                before: cut,
-            })
-            .await?;
-        }
-        if let (Some(sub), true) = (sub, sid.is_none() || all_of_sub) {
-            self.revoke(Revocation::Sub {
-                sub: sub.to_string(),
-                before: cut,
-            })
-            .await?;
-        }
-        // The cut-off: tokens issued until the logout. A later login on the same OP session
-        // (the OP may never have heard of this logout) is not covered.
-        ended.sessions += self.end_listed(&ids, |rec| rec.created_at <= cut).await?;
-        Ok(ended)
-    }
-
-    /// End each listed session that `ends` accepts: its current access token is revoked by
-    /// jti (it may carry no sid) before the session goes, and again if a refresh rotated it
-    /// in between. Returns how many were deleted here.
-    async fn end_listed(
-        &self,
-        ids: &[crate::secret::SessionId],
-        ends: impl Fn(&crate::store::SessionRecord) -> bool,
-    ) -> Result<usize> {
-        let mut n = 0;
-        for id in ids {
-            let rec = match self.store.get_session(id).await? {
-                Some(rec) if ends(&rec) => rec,
-                _ => continue,
-            };
-            self.revoke_access_token(&rec).await?;
-            if let Some(last) = self.store.delete_session(id).await? {
-                n += 1;
-                if last.access_jti != rec.access_jti {
-                    self.revoke_access_token(&last).await?;
-                }
-            }
-        }
-        Ok(n)
-    }
 
     async fn revoke(&self, r: Revocation) -> Result<()> {
         Ok(self.revocations.revoke_sessions(&r).await?)
@@ -219,7 +142,12 @@ impl Gateway {
         // A forwarded logout happened when the first gateway received it.
         let mut ended = self.apply_logout(&claims, exp_reference).await?;
         if req.forwarded {
-            ended.sessions += self.end_sidless_sessions(&claims, exp_reference).await?;
+            if let (Some(_), Some(sub)) = (&claims.sid, &claims.sub) {
+                ended.sessions += self
+                    .sessions
+                    .end_sidless(&claims.iss, sub, exp_reference)
+                    .await?;
+            }
         }
         if !req.forwarded {
             self.fanout.enqueue_fanout(token, now).await?;
@@ -234,32 +162,17 @@ impl Gateway {
         Ok(ended)
     }
 
-    /// A forwarded logout names the OP session (`sid`) the first gateway knew. Sessions here
-    /// of the same subject that carry no `sid` (the OP gave this client none: an OP that puts
-    /// `sid` only in the ID tokens of clients registered for back-channel logout, as
-    /// oidc-provider does, while this gateway learns of logouts only through its peers)
-    /// cannot be told apart by `sid`, so they end too: fan-out must not miss a logout only
-    /// because this client has no session id. Sessions with another `sid` stay (BCL 1.0 §2.5:
-    /// with a `sid`, only that OP session ends).
-    async fn end_sidless_sessions(&self, c: &LogoutClaims, cut: i64) -> Result<usize> {
-        let (Some(_), Some(sub)) = (&c.sid, &c.sub) else {
-            return Ok(0);
-        };
-        let ids = self.store.lookup(Index::Sub, &c.iss, sub).await?;
-        self.end_listed(&ids, |rec| rec.sid.is_none() && rec.created_at <= cut)
-            .await
-    }
-
     async fn apply_logout(&self, c: &LogoutClaims, cut: i64) -> Result<Ended> {
         // Keycloak `revoke_offline_access`: every session of the user goes.
-        self.end_sessions(
-            &c.iss,
-            c.sid.as_deref(),
-            c.sub.as_deref(),
-            c.revoke_offline_access,
-            cut,
-        )
-        .await
+        self.sessions
+            .end_sessions(
+                &c.iss,
+                c.sid.as_deref(),
+                c.sub.as_deref(),
+                c.revoke_offline_access,
+                cut,
+            )
+            .await
     }
 
     // ------------------------------------------------------------ RP-initiated
@@ -373,9 +286,10 @@ impl Gateway {
     /// Delete the session and tombstone its OP session for every replica and domain
     /// sharing this store; the OP's back-channel logout reaches the others.
     async fn end_session_everywhere(&self, rec: &SessionRecord) -> Result<()> {
-        self.end_session(rec).await?;
+        self.sessions.end(rec).await?;
         if let Some(sid) = &rec.sid {
-            self.end_sessions(&rec.iss, Some(sid), Some(&rec.sub), false, now())
+            self.sessions
+                .end_sessions(&rec.iss, Some(sid), Some(&rec.sub), false, now())
                 .await?;
         }
         Ok(())

@@ -261,7 +261,8 @@ pub mod acceptance {
     use super::*;
     use futures_util::StreamExt;
 
-    fn record(id: &str, sid: &str, sub: &str) -> SessionRecord {
+    /// A session record of `sub` in OP session `sid`, created now, access token `jti-1`.
+    pub fn record(id: &str, sid: &str, sub: &str) -> SessionRecord {
         let now = crate::util::now();
         SessionRecord {
             id: SessionId::new(id),
