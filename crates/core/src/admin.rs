@@ -48,16 +48,8 @@ impl Gateway {
         if sub.is_empty() || sub.len() > 255 {
             return Err(Error::BadRequest(BadInput::Subject));
         }
-        let ended = self
-            .sessions
-            .end_sessions(
-                &self.settings.oidc.issuer.clone(),
-                None,
-                Some(sub),
-                true,
-                now(),
-            )
-            .await?;
+        let iss = &self.settings.oidc.issuer;
+        let ended = self.sessions.end_subject(iss, sub, now()).await?;
         // Queued for every peer this gateway shares a key with; signed at delivery time
         // with that peer's current key (crate::fanout).
         let msg = crate::fanout::FanoutMessage::Revoke {
@@ -100,16 +92,8 @@ impl Gateway {
         }
         // The revocation happened at `at` on the peer: sessions created here since (a
         // login after it, reached by a late delivery) are left alone.
-        let ended = self
-            .sessions
-            .end_sessions(
-                &self.settings.oidc.issuer.clone(),
-                None,
-                Some(sub),
-                true,
-                at.min(now),
-            )
-            .await?;
+        let iss = &self.settings.oidc.issuer;
+        let ended = self.sessions.end_subject(iss, sub, at.min(now)).await?;
         self.store.mark_once(&mark, ADMIN_MAX_AGE).await?;
         Ok(ended)
     }

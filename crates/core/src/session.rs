@@ -210,6 +210,12 @@ impl Sessions {
         Ok(ended)
     }
 
+    /// End every session of a subject created until `cut` (operator and federation
+    /// revocations), with the subject's tombstone.
+    pub async fn end_subject(&self, iss: &str, sub: &str, cut: i64) -> Result<Ended> {
+        self.end_sessions(iss, None, Some(sub), true, cut).await
+    }
+
     /// End each listed session that `ends` accepts: its current access token is revoked by
     /// jti (it may carry no sid) before the session goes, and again if a refresh rotated it
     /// in between. Returns how many were deleted here.
