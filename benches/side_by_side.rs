@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// wrk run length per system and connection count.
-pub const SBS_SECS: u64 = 6;
+pub const SBS_SECS: u64 = 5;
 pub const SBS_ROUNDS: usize = 3;
 pub const SBS_CONNS: [usize; 2] = [8, 64];
 
