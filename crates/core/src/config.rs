@@ -714,12 +714,14 @@ impl RawSession {
 impl RawRevocation {
     /// `[revocation]`: its settings, every problem pushed to `p` with how to fix it.
     fn check(&self, p: &mut Vec<String>) -> RevocationSettings {
-        let r = self;
+        let (r, d) = (self, RevocationSettings::default());
         let revocation = RevocationSettings {
-            heartbeat_interval_secs: r.heartbeat_interval_secs.unwrap_or(5),
-            heartbeat_timeout_secs: r.heartbeat_timeout_secs.unwrap_or(15),
-            resync_interval_secs: r.resync_interval_secs.unwrap_or(60),
-            stale_is_unready: r.stale_is_unready.unwrap_or(true),
+            heartbeat_interval_secs: r
+                .heartbeat_interval_secs
+                .unwrap_or(d.heartbeat_interval_secs),
+            heartbeat_timeout_secs: r.heartbeat_timeout_secs.unwrap_or(d.heartbeat_timeout_secs),
+            resync_interval_secs: r.resync_interval_secs.unwrap_or(d.resync_interval_secs),
+            stale_is_unready: r.stale_is_unready.unwrap_or(d.stale_is_unready),
         };
         if revocation.heartbeat_interval_secs == 0 || revocation.heartbeat_interval_secs > 60 {
             p.push("revocation.heartbeat_interval_secs must be between 1 and 60".into());

@@ -137,10 +137,12 @@ impl Sessions {
         Ok(out)
     }
 
-    /// End one session now: delete it and revoke its current access token on every replica.
+    /// End one session now: revoke its current access token on every replica, then delete
+    /// it (in that order, so no check sees the session gone while its token still passes).
     pub async fn end(&self, rec: &SessionRecord) -> Result<()> {
+        self.revoke_access_token(rec).await?;
         self.store.delete_session(&rec.id).await?;
-        self.revoke_access_token(rec).await
+        Ok(())
     }
 
     /// Revoke a session's current access token (`jti`) on every replica.

@@ -56,12 +56,6 @@ pub struct BackchannelRequest {
 }
 
 impl Gateway {
-    // ------------------------------------------------------------ ending sessions
-
-    async fn revoke(&self, r: Revocation) -> Result<()> {
-        Ok(self.revocations.revoke_sessions(&r).await?)
-    }
-
     // ------------------------------------------------------------ back-channel
 
     /// OIDC Back-Channel Logout 1.0 §2.5–2.8. `Ok` only after the store holds the result.
@@ -271,11 +265,11 @@ impl Gateway {
             return Ok(());
         };
         if let Some(sid) = &c.sid {
-            self.revoke(Revocation::Sid {
+            let r = Revocation::Sid {
                 sid: sid.clone(),
                 before: now(),
-            })
-            .await?;
+            };
+            self.revocations.revoke_sessions(&r).await?;
         }
         if let Some(jti) = &c.jti {
             self.revocations.revoke_token(jti, c.exp).await?;
