@@ -289,3 +289,58 @@ async fn a_peer_the_op_never_tells_learns_the_logout_through_fan_out() {
         session_keys(w.redis_b.as_ref().unwrap().url().as_str()).await
     );
 }
+
+/// A fault must not lose a logout queued for a peer (issue 8). While B is down, A queues a
+/// logout from the OP (a forwarded token) and an operator's revocation (a federation
+/// message) for it; then A's Redis restarts empty, and the queue with them. The replica
+/// that queued them still holds them: it finds its guard key gone, queues them again, and
+/// B gets both when it is back.
+#[tokio::test]
+async fn queued_logouts_survive_the_queueing_store_restarting_empty() {
+    const TOKEN: &str = "admin-token-admin-token-admin-token-0123";
+    let mut w = World::start_split(Default::default(), |o| {
+        let f = World::fanout_toml(o, true);
+        o.extra.push_str(&f);
+        o.extra.push_str(&format!("[admin]\ntoken = \"{TOKEN}\"\n"));
+    });
+    let (alice, bob) = (Browser::new(), Browser::new());
+    for g in [&w.a, &w.b] {
+        login(&alice, g, "alice", "alice-password").await;
+        login(&bob, g, "bob", "bob-password").await;
+    }
+    let alice_b = alice.jar.cookies_for(&w.b.app_url());
+    let bob_b = bob.jar.cookies_for(&w.b.app_url());
+
+    w.stop_b();
+    w.op.admin_logout("bob").await;
+    let r = Browser::new()
+        .post_form(
+            &w.a.url("/sso/admin/sessions/revoke"),
+            &[("sub", sso_integration_tests::world::ALICE_SUB)],
+            &[
+                ("Authorization", &format!("Bearer {TOKEN}")),
+                ("Accept", "application/json"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let to_b = format!("sso:fanout:http://auth.b.localhost:{}", w.b.port);
+    assert_eq!(stream_entries(&w.redis.url(), &to_b).await.len(), 2);
+
+    w.redis.restart_empty();
+    assert_eq!(stream_entries(&w.redis.url(), &to_b).await.len(), 0);
+    w.restart_b();
+    assert!(
+        eventually(25, || async {
+            auth_with_cookies(&w.b, &alice_b).await.status == 401
+                && auth_with_cookies(&w.b, &bob_b).await.status == 401
+        })
+        .await,
+        "both logouts reach B though the store that queued them lost them"
+    );
+    let metrics = Browser::new().get(&w.a.url("/metrics")).await.body;
+    assert!(
+        metrics.contains("sso_fanout_requeued_total 2"),
+        "A says it queued them again: {metrics}"
+    );
+}

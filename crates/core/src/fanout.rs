@@ -7,7 +7,18 @@
 //! moves to the peer's dead-letter stream (`sso:fanout:dead:<peer>`), counted in `/metrics`;
 //! an operator replays it with `sso-gateway fanout replay-dead`. Entries are queued unsigned
 //! and MAC'd at delivery with the peer's current key (`crate::federation`).
+//!
+//! A fault must not lose a logout (issue 8), and the queue lives in the store that may lose
+//! it: a Redis that restarts empty, is flushed, or fails over to a replica that had not yet
+//! received the newest writes. So each replica also keeps what it queued in memory (its
+//! *outbox*) until it sees the entry leave the stream (delivered or dead-lettered), and
+//! checks with a per-replica *guard* key in the stream's Cluster slot, rewritten after
+//! every append, that the store still holds its writes. A guard that is gone or older
+//! than the last append means the store lost data: the outbox is queued again
+//! (docs/architecture.md §9.1). Peers apply a logout or revocation they already applied
+//! as an idempotent success, so a repeat delivery is harmless.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,6 +105,13 @@ impl FanoutMessage {
     }
 }
 
+/// How long a guard key lives without being checked (it is checked at every delivery round
+/// while its outbox holds entries).
+const GUARD_MS: u64 = 86_400_000;
+/// Entries kept per peer in a replica's outbox; past it the oldest go (they stay queued in
+/// the store, only the protection against the store losing them ends).
+const OUTBOX_MAX: usize = 10_000;
+
 /// The fan-out queue and its delivery workers: a service with its own dependencies (the
 /// store and the settings), so it knows nothing of the gateway. Cheap to clone (shared).
 #[derive(Debug, Clone)]
@@ -104,6 +122,37 @@ pub struct FanoutQueue {
     /// instead of at their next poll (a `watch` loses no wake-up between a worker's empty
     /// check and its wait).
     queued: Arc<tokio::sync::watch::Sender<u64>>,
+    /// What this replica queued and has not seen leave the stream yet; held across the
+    /// store calls of an append or a check, so the two never interleave.
+    outbox: Arc<tokio::sync::Mutex<HashMap<String, Outbox>>>,
+    /// Names this replica's guard keys.
+    replica: Arc<str>,
+    /// Entries queued again after the store lost them.
+    pub requeued: Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// One peer's part of a replica's outbox.
+#[derive(Default)]
+struct Outbox {
+    /// (stream id, fields), in append order (so in stream-id order).
+    entries: VecDeque<(String, Vec<(String, String)>)>,
+    /// The value this replica last wrote to its guard key; `None` before the first append.
+    guard: Option<String>,
+}
+
+impl std::fmt::Debug for Outbox {
+    // the fields hold logout tokens: never printed
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox")
+            .field("entries", &self.entries.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A stream id (`<ms>-<seq>`) as a comparable pair.
+fn stream_id(id: &str) -> (u64, u64) {
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+    (ms.parse().unwrap_or(0), seq.parse().unwrap_or(0))
 }
 
 impl FanoutQueue {
@@ -112,22 +161,113 @@ impl FanoutQueue {
             store,
             settings,
             queued: Arc::new(tokio::sync::watch::Sender::new(0)),
+            outbox: Arc::default(),
+            replica: random_token(12).into(),
+            requeued: Arc::default(),
         }
     }
 
-    /// Queue a message for the given peers. Durable once this returns.
+    /// Queue a message for the given peers. Durable once this returns: in the store, and
+    /// in this replica's outbox until it leaves the stream.
     pub(crate) async fn enqueue_for<'p>(
         &self,
         peers: impl IntoIterator<Item = &'p url::Url>,
         msg: &FanoutMessage,
     ) -> Result<()> {
         let fields = msg.to_fields();
+        let mut outbox = self.outbox.lock().await;
         for peer in peers {
-            self.store
-                .stream_add(&keys::fanout(&peer_key(peer)), &fields)
-                .await?;
+            let pk = peer_key(peer);
+            let ob = outbox.entry(pk.clone()).or_default();
+            // What the store lost before this append goes again first.
+            if !self.guard_holds(&pk, ob).await? {
+                self.requeue(&pk, ob).await?;
+            }
+            let id = self.store.stream_add(&keys::fanout(&pk), &fields).await?;
+            ob.entries.push_back((id, fields.clone()));
+            if ob.entries.len() > OUTBOX_MAX {
+                ob.entries.pop_front();
+            }
+            self.write_guard(&pk, ob).await?;
         }
+        drop(outbox);
         self.wake();
+        Ok(())
+    }
+
+    /// Does the store still hold every write of this replica to the peer's stream? The
+    /// guard key holds the id of this replica's last append to it; written after the
+    /// append in the same Cluster slot, it survives only if the append did.
+    async fn guard_holds(&self, pk: &str, ob: &Outbox) -> Result<bool> {
+        let Some(value) = &ob.guard else {
+            return Ok(ob.entries.is_empty());
+        };
+        let key = keys::fanout_guard(pk, &self.replica);
+        Ok(self.store.lock_renew(&key, value, GUARD_MS).await?)
+    }
+
+    /// After this replica appended to the peer's stream: the guard names its last entry.
+    async fn write_guard(&self, pk: &str, ob: &mut Outbox) -> Result<()> {
+        let Some((id, _)) = ob.entries.back() else {
+            return Ok(());
+        };
+        let key = keys::fanout_guard(pk, &self.replica);
+        if let Some(old) = ob.guard.take() {
+            self.store.lock_release(&key, &old).await?;
+        }
+        let value = id.clone();
+        if !self.store.lock_acquire(&key, &value, GUARD_MS).await? {
+            // Only this replica writes its guard; a value that stays is not ours, so the
+            // next check finds a mismatch and queues the outbox again (harmless).
+            tracing::warn!(peer = %pk, "fan-out guard key held by another value");
+        }
+        ob.guard = Some(value);
+        Ok(())
+    }
+
+    /// The store lost what this replica queued for the peer: queue it all again.
+    async fn requeue(&self, pk: &str, ob: &mut Outbox) -> Result<()> {
+        if ob.entries.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(
+            peer = %pk,
+            entries = ob.entries.len(),
+            "the store lost fan-out entries this replica queued (restart, flush or failover to a replica behind?); queueing them again"
+        );
+        let key = keys::fanout(pk);
+        for (id, fields) in ob.entries.iter_mut() {
+            *id = self.store.stream_add(&key, fields).await?;
+            self.requeued
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.write_guard(pk, ob).await
+    }
+
+    /// One check of this replica's outbox for the peer (at every delivery round): forget
+    /// what left the stream, queue again what the store lost.
+    async fn reconcile(&self, pk: &str) -> Result<()> {
+        let mut outbox = self.outbox.lock().await;
+        let Some(ob) = outbox.get_mut(pk).filter(|ob| !ob.entries.is_empty()) else {
+            return Ok(());
+        };
+        // The head is read before the guard is checked: a guard that still holds proves
+        // the store had lost nothing when the head was read.
+        let head = self.store.stream_head(&keys::fanout(pk), 1).await?;
+        if !self.guard_holds(pk, ob).await? {
+            self.requeue(pk, ob).await?;
+            drop(outbox);
+            self.wake();
+            return Ok(());
+        }
+        // Workers delete oldest first: whatever is older than the head has left the stream.
+        let head = head.first().map(|e| stream_id(&e.id));
+        while let Some((id, _)) = ob.entries.front() {
+            if head.is_some_and(|h| stream_id(id) >= h) {
+                break;
+            }
+            ob.entries.pop_front();
+        }
         Ok(())
     }
 
@@ -239,9 +379,13 @@ async fn peer_worker(q: FanoutQueue, http: reqwest::Client, peer: url::Url, hold
     const IDLE_POLL: Duration = Duration::from_millis(250);
     let mut queued = q.queued.subscribe();
     let mut backoff = Duration::from_millis(200);
+    let pk = peer_key(&peer);
     loop {
         // whatever is queued from here on wakes the wait below
         queued.borrow_and_update();
+        if let Err(e) = q.reconcile(&pk).await {
+            tracing::warn!(peer = %peer, error = %e, "cannot check the fan-out outbox; will retry");
+        }
         match deliver_some(&q, &http, &peer, &holder).await {
             Ok(0) => {
                 backoff = Duration::from_millis(200);
@@ -423,8 +567,74 @@ async fn dead_letter(
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
-    use super::{peer_endpoint, FanoutMessage, MalformedEntry};
-    use crate::store::StreamEntry;
+    use super::{peer_endpoint, peer_key, FanoutMessage, FanoutQueue, MalformedEntry};
+    use crate::store::{keys, memory::MemoryStore, SessionStore, StreamEntry};
+    use std::sync::Arc;
+
+    /// The outbox forgets what left the stream (delivered, by any replica) and keeps what
+    /// waits; when the store loses the stream and the guard, the next round queues what
+    /// waited again, and only that.
+    #[tokio::test]
+    async fn the_outbox_forgets_delivered_entries_and_requeues_what_the_store_lost() {
+        let key = "Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4Zm9vYmFyYmF6cXV4";
+        let settings = crate::config::Settings::from_toml(&format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://auth.a.test\"\n\
+             [oidc]\nissuer = \"https://op.a.test\"\nclient_id = \"gw\"\nclient_secret = \"s\"\n\
+             [cookie]\ndomain = \"a.test\"\nkeys = [\"{key}\"]\n\
+             [redirect]\nallowed = [\"a.test\"]\n[store]\nkind = \"memory\"\n\
+             [fanout]\npeers = [\"https://auth.b.test\"]\n"
+        ))
+        .unwrap();
+        let store: Arc<dyn SessionStore> = Arc::new(MemoryStore::default());
+        let q = FanoutQueue::new(store.clone(), Arc::new(settings));
+        let peer = q.settings.fanout.peers[0].clone();
+        let pk = peer_key(&peer);
+        let stream = keys::fanout(&pk);
+        for n in 0..3 {
+            let msg = FanoutMessage::Revoke {
+                sub: format!("user{n}"),
+                at: n,
+            };
+            q.enqueue_for([&peer], &msg).await.unwrap();
+        }
+        // another replica delivered the oldest
+        let head = store.stream_head(&stream, 1).await.unwrap();
+        store.stream_del(&stream, &head[0].id).await.unwrap();
+        q.reconcile(&pk).await.unwrap();
+        assert_eq!(q.outbox.lock().await[&pk].entries.len(), 2);
+        // the store loses the stream and the guard
+        for e in store.stream_head(&stream, 10).await.unwrap() {
+            store.stream_del(&stream, &e.id).await.unwrap();
+        }
+        let guard = q.outbox.lock().await[&pk].guard.clone().unwrap();
+        store
+            .lock_release(&keys::fanout_guard(&pk, &q.replica), &guard)
+            .await
+            .unwrap();
+        q.reconcile(&pk).await.unwrap();
+        let again: Vec<_> = store
+            .stream_head(&stream, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| FanoutMessage::from_entry(e).unwrap())
+            .collect();
+        let sub = |n: i64| FanoutMessage::Revoke {
+            sub: format!("user{n}"),
+            at: n,
+        };
+        assert_eq!(again, vec![sub(1), sub(2)]);
+        assert_eq!(q.requeued.load(std::sync::atomic::Ordering::Relaxed), 2);
+        // a store that lost nothing: a round queues nothing again
+        q.reconcile(&pk).await.unwrap();
+        assert_eq!(store.stream_len(&stream).await.unwrap(), 2);
+        // every entry delivered: the outbox is empty
+        for e in store.stream_head(&stream, 10).await.unwrap() {
+            store.stream_del(&stream, &e.id).await.unwrap();
+        }
+        q.reconcile(&pk).await.unwrap();
+        assert!(q.outbox.lock().await[&pk].entries.is_empty());
+    }
 
     #[test]
     fn messages_round_trip_through_stream_fields() {

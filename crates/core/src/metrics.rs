@@ -163,6 +163,7 @@ pub struct Metrics {
     fanout_depth: IntGaugeVec,
     fanout_lag: GaugeVec,
     fanout_dead: IntGaugeVec,
+    fanout_requeued: IntCounter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -256,6 +257,10 @@ impl Metrics {
                 "sso_fanout_dead_letters",
                 "Logouts a peer refused for good, waiting for an operator (sso-gateway fanout replay-dead)",
             )?,
+            fanout_requeued: counter(
+                "sso_fanout_requeued_total",
+                "Fan-out entries this replica queued again after the store lost them",
+            )?,
             registry,
         })
     }
@@ -288,6 +293,7 @@ impl Gateway {
         m.revocation_ready.set(i64::from(rev.is_ready()));
         mirror_atomic(&m.dead_subscriptions, &rev.dead_subscriptions);
         mirror_atomic(&m.written_back, &rev.written_back);
+        mirror_atomic(&m.fanout_requeued, &self.fanout.requeued);
         m.fanout_depth.reset();
         m.fanout_lag.reset();
         m.fanout_dead.reset();

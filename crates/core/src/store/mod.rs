@@ -251,6 +251,11 @@ pub mod keys {
     pub fn fanout_dead(peer: &str) -> String {
         format!("sso:fanout:dead:{peer}")
     }
+    /// A replica's fan-out guard (`crate::fanout`): in the Cluster slot of the peer's
+    /// stream, whose key has no hash tag and so hashes whole.
+    pub fn fanout_guard(peer: &str, replica: &str) -> String {
+        format!("{{sso:fanout:{peer}}}:guard:{replica}")
+    }
     pub fn fanout_lock(peer: &str) -> String {
         format!("sso:lock:fanout:{{{peer}}}")
     }
