@@ -267,10 +267,6 @@ impl OidcClient {
         })
     }
 
-    pub fn settings(&self) -> &OidcSettings {
-        &self.settings
-    }
-
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
     }
@@ -542,10 +538,6 @@ impl TokenVerifier {
             verified_misses: AtomicU64::new(0),
             settings,
         })
-    }
-
-    pub fn settings(&self) -> &VerifierSettings {
-        &self.settings
     }
 
     /// Provider metadata, discovered on first use and cached for an hour.
