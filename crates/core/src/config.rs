@@ -606,22 +606,18 @@ fn secret_or_file<T: Clone>(
             None
         }
         (Some(v), None) => Some(v.clone()),
-        (None, Some(f)) => read_secret_file(f, &format!("{name}_file"), p).map(from_file),
+        (None, Some(f)) => match std::fs::read_to_string(f) {
+            Ok(s) => Some(from_file(s.trim().to_string())),
+            Err(e) => {
+                p.push(format!(
+                    "{name}_file: cannot read {}: {e}; make the file readable by the gateway",
+                    f.display()
+                ));
+                None
+            }
+        },
         (None, None) => {
             p.extend(missing);
-            None
-        }
-    }
-}
-
-fn read_secret_file(path: &Path, what: &str, problems: &mut Vec<String>) -> Option<String> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Some(s.trim().to_string()),
-        Err(e) => {
-            problems.push(format!(
-                "{what}: cannot read {}: {e}; make the file readable by the gateway",
-                path.display()
-            ));
             None
         }
     }
