@@ -33,14 +33,9 @@ pub fn token_from_request(req: &HttpRequest) -> Option<AccessToken> {
 }
 
 /// Why [`Authenticated`] refused a request, as an HTTP answer.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
 pub struct Rejected(pub Unauthorized);
-
-impl std::fmt::Display for Rejected {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
 
 impl ResponseError for Rejected {
     fn status_code(&self) -> StatusCode {

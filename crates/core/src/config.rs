@@ -24,39 +24,23 @@ pub enum ConfigError {
 // ---------------------------------------------------------------- raw (as written)
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawConfig {
-    #[serde(default)]
     pub server: RawServer,
-    #[serde(default)]
     pub oidc: RawOidc,
-    #[serde(default)]
     pub cookie: RawCookie,
-    #[serde(default)]
     pub redirect: RawRedirect,
-    #[serde(default)]
     pub session: RawSession,
-    #[serde(default)]
     pub store: RawStore,
-    #[serde(default)]
-    pub revocation: RawRevocation,
-    #[serde(default)]
+    pub revocation: RevocationSettings,
     pub fanout: RawFanout,
-    #[serde(default)]
     pub forward_auth: RawForwardAuth,
-    #[serde(default)]
     pub cors: RawCors,
-    #[serde(default)]
     pub logout: RawLogout,
-    #[serde(default)]
     pub admin: RawAdmin,
-    #[serde(default)]
     pub log: RawLog,
-    #[serde(default)]
     pub rate_limit: RawRateLimit,
-    #[serde(default)]
     pub tls: RawTls,
-    #[serde(default)]
     pub ui: RawUi,
 }
 
@@ -126,15 +110,6 @@ pub struct RawSession {
     pub refresh_lock_secs: Option<u64>,
     pub refresh_before_expiry_secs: Option<u64>,
     pub revocation_ttl_secs: Option<u64>,
-}
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RawRevocation {
-    pub heartbeat_interval_secs: Option<u64>,
-    pub heartbeat_timeout_secs: Option<u64>,
-    pub resync_interval_secs: Option<u64>,
-    pub stale_is_unready: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -436,8 +411,10 @@ pub struct SessionSettings {
     pub revocation_ttl_secs: i64,
 }
 
-/// Liveness of the revocation subscription and periodic resync (`[revocation]`).
-#[derive(Debug, Clone)]
+/// Liveness of the revocation subscription and periodic resync (`[revocation]`, read as
+/// written: every key has its default from [`RevocationSettings::default`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct RevocationSettings {
     /// Every replica publishes a heartbeat on `sso:revocations` this often.
     pub heartbeat_interval_secs: u64,
@@ -629,22 +606,18 @@ fn secret_or_file<T: Clone>(
             None
         }
         (Some(v), None) => Some(v.clone()),
-        (None, Some(f)) => read_secret_file(f, &format!("{name}_file"), p).map(from_file),
+        (None, Some(f)) => match std::fs::read_to_string(f) {
+            Ok(s) => Some(from_file(s.trim().to_string())),
+            Err(e) => {
+                p.push(format!(
+                    "{name}_file: cannot read {}: {e}; make the file readable by the gateway",
+                    f.display()
+                ));
+                None
+            }
+        },
         (None, None) => {
             p.extend(missing);
-            None
-        }
-    }
-}
-
-fn read_secret_file(path: &Path, what: &str, problems: &mut Vec<String>) -> Option<String> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Some(s.trim().to_string()),
-        Err(e) => {
-            problems.push(format!(
-                "{what}: cannot read {}: {e}; make the file readable by the gateway",
-                path.display()
-            ));
             None
         }
     }
@@ -711,30 +684,21 @@ impl RawSession {
     }
 }
 
-impl RawRevocation {
+impl RevocationSettings {
     /// `[revocation]`: its settings, every problem pushed to `p` with how to fix it.
-    fn check(&self, p: &mut Vec<String>) -> RevocationSettings {
-        let (r, d) = (self, RevocationSettings::default());
-        let revocation = RevocationSettings {
-            heartbeat_interval_secs: r
-                .heartbeat_interval_secs
-                .unwrap_or(d.heartbeat_interval_secs),
-            heartbeat_timeout_secs: r.heartbeat_timeout_secs.unwrap_or(d.heartbeat_timeout_secs),
-            resync_interval_secs: r.resync_interval_secs.unwrap_or(d.resync_interval_secs),
-            stale_is_unready: r.stale_is_unready.unwrap_or(d.stale_is_unready),
-        };
-        if revocation.heartbeat_interval_secs == 0 || revocation.heartbeat_interval_secs > 60 {
-            p.push("revocation.heartbeat_interval_secs must be between 1 and 60".into());
+    fn check(self, p: &mut Vec<String>) -> Self {
+        if self.heartbeat_interval_secs == 0 || self.heartbeat_interval_secs > 60 {
+            p.push("self.heartbeat_interval_secs must be between 1 and 60".into());
         }
-        if revocation.heartbeat_timeout_secs < 2 * revocation.heartbeat_interval_secs
-            || revocation.heartbeat_timeout_secs > 300
+        if self.heartbeat_timeout_secs < 2 * self.heartbeat_interval_secs
+            || self.heartbeat_timeout_secs > 300
         {
-            p.push("revocation.heartbeat_timeout_secs must be at least twice revocation.heartbeat_interval_secs and at most 300".into());
+            p.push("self.heartbeat_timeout_secs must be at least twice self.heartbeat_interval_secs and at most 300".into());
         }
-        if revocation.resync_interval_secs == 0 || revocation.resync_interval_secs > 3600 {
-            p.push("revocation.resync_interval_secs must be between 1 and 3600".into());
+        if self.resync_interval_secs == 0 || self.resync_interval_secs > 3600 {
+            p.push("self.resync_interval_secs must be between 1 and 3600".into());
         }
-        revocation
+        self
     }
 }
 
@@ -827,7 +791,7 @@ impl RawAdmin {
 impl RawTls {
     /// `[tls]`: its settings, every problem pushed to `p` with how to fix it.
     fn check(&self, p: &mut Vec<String>) -> Option<Vec<u8>> {
-        let extra_roots_pem = match &self.ca_file {
+        match &self.ca_file {
             None => None,
             Some(f) => match std::fs::read(f) {
                 Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
@@ -842,59 +806,55 @@ impl RawTls {
                     None
                 }
             },
-        };
-        extra_roots_pem
+        }
     }
 }
 
 impl RawRateLimit {
     /// `[rate_limit]`: its settings, every problem pushed to `p` with how to fix it.
     fn check(&self, p: &mut Vec<String>) -> crate::rate_limit::RateLimitSettings {
-        let rate_limit = {
-            use crate::rate_limit::{Budget, RateLimitSettings};
-            let d = RateLimitSettings::default();
-            let r = self;
-            let mut trusted_proxies = Vec::new();
-            for t in r.trusted_proxies.clone().unwrap_or_default() {
-                let parsed = t
-                    .parse::<ipnet::IpNet>()
-                    .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
-                match parsed {
-                    Ok(n) => trusted_proxies.push(n),
-                    Err(_) => p.push(format!(
-                        "rate_limit.trusted_proxies: {t:?} is not an address or CIDR range \
+        use crate::rate_limit::{Budget, RateLimitSettings};
+        let d = RateLimitSettings::default();
+        let r = self;
+        let mut trusted_proxies = Vec::new();
+        for t in r.trusted_proxies.clone().unwrap_or_default() {
+            let parsed = t
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+            match parsed {
+                Ok(n) => trusted_proxies.push(n),
+                Err(_) => p.push(format!(
+                    "rate_limit.trusted_proxies: {t:?} is not an address or CIDR range \
                      (e.g. \"10.0.0.0/8\" or \"127.0.0.1\")"
-                    )),
-                }
+                )),
             }
-            let mut budget = |name: &str, per: Option<u32>, burst: Option<u32>, def: Budget| {
-                let b = Budget {
-                    per_minute: per.unwrap_or(def.per_minute),
-                    burst: burst.unwrap_or(def.burst),
-                };
-                if b.per_minute == 0 || b.burst == 0 {
-                    p.push(format!(
-                        "rate_limit.{name}_per_minute and {name}_burst must be > 0 \
-                     (turn limits off with rate_limit.enabled = false)"
-                    ));
-                }
-                b
+        }
+        let mut budget = |name: &str, per: Option<u32>, burst: Option<u32>, def: Budget| {
+            let b = Budget {
+                per_minute: per.unwrap_or(def.per_minute),
+                burst: burst.unwrap_or(def.burst),
             };
-            RateLimitSettings {
-                enabled: r.enabled.unwrap_or(true),
-                login: budget("login", r.login_per_minute, r.login_burst, d.login),
-                backchannel: budget(
-                    "backchannel",
-                    r.backchannel_per_minute,
-                    r.backchannel_burst,
-                    d.backchannel,
-                ),
-                clear: budget("clear", r.clear_per_minute, r.clear_burst, d.clear),
-                admin: budget("admin", r.admin_per_minute, r.admin_burst, d.admin),
-                trusted_proxies,
+            if b.per_minute == 0 || b.burst == 0 {
+                p.push(format!(
+                    "rate_limit.{name}_per_minute and {name}_burst must be > 0 \
+                     (turn limits off with rate_limit.enabled = false)"
+                ));
             }
+            b
         };
-        rate_limit
+        RateLimitSettings {
+            enabled: r.enabled.unwrap_or(true),
+            login: budget("login", r.login_per_minute, r.login_burst, d.login),
+            backchannel: budget(
+                "backchannel",
+                r.backchannel_per_minute,
+                r.backchannel_burst,
+                d.backchannel,
+            ),
+            clear: budget("clear", r.clear_per_minute, r.clear_burst, d.clear),
+            admin: budget("admin", r.admin_per_minute, r.admin_burst, d.admin),
+            trusted_proxies,
+        }
     }
 }
 
@@ -908,7 +868,7 @@ impl RawLog {
 impl RawUi {
     /// `[ui]`: the pages; templates compile now, or the gateway does not start.
     fn check(&self, p: &mut Vec<String>) -> std::sync::Arc<crate::ui::Pages> {
-        let pages = match &self.template_dir {
+        match &self.template_dir {
             None => crate::ui::Pages::builtin(),
             Some(dir) => crate::ui::Pages::load(dir)
                 .map(std::sync::Arc::new)
@@ -918,8 +878,7 @@ impl RawUi {
                 ));
                     crate::ui::Pages::builtin()
                 }),
-        };
-        pages
+        }
     }
 }
 
@@ -1413,7 +1372,7 @@ mod tests {
             ("redirect", serde_introspect::<RawRedirect>()),
             ("session", serde_introspect::<RawSession>()),
             ("store", serde_introspect::<RawStore>()),
-            ("revocation", serde_introspect::<RawRevocation>()),
+            ("revocation", serde_introspect::<RevocationSettings>()),
             ("fanout", serde_introspect::<RawFanout>()),
             ("fanout", serde_introspect::<RawPeer>()),
             ("fanout", serde_introspect::<RawPeerKey>()),

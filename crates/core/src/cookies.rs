@@ -171,26 +171,10 @@ impl std::fmt::Debug for CookieCodec {
     }
 }
 
-/// `sso_at`, `sso_at.1`, … `sso_at.15`: the names `join_access` looks up, without building
-/// each one on every request.
-const CHUNK_NAMES: [&str; MAX_CHUNKS] = [
-    "sso_at",
-    "sso_at.1",
-    "sso_at.2",
-    "sso_at.3",
-    "sso_at.4",
-    "sso_at.5",
-    "sso_at.6",
-    "sso_at.7",
-    "sso_at.8",
-    "sso_at.9",
-    "sso_at.10",
-    "sso_at.11",
-    "sso_at.12",
-    "sso_at.13",
-    "sso_at.14",
-    "sso_at.15",
-];
+/// `sso_at`, `sso_at.1`, … `sso_at.15`: the names `join_access` looks up, built once rather
+/// than on every request.
+static CHUNK_NAMES: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| (0..MAX_CHUNKS).map(chunk_name).collect());
 
 fn chunk_name(i: usize) -> String {
     if i == 0 {
@@ -285,13 +269,7 @@ impl CookieCodec {
     /// It holds a few pending logins so two tabs can log in at once.
     pub fn login_cookie(&self, txs: &[LoginTransaction]) -> crate::error::Result<Cookie<'static>> {
         let sealed = self.seal(LOGIN, &txs)?;
-        Ok(Cookie::build(LOGIN, sealed)
-            .path(self.login_path.clone())
-            .http_only(true)
-            .secure(self.secure)
-            .same_site(CSameSite::Lax)
-            .max_age(cookie::time::Duration::seconds(LOGIN_TTL_SECS))
-            .finish())
+        Ok(self.host_cookie(LOGIN, sealed, LOGIN_TTL_SECS))
     }
 
     pub fn read_login(&self, value: &str) -> Vec<LoginTransaction> {
@@ -299,14 +277,7 @@ impl CookieCodec {
     }
 
     pub fn clear_login(&self) -> Cookie<'static> {
-        self.removal(
-            Cookie::build(LOGIN, "")
-                .path(self.login_path.clone())
-                .http_only(true)
-                .secure(self.secure)
-                .same_site(CSameSite::Lax)
-                .finish(),
-        )
+        self.clear_host_cookie(LOGIN)
     }
 
     // ------------------------------------------------------------ clearing
@@ -355,7 +326,7 @@ impl CookieCodec {
         None
     }
 
-    /// Build a cookie with the session-cookie shape but an arbitrary name (logout state).
+    /// A host-only cookie (no Domain) on the gateway prefix: `sso_login` and the logout state.
     pub fn host_cookie(&self, name: &str, value: String, max_age: i64) -> Cookie<'static> {
         Cookie::build(name.to_string(), value)
             .path(self.login_path.clone())

@@ -3,7 +3,7 @@
 //! HTTP requests, OP calls and Redis commands ([`observe_http`], [`op_timer`],
 //! [`redis_timer`]). `GET /metrics` renders both ([`crate::Gateway::metrics_text`]).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::LazyLock;
 use std::time::Duration;
 
@@ -38,28 +38,17 @@ pub const HTTP_ROUTES: &[&str] = &[
     "/federation/revoke",
 ];
 
-/// The OP calls the OP histogram labels.
+/// An OP call the OP histogram labels, by its label.
 #[derive(Debug, Clone, Copy)]
-pub enum OpCall {
-    Discovery,
-    Jwks,
-    Token,
-    Refresh,
-    Revocation,
-    EndSession,
-}
+pub struct OpCall(&'static str);
 
 impl OpCall {
-    fn label(self) -> &'static str {
-        match self {
-            OpCall::Discovery => "discovery",
-            OpCall::Jwks => "jwks",
-            OpCall::Token => "token",
-            OpCall::Refresh => "refresh",
-            OpCall::Revocation => "revocation",
-            OpCall::EndSession => "end_session",
-        }
-    }
+    pub const DISCOVERY: Self = Self("discovery");
+    pub const JWKS: Self = Self("jwks");
+    pub const TOKEN: Self = Self("token");
+    pub const REFRESH: Self = Self("refresh");
+    pub const REVOCATION: Self = Self("revocation");
+    pub const END_SESSION: Self = Self("end_session");
 }
 
 /// The process-wide histograms (one gateway per process in production; tests that run
@@ -132,7 +121,7 @@ pub fn observe_http(route: Option<&str>, took: Duration) {
 pub fn op_timer(call: OpCall) -> Option<prometheus::HistogramTimer> {
     HISTOGRAMS
         .as_ref()
-        .map(|h| h.op.with_label_values(&[call.label()]).start_timer())
+        .map(|h| h.op.with_label_values(&[call.0]).start_timer())
 }
 
 /// Times a Redis command until dropped.
@@ -271,10 +260,6 @@ fn mirror(c: &GenericCounter<prometheus::core::AtomicU64>, v: u64) {
     c.inc_by(v.saturating_sub(c.get()));
 }
 
-fn mirror_atomic(c: &IntCounter, v: &AtomicU64) {
-    mirror(c, v.load(Ordering::Relaxed));
-}
-
 impl Gateway {
     /// `GET /metrics`: the Prometheus text exposition of this gateway's metrics and the
     /// process-wide latency histograms.
@@ -291,9 +276,13 @@ impl Gateway {
         m.heartbeat_age
             .set(rev.heartbeat_age().map_or(1e9, |a| a.as_secs_f64()));
         m.revocation_ready.set(i64::from(rev.is_ready()));
-        mirror_atomic(&m.dead_subscriptions, &rev.dead_subscriptions);
-        mirror_atomic(&m.written_back, &rev.written_back);
-        mirror_atomic(&m.fanout_requeued, &self.fanout.requeued);
+        for (counter, count) in [
+            (&m.dead_subscriptions, &rev.dead_subscriptions),
+            (&m.written_back, &rev.written_back),
+            (&m.fanout_requeued, &*self.fanout.requeued),
+        ] {
+            mirror(counter, count.load(Ordering::Relaxed));
+        }
         m.fanout_depth.reset();
         m.fanout_lag.reset();
         m.fanout_dead.reset();

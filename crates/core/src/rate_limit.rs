@@ -92,10 +92,8 @@ impl Default for RateLimitSettings {
 /// The limiters of one gateway (shared by its workers).
 pub struct RateLimits {
     settings: RateLimitSettings,
-    login: DefaultKeyedRateLimiter<IpAddr>,
-    backchannel: DefaultKeyedRateLimiter<IpAddr>,
-    clear: DefaultKeyedRateLimiter<IpAddr>,
-    admin: DefaultKeyedRateLimiter<IpAddr>,
+    /// One limiter per [`RateClass`], in the enum's order.
+    limiters: [DefaultKeyedRateLimiter<IpAddr>; 4],
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -114,21 +112,11 @@ fn quota(b: Budget) -> Quota {
 
 impl RateLimits {
     pub fn new(settings: RateLimitSettings) -> Self {
+        let s = &settings;
         Self {
-            login: DefaultKeyedRateLimiter::keyed(quota(settings.login)),
-            backchannel: DefaultKeyedRateLimiter::keyed(quota(settings.backchannel)),
-            clear: DefaultKeyedRateLimiter::keyed(quota(settings.clear)),
-            admin: DefaultKeyedRateLimiter::keyed(quota(settings.admin)),
+            limiters: [s.login, s.backchannel, s.clear, s.admin]
+                .map(|b| DefaultKeyedRateLimiter::keyed(quota(b))),
             settings,
-        }
-    }
-
-    fn limiter(&self, class: RateClass) -> &DefaultKeyedRateLimiter<IpAddr> {
-        match class {
-            RateClass::Login => &self.login,
-            RateClass::Backchannel => &self.backchannel,
-            RateClass::Clear => &self.clear,
-            RateClass::Admin => &self.admin,
         }
     }
 
@@ -138,14 +126,14 @@ impl RateLimits {
         if !self.settings.enabled {
             return Ok(());
         }
-        self.limiter(class)
+        self.limiters[class as usize]
             .check_key(&client)
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Forget clients whose budget is full again (bounded memory under address churn).
     pub fn prune(&self) {
-        for l in [&self.login, &self.backchannel, &self.clear, &self.admin] {
+        for l in &self.limiters {
             l.retain_recent();
             l.shrink_to_fit();
         }

@@ -10,31 +10,23 @@ use std::path::Path;
 use minijinja::Environment;
 use serde::Serialize;
 
+/// `(file name, source)` of each named file in `crates/core/templates/`.
+macro_rules! templates {
+    ($($name:literal),+ $(,)?) => {
+        &[$(($name, include_str!(concat!("../templates/", $name)))),+]
+    };
+}
+
 /// The built-in templates, by file name.
-pub const BUILTIN: &[(&str, &str)] = &[
-    ("base.html", include_str!("../templates/base.html")),
-    ("actions.html", include_str!("../templates/actions.html")),
-    ("error.html", include_str!("../templates/error.html")),
-    (
-        "login_failed.html",
-        include_str!("../templates/login_failed.html"),
-    ),
-    (
-        "state_mismatch.html",
-        include_str!("../templates/state_mismatch.html"),
-    ),
-    (
-        "unavailable.html",
-        include_str!("../templates/unavailable.html"),
-    ),
-    (
-        "signed_out.html",
-        include_str!("../templates/signed_out.html"),
-    ),
-    (
-        "logout_confirm.html",
-        include_str!("../templates/logout_confirm.html"),
-    ),
+pub const BUILTIN: &[(&str, &str)] = templates![
+    "base.html",
+    "actions.html",
+    "error.html",
+    "login_failed.html",
+    "state_mismatch.html",
+    "unavailable.html",
+    "signed_out.html",
+    "logout_confirm.html",
 ];
 
 /// Which page; each kind is one template.
@@ -187,14 +179,8 @@ impl Pages {
     /// Built-ins overridden by `own` (file name → template source).
     pub fn from_sources(own: BTreeMap<String, String>) -> Result<Self, String> {
         let mut env = Environment::new();
-        // auto-escaping: HTML for `.html` (minijinja's default callback), named explicitly
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(".html") {
-                minijinja::AutoEscape::Html
-            } else {
-                minijinja::AutoEscape::None
-            }
-        });
+        // auto-escaping: minijinja's default callback escapes HTML in every `.html` template
+        // (all of them: only the names in BUILTIN are ever added)
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
         for (name, builtin) in BUILTIN {
             let src = own

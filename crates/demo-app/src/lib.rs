@@ -30,6 +30,7 @@ use actix_web::dev::Server;
 use actix_web::http::header;
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use sso_actix::{Authenticated, ResourceServer};
 use sso_core::util::html_escape;
 
@@ -51,12 +52,12 @@ pub struct DemoConfig {
 }
 
 impl DemoConfig {
-    /// The gateway whose cookie domain covers `host` (no port).
-    pub fn gateway_for(&self, host: &str) -> Option<&str> {
+    /// The cookie domain covering `host` (no port) and its gateway.
+    pub fn gateway_for(&self, host: &str) -> Option<(&str, &str)> {
         self.gateways
             .iter()
             .find(|(d, _)| host == d || host.ends_with(&format!(".{d}")))
-            .map(|(_, g)| g.trim_end_matches('/'))
+            .map(|(d, g)| (d.as_str(), g.trim_end_matches('/')))
     }
 }
 
@@ -207,7 +208,7 @@ async fn index(
     let info = req.connection_info().clone();
     let here = format!("{}://{}{}", info.scheme(), info.host(), req.uri());
     let host = info.host().split(':').next().unwrap_or("").to_string();
-    let Some(gw) = cfg.gateway_for(&host) else {
+    let Some((_, gw)) = cfg.gateway_for(&host) else {
         return page(
             StatusCode::NOT_FOUND,
             format!(
@@ -219,7 +220,7 @@ async fn index(
     };
     let cookies = req.headers().get(header::COOKIE).map(|v| v.as_bytes());
     let (verdict, set_cookies) = ask_gateway(&http, gw, cookies).await;
-    let rd = url_encode(&here);
+    let rd = utf8_percent_encode(&here, QUERY_VALUE);
     let gw_html = html_escape(gw);
     let (status, body) = match verdict {
         Verdict::SignedIn { user, email } => (
@@ -283,16 +284,12 @@ async fn me(who: Authenticated) -> HttpResponse {
         }))
 }
 
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
+/// Everything but RFC 3986's unreserved characters is percent-encoded (a query value).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 // ---------------------------------------------------------------- the SPA (examples/spa)
 
@@ -348,11 +345,7 @@ async fn spa_config(req: HttpRequest, cfg: web::Data<DemoConfig>) -> HttpRespons
         Some((h, p)) => (h.to_string(), format!(":{p}")),
         None => (info.host().to_string(), String::new()),
     };
-    let Some((domain, gw)) = cfg
-        .gateways
-        .iter()
-        .find(|(d, _)| host == *d || host.ends_with(&format!(".{d}")))
-    else {
+    let Some((domain, gw)) = cfg.gateway_for(&host) else {
         return HttpResponse::NotFound().json(serde_json::json!({
             "error": "no_gateway",
             "error_description": format!("no gateway is configured for {host}"),
@@ -361,7 +354,7 @@ async fn spa_config(req: HttpRequest, cfg: web::Data<DemoConfig>) -> HttpRespons
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({
-            "gateway": gw.trim_end_matches('/'),
+            "gateway": gw,
             "api": format!("{}://api.{domain}{port}/api/me", info.scheme()),
         }))
 }

@@ -12,7 +12,8 @@ use sso_core::ui::{PageContext, PageKind, PageLinks, Pages};
 pub const RETRY_AFTER_SECS: u64 = 5;
 
 /// A core error plus how the client wants it rendered.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
 pub struct HttpError {
     pub error: Error,
     pub json: bool,
@@ -22,41 +23,32 @@ pub struct HttpError {
 }
 
 impl HttpError {
-    /// An HTML page with the built-in templates and no links; prefer [`HttpError::page`].
-    pub fn html(error: impl Into<Error>) -> Self {
+    fn new(
+        error: impl Into<Error>,
+        json: bool,
+        page: Option<(std::sync::Arc<Pages>, PageLinks)>,
+    ) -> Self {
         Self {
             error: error.into(),
-            json: false,
+            json,
             cookies: vec![],
-            page: None,
+            page: page.map(Box::new),
         }
+    }
+    /// An HTML page with the built-in templates and no links; prefer [`HttpError::page`].
+    pub fn html(error: impl Into<Error>) -> Self {
+        Self::new(error, false, None)
     }
     /// An HTML page with the gateway's templates and its next steps (`links`).
     pub fn page(gw: &sso_core::Gateway, error: impl Into<Error>, links: PageLinks) -> Self {
-        Self {
-            error: error.into(),
-            json: false,
-            cookies: vec![],
-            page: Some(Box::new((gw.settings().pages.clone(), links))),
-        }
+        Self::new(error, false, Some((gw.settings().pages.clone(), links)))
     }
     pub fn json(error: impl Into<Error>) -> Self {
-        Self {
-            error: error.into(),
-            json: true,
-            cookies: vec![],
-            page: None,
-        }
+        Self::new(error, true, None)
     }
     pub fn with_cookies(mut self, cookies: Vec<cookie::Cookie<'static>>) -> Self {
         self.cookies = cookies;
         self
-    }
-}
-
-impl std::fmt::Display for HttpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.error.fmt(f)
     }
 }
 

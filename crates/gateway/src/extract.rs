@@ -38,38 +38,39 @@ fn gateway_cookies(req: &HttpRequest) -> sso_core::cookies::RequestCookies<'_> {
     )
 }
 
+/// `FromRequest` for an extractor read from the request alone (no body, nothing awaited):
+/// `$read` turns `$req` into `Result<Self, actix_web::Error>`.
+macro_rules! from_head {
+    ($t:ty, |$req:ident| $read:expr) => {
+        impl FromRequest for $t {
+            type Error = actix_web::Error;
+            type Future = Ready<Result<Self, Self::Error>>;
+
+            fn from_request($req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                ready($read)
+            }
+        }
+    };
+}
+
 /// The gateway cookies and a bearer token (`Authorization: Bearer`, any case).
 pub struct Credentials(pub Presented);
 
-impl FromRequest for Credentials {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(gateway(req).map(|gw| {
-            let jar = gateway_cookies(req);
-            Credentials(gw.presented(
-                |n| jar.get(n).map(str::to_string),
-                header_str(req, header::AUTHORIZATION),
-            ))
-        }))
-    }
-}
+from_head!(Credentials, |req| gateway(req).map(|gw| {
+    let jar = gateway_cookies(req);
+    Credentials(gw.presented(
+        |n| jar.get(n).map(str::to_string),
+        header_str(req, header::AUTHORIZATION),
+    ))
+}));
 
 /// `Origin` and `Sec-Fetch-Site`, for the cross-site checks in core.
 pub struct Origin(pub Provenance);
 
-impl FromRequest for Origin {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(Origin(Provenance {
-            origin: header_str(req, header::ORIGIN).map(str::to_string),
-            fetch_site: header_str(req, "sec-fetch-site").map(str::to_string),
-        })))
-    }
-}
+from_head!(Origin, |req| Ok(Origin(Provenance {
+    origin: header_str(req, header::ORIGIN).map(str::to_string),
+    fetch_site: header_str(req, "sec-fetch-site").map(str::to_string),
+})));
 
 /// A sealed state cookie of the gateway's own flows, as presented: `sso_login`
 /// ([`LOGIN`](sso_core::cookies::LOGIN)) or `sso_logout`
@@ -101,33 +102,21 @@ impl<const LOGOUT: bool> FromRequest for StateCookie<LOGOUT> {
 /// (`X-Forwarded-Proto/Host/Uri`).
 pub struct OriginalUrl(pub Option<String>);
 
-impl FromRequest for OriginalUrl {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let h = |n: &str| header_str(req, n).map(str::to_string);
-        let url = h("x-original-url").or_else(|| {
-            let proto = h("x-forwarded-proto")?;
-            let host = h("x-forwarded-host")?;
-            let uri = h("x-forwarded-uri").unwrap_or_else(|| "/".into());
-            Some(format!("{proto}://{host}{uri}"))
-        });
-        ready(Ok(OriginalUrl(url)))
-    }
-}
+from_head!(OriginalUrl, |req| {
+    let h = |n: &str| header_str(req, n).map(str::to_string);
+    let url = h("x-original-url").or_else(|| {
+        let proto = h("x-forwarded-proto")?;
+        let host = h("x-forwarded-host")?;
+        let uri = h("x-forwarded-uri").unwrap_or_else(|| "/".into());
+        Some(format!("{proto}://{host}{uri}"))
+    });
+    Ok(OriginalUrl(url))
+});
 
 /// The client asked for JSON (`Accept` has `application/json` and no `text/html`).
 pub struct WantsJson(pub bool);
 
-impl FromRequest for WantsJson {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Ok(WantsJson(wants_json(req))))
-    }
-}
+from_head!(WantsJson, |req| Ok(WantsJson(wants_json(req))));
 
 fn wants_json(req: &HttpRequest) -> bool {
     header_str(req, header::ACCEPT)
@@ -172,19 +161,12 @@ impl FromRequest for FormParams {
 /// when no token is configured; a missing or wrong token is `401`.
 pub struct Admin;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum AdminRefused {
+    #[error("the admin API is not configured")]
     NotConfigured,
+    #[error("unauthorized")]
     Unauthorized,
-}
-
-impl std::fmt::Display for AdminRefused {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            AdminRefused::NotConfigured => "the admin API is not configured",
-            AdminRefused::Unauthorized => "unauthorized",
-        })
-    }
 }
 
 impl ResponseError for AdminRefused {
@@ -205,22 +187,15 @@ impl ResponseError for AdminRefused {
     }
 }
 
-impl FromRequest for Admin {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(gateway(req).and_then(|gw| {
-            if gw.settings().admin_token.is_none() {
-                Err(AdminRefused::NotConfigured.into())
-            } else if gw.admin_token_ok(bearer_token(header_str(req, header::AUTHORIZATION))) {
-                Ok(Admin)
-            } else {
-                Err(AdminRefused::Unauthorized.into())
-            }
-        }))
+from_head!(Admin, |req| gateway(req).and_then(|gw| {
+    if gw.settings().admin_token.is_none() {
+        Err(AdminRefused::NotConfigured.into())
+    } else if gw.admin_token_ok(bearer_token(header_str(req, header::AUTHORIZATION))) {
+        Ok(Admin)
+    } else {
+        Err(AdminRefused::Unauthorized.into())
     }
-}
+}));
 
 /// The query parameters by name.
 pub type Params = HashMap<String, String>;

@@ -72,7 +72,8 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    match cli.cmd.unwrap_or(Cmd::Run) {
+    // a failure is printed with this command's prefix
+    let (done, prefix) = match cli.cmd.unwrap_or(Cmd::Run) {
         Cmd::CheckConfig => {
             println!(
                 "configuration OK: {} for cookie domain {} (client {} at {})",
@@ -81,29 +82,18 @@ fn main() -> std::process::ExitCode {
                 settings.oidc.client_id,
                 settings.oidc.issuer
             );
-            std::process::ExitCode::SUCCESS
+            return std::process::ExitCode::SUCCESS;
         }
-        Cmd::Sessions { action } => match sessions(settings, action) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("sso-gateway: {e:#}");
-                std::process::ExitCode::FAILURE
-            }
-        },
-        Cmd::Fanout { action } => match fanout(settings, action) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                std::process::ExitCode::from(1)
-            }
-        },
-        Cmd::Run => match run(settings) {
-            Ok(()) => std::process::ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("sso-gateway: {e:#}");
-                std::process::ExitCode::FAILURE
-            }
-        },
+        Cmd::Run => (run(settings), "sso-gateway"),
+        cmd @ Cmd::Sessions { .. } => (operate(settings, cmd), "sso-gateway"),
+        cmd @ Cmd::Fanout { .. } => (operate(settings, cmd), "error"),
+    };
+    match done {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{prefix}: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
@@ -148,36 +138,33 @@ fn run(settings: Settings) -> anyhow::Result<()> {
     })
 }
 
-fn sessions(settings: Settings, action: SessionsCmd) -> anyhow::Result<()> {
+/// `sessions …` and `fanout …`: one operator action on the configured store, printed as
+/// JSON.
+fn operate(settings: Settings, cmd: Cmd) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let gw = sso_core::Gateway::build(settings)
             .await
             .context("connecting the store")?;
-        let out = match action {
-            SessionsCmd::List { sub } => {
+        let out = match cmd {
+            Cmd::Sessions {
+                action: SessionsCmd::List { sub },
+            } => {
                 let list = gw.list_sessions(&sub).await?;
                 serde_json::json!({"sub": sub, "sessions": list})
             }
-            SessionsCmd::Revoke { sub } => {
+            Cmd::Sessions {
+                action: SessionsCmd::Revoke { sub },
+            } => {
                 let ended = gw.revoke_subject(&sub).await?;
                 serde_json::json!({"sub": sub, "ended": ended.sessions})
             }
-        };
-        println!("{}", serde_json::to_string_pretty(&out)?);
-        Ok(())
-    })
-}
-
-fn fanout(settings: Settings, action: FanoutCmd) -> anyhow::Result<()> {
-    actix_web::rt::System::new().block_on(async move {
-        let gw = sso_core::Gateway::build(settings)
-            .await
-            .context("connecting the store")?;
-        let out = match action {
-            FanoutCmd::ReplayDead { peer } => {
+            Cmd::Fanout {
+                action: FanoutCmd::ReplayDead { peer },
+            } => {
                 let moved = gw.fanout().replay_dead_letters(peer.as_deref()).await?;
                 serde_json::json!({"replayed": moved})
             }
+            Cmd::Run | Cmd::CheckConfig => return Ok(()),
         };
         println!("{}", serde_json::to_string_pretty(&out)?);
         Ok(())

@@ -173,14 +173,6 @@ impl KeySet {
         self.generation
     }
 
-    pub fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.keys.is_empty()
-    }
-
     /// True when `other` publishes exactly the same keys (in any order).
     pub fn same_keys(&self, other: &[Jwk]) -> bool {
         self.keys.len() == other.len()

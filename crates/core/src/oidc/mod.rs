@@ -267,10 +267,6 @@ impl OidcClient {
         })
     }
 
-    pub fn settings(&self) -> &OidcSettings {
-        &self.settings
-    }
-
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
     }
@@ -339,7 +335,7 @@ impl OidcClient {
     pub async fn exchange_code(&self, code: &str, verifier: &str) -> Result<TokenSet, OidcError> {
         let meta = self.metadata().await?;
         let client = self.oauth_client(&meta.token_endpoint)?;
-        let _timer = op_timer(OpCall::Token);
+        let _timer = op_timer(OpCall::TOKEN);
         let resp = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
@@ -354,7 +350,7 @@ impl OidcClient {
         let meta = self.metadata().await?;
         let client = self.oauth_client(&meta.token_endpoint)?;
         let rt = oauth2::RefreshToken::new(rt.secret().to_string());
-        let _timer = op_timer(OpCall::Refresh);
+        let _timer = op_timer(OpCall::REFRESH);
         let resp = client
             .exchange_refresh_token(&rt)
             .request_async(self.http())
@@ -377,7 +373,7 @@ impl OidcClient {
         let token = StandardRevocableToken::RefreshToken(oauth2::RefreshToken::new(
             rt.secret().to_string(),
         ));
-        let _timer = op_timer(OpCall::Revocation);
+        let _timer = op_timer(OpCall::REVOCATION);
         client
             .revoke_token(token)
             .map_err(|e| OidcError::BadResponse(e.to_string()))?
@@ -406,7 +402,7 @@ impl OidcClient {
             return Ok(false);
         };
         let form = vec![("refresh_token", rt.secret().to_string())];
-        let _timer = op_timer(OpCall::EndSession);
+        let _timer = op_timer(OpCall::END_SESSION);
         self.post_with_client_auth(endpoint, form).await
     }
 
@@ -544,10 +540,6 @@ impl TokenVerifier {
         })
     }
 
-    pub fn settings(&self) -> &VerifierSettings {
-        &self.settings
-    }
-
     /// Provider metadata, discovered on first use and cached for an hour.
     pub async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
         if let Some(d) = self.discovered.read().await.as_ref() {
@@ -590,7 +582,7 @@ impl TokenVerifier {
     }
 
     async fn discover(&self) -> Result<ProviderMetadata, OidcError> {
-        let _timer = op_timer(OpCall::Discovery);
+        let _timer = op_timer(OpCall::DISCOVERY);
         let url = format!(
             "{}/.well-known/openid-configuration",
             self.settings.issuer.trim_end_matches('/')
@@ -621,7 +613,7 @@ impl TokenVerifier {
     async fn fetch_jwks(&self) -> Result<(), OidcError> {
         self.jwks_write().tried_at = Some(Instant::now());
         let meta = self.metadata().await?;
-        let _timer = op_timer(OpCall::Jwks);
+        let _timer = op_timer(OpCall::JWKS);
         let resp = self
             .http
             .get(meta.jwks_uri.clone())

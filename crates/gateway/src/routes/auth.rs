@@ -11,8 +11,8 @@ use crate::extract::{ApiQuery, Credentials, Origin, OriginalUrl};
 
 /// Set-Cookie headers, plus numbered copies nginx can pick up one by one with
 /// `auth_request_set` (`$upstream_http_set_cookie` only holds the first one).
-pub fn add_cookies(resp: &mut HttpResponse, cookies: &[cookie::Cookie<'static>]) {
-    crate::error::set_cookies(resp, cookies);
+pub fn add_cookies(mut resp: HttpResponse, cookies: &[cookie::Cookie<'static>]) -> HttpResponse {
+    crate::error::set_cookies(&mut resp, cookies);
     for (i, c) in cookies.iter().enumerate() {
         if let (Ok(name), Ok(v)) = (
             HeaderName::try_from(format!("x-auth-request-set-cookie-{i}")),
@@ -21,6 +21,7 @@ pub fn add_cookies(resp: &mut HttpResponse, cookies: &[cookie::Cookie<'static>])
             resp.headers_mut().insert(name, v);
         }
     }
+    resp
 }
 
 /// Core's forward-auth headers as actix header values, built once per verified token
@@ -54,21 +55,19 @@ pub async fn forward_auth(
     let mut resp = match outcome {
         AuthOutcome::Allowed(a) => {
             let Some(headers) = gw.upstream_headers(&a, upstream_header_values) else {
-                let mut r = HttpResponse::Forbidden()
+                let r = HttpResponse::Forbidden()
                     .json(serde_json::json!({
                         "error": "email_not_verified",
                         "error_description": "this application requires an email address verified by the identity provider"
                     }));
-                add_cookies(&mut r, &a.set_cookies);
-                return Ok(r);
+                return Ok(add_cookies(r, &a.set_cookies));
             };
             let mut r = HttpResponse::Ok().finish();
             let h = r.headers_mut();
             for (k, v) in headers.iter() {
                 h.insert(k.clone(), v.clone()); // shared buffers, no copy
             }
-            add_cookies(&mut r, &a.set_cookies);
-            r
+            add_cookies(r, &a.set_cookies)
         }
         AuthOutcome::Denied(d) => {
             let login = gw.login_url_for(original.as_deref());
@@ -85,11 +84,10 @@ pub async fn forward_auth(
                 b.insert_header(("x-auth-request-redirect", l));
             }
             b.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-            let mut r = b.json(
+            let r = b.json(
                 serde_json::json!({"error": "unauthenticated", "error_description": d.reason}),
             );
-            add_cookies(&mut r, &d.set_cookies);
-            r
+            add_cookies(r, &d.set_cookies)
         }
     };
     resp.headers_mut().insert(
@@ -121,9 +119,7 @@ pub async fn preflight(gw: Gw, Origin(o): Origin) -> HttpResponse {
 
 pub async fn session(gw: Gw, Credentials(p): Credentials) -> Result<HttpResponse, HttpError> {
     let (view, cookies) = gw.session_status(&p).await.map_err(HttpError::json)?;
-    let mut r = HttpResponse::Ok().json(view);
-    add_cookies(&mut r, &cookies);
-    Ok(r)
+    Ok(add_cookies(HttpResponse::Ok().json(view), &cookies))
 }
 
 pub async fn refresh(
@@ -139,19 +135,16 @@ pub async fn refresh(
     let force = gw.refresh_of(&p).is_some();
     Ok(
         match gw.authenticate(&p, force).await.map_err(HttpError::json)? {
-            AuthOutcome::Allowed(a) => {
-                let mut r =
-                    HttpResponse::Ok().json(sso_core::api::SessionView::from_claims(&a.claims));
-                add_cookies(&mut r, &a.set_cookies);
-                r
-            }
-            AuthOutcome::Denied(d) => {
-                let mut r = HttpResponse::Unauthorized().json(
+            AuthOutcome::Allowed(a) => add_cookies(
+                HttpResponse::Ok().json(sso_core::api::SessionView::from_claims(&a.claims)),
+                &a.set_cookies,
+            ),
+            AuthOutcome::Denied(d) => add_cookies(
+                HttpResponse::Unauthorized().json(
                     serde_json::json!({"error": "unauthenticated", "error_description": d.reason}),
-                );
-                add_cookies(&mut r, &d.set_cookies);
-                r
-            }
+                ),
+                &d.set_cookies,
+            ),
         },
     )
 }

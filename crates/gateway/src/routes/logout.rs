@@ -87,13 +87,26 @@ pub async fn logout_get(
 /// `GET /sso/signed-out`: where a logout without `rd` ends; with an allowed `rd`, it offers
 /// to sign in again and the way back there.
 pub async fn signed_out(gw: Gw, Query(q): Query) -> HttpResponse {
-    let links = gw.login_links(q.get("rd").map(String::as_str));
+    let message = "You have been signed out of the applications that use this sign-in.";
+    signed_out_page(&gw, q.get("rd").map(String::as_str), message, None)
+}
+
+/// The signed-out page (`op_reached`: whether the OP's session ended too, when known), with
+/// the login and the way back to `rd` when it is allowed.
+fn signed_out_page(
+    gw: &Gw,
+    rd: Option<&str>,
+    message: &str,
+    op_reached: Option<bool>,
+) -> HttpResponse {
+    let links = gw.login_links(rd);
     let ctx = PageContext {
         status: 200,
         title: "You are signed out".into(),
-        message: "You have been signed out of the applications that use this sign-in.".into(),
+        message: message.into(),
         try_again: links.try_again,
         back: links.back,
+        op_reached,
         ..Default::default()
     };
     html_response(
@@ -120,9 +133,7 @@ pub async fn logout_post(
     }
     if json {
         let (body, cookies) = gw.logout_json(&p).await.map_err(HttpError::json)?;
-        let mut r = HttpResponse::Ok().json(body);
-        add_cookies(&mut r, &cookies);
-        return Ok(r);
+        return Ok(add_cookies(HttpResponse::Ok().json(body), &cookies));
     }
     // `rd` and `peers` may come in the query or in a form body (an HTML logout form).
     q.extend(form);
@@ -141,22 +152,8 @@ async fn logout(gw: Gw, p: Presented, q: Params) -> Result<HttpResponse, HttpErr
         LogoutStart::Redirect(r) => redirect(r),
         // The local session ended and the cookies clear; the OP part could not be done.
         LogoutStart::OpUnreachable { cookies } => {
-            let links = gw.login_links(rd);
-            let ctx = PageContext {
-                status: 200,
-                title: "You are signed out".into(),
-                message: "You are signed out of this site.".into(),
-                try_again: links.try_again,
-                back: links.back,
-                op_reached: Some(false),
-                ..Default::default()
-            };
-            let mut page = html_response(
-                StatusCode::OK,
-                gw.settings().pages.render(PageKind::SignedOut, &ctx),
-            );
-            add_cookies(&mut page, &cookies);
-            page
+            let message = "You are signed out of this site.";
+            add_cookies(signed_out_page(&gw, rd, message, Some(false)), &cookies)
         }
     })
 }
