@@ -654,14 +654,29 @@ const KNOWN_PASS_PARAMS: &[&str] = &[
 impl RawSession {
     /// `[session]`: its settings, every problem pushed to `p` with how to fix it.
     fn check(&self, p: &mut Vec<String>) -> SessionSettings {
+        // Ten years: any longer is a typo, and times past it overflow the clock arithmetic.
+        const MAX_SECS: u64 = 315_360_000;
+        let mut secs = |v: Option<u64>, default: u64, key: &str| match v {
+            Some(v) if v > MAX_SECS => {
+                p.push(format!(
+                    "session.{key} = {v} is too large: use at most {MAX_SECS} seconds (10 years)"
+                ));
+                default as i64
+            }
+            v => v.unwrap_or(default) as i64,
+        };
         let s = self;
         let session = SessionSettings {
-            max_lifetime_secs: s.max_lifetime_secs.unwrap_or(36_000) as i64,
-            idle_timeout_secs: s.idle_timeout_secs.unwrap_or(1_800) as i64,
-            refresh_grace_secs: s.refresh_grace_secs.unwrap_or(10) as i64,
+            max_lifetime_secs: secs(s.max_lifetime_secs, 36_000, "max_lifetime_secs"),
+            idle_timeout_secs: secs(s.idle_timeout_secs, 1_800, "idle_timeout_secs"),
+            refresh_grace_secs: secs(s.refresh_grace_secs, 10, "refresh_grace_secs"),
             refresh_lock_secs: s.refresh_lock_secs.unwrap_or(10),
-            refresh_before_expiry_secs: s.refresh_before_expiry_secs.unwrap_or(0) as i64,
-            revocation_ttl_secs: s.revocation_ttl_secs.unwrap_or(3600) as i64,
+            refresh_before_expiry_secs: secs(
+                s.refresh_before_expiry_secs,
+                0,
+                "refresh_before_expiry_secs",
+            ),
+            revocation_ttl_secs: secs(s.revocation_ttl_secs, 3600, "revocation_ttl_secs"),
         };
         if session.max_lifetime_secs < 60 {
             p.push("session.max_lifetime_secs must be at least 60".into());
@@ -688,15 +703,15 @@ impl RevocationSettings {
     /// `[revocation]`: its settings, every problem pushed to `p` with how to fix it.
     fn check(self, p: &mut Vec<String>) -> Self {
         if self.heartbeat_interval_secs == 0 || self.heartbeat_interval_secs > 60 {
-            p.push("self.heartbeat_interval_secs must be between 1 and 60".into());
+            p.push("revocation.heartbeat_interval_secs must be between 1 and 60".into());
         }
-        if self.heartbeat_timeout_secs < 2 * self.heartbeat_interval_secs
+        if self.heartbeat_timeout_secs < self.heartbeat_interval_secs.saturating_mul(2)
             || self.heartbeat_timeout_secs > 300
         {
-            p.push("self.heartbeat_timeout_secs must be at least twice self.heartbeat_interval_secs and at most 300".into());
+            p.push("revocation.heartbeat_timeout_secs must be at least twice revocation.heartbeat_interval_secs and at most 300".into());
         }
         if self.resync_interval_secs == 0 || self.resync_interval_secs > 3600 {
-            p.push("self.resync_interval_secs must be between 1 and 3600".into());
+            p.push("revocation.resync_interval_secs must be between 1 and 3600".into());
         }
         self
     }
@@ -1559,6 +1574,28 @@ kind = "memory"
             "cookie.keys[0]",
             "HS256",
             "redirect.allowed is missing",
+        ] {
+            assert!(e.contains(needle), "missing {needle:?} in {e}");
+        }
+    }
+
+    /// Hostile or mistyped numbers are problems with a fix, never a panic or an overflow of
+    /// the clock arithmetic later (`now + max_lifetime_secs`).
+    #[test]
+    fn huge_numbers_are_refused_with_their_key() {
+        let e = Settings::from_toml(&format!(
+            "{}[session]\nmax_lifetime_secs = 9223372036854775807\n\
+             refresh_before_expiry_secs = 4000000000000000000\n\
+             [revocation]\nheartbeat_interval_secs = 9223372036854775807\n",
+            good()
+        ))
+        .unwrap_err()
+        .to_string();
+        for needle in [
+            "session.max_lifetime_secs = 9223372036854775807 is too large",
+            "session.refresh_before_expiry_secs = 4000000000000000000 is too large",
+            "revocation.heartbeat_interval_secs must be between 1 and 60",
+            "revocation.heartbeat_timeout_secs must be at least twice",
         ] {
             assert!(e.contains(needle), "missing {needle:?} in {e}");
         }
