@@ -67,19 +67,11 @@ impl MemoryStore {
     }
 }
 
-fn index_keys(s: &SessionRecord) -> Vec<String> {
-    let mut v = vec![keys::index(Index::Sub, &s.iss, &s.sub)];
-    if let Some(sid) = &s.sid {
-        v.push(keys::index(Index::Sid, &s.iss, sid));
-    }
-    v
-}
-
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn put_session(&self, s: &SessionRecord, ttl: i64) -> Result<(), StoreError> {
         self.with(|g| {
-            for k in index_keys(s) {
+            for k in s.index_keys() {
                 g.sets
                     .entry(k)
                     .or_default()
@@ -114,7 +106,7 @@ impl SessionStore for MemoryStore {
         self.with(|g| {
             let gone = g.sessions.remove(id.secret()).map(|(s, _)| s);
             if let Some(s) = &gone {
-                for k in index_keys(s) {
+                for k in s.index_keys() {
                     if let Some(set) = g.sets.get_mut(&k) {
                         set.remove(id.secret());
                     }

@@ -48,6 +48,17 @@ pub struct SessionRecord {
     pub access_jti: Option<String>,
 }
 
+impl SessionRecord {
+    /// The index keys listing this session: its subject's, and its OP session's if any.
+    pub(crate) fn index_keys(&self) -> Vec<String> {
+        let mut v = vec![keys::index(Index::Sub, &self.iss, &self.sub)];
+        if let Some(sid) = &self.sid {
+            v.push(keys::index(Index::Sid, &self.iss, sid));
+        }
+        v
+    }
+}
+
 /// The secondary indexes (docs/architecture.md §11: `sso:sid:{…}`, `sso:sub:{…}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Index {

@@ -289,14 +289,6 @@ impl RedisStore {
     }
 }
 
-fn index_keys(s: &SessionRecord) -> Vec<String> {
-    let mut v = vec![keys::index(Index::Sub, &s.iss, &s.sub)];
-    if let Some(sid) = &s.sid {
-        v.push(keys::index(Index::Sid, &s.iss, sid));
-    }
-    v
-}
-
 fn encode(s: &SessionRecord) -> Result<String, StoreError> {
     serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -333,7 +325,7 @@ impl SessionStore for RedisStore {
             let mut pipe = redis::pipe();
             add_session(&mut pipe);
             pipe.query_async::<()>(&mut c).await.map_err(err)?;
-            for k in index_keys(s) {
+            for k in s.index_keys() {
                 let mut pipe = redis::pipe();
                 add_index(&mut pipe, &k);
                 pipe.query_async::<()>(&mut c).await.map_err(err)?;
@@ -343,7 +335,7 @@ impl SessionStore for RedisStore {
             let mut pipe = redis::pipe();
             pipe.atomic();
             add_session(&mut pipe);
-            for k in index_keys(s) {
+            for k in s.index_keys() {
                 add_index(&mut pipe, &k);
             }
             pipe.query_async::<()>(&mut c).await.map_err(err)
@@ -381,7 +373,7 @@ impl SessionStore for RedisStore {
             .await
             .map_err(err)?;
         if n == 1 {
-            for k in index_keys(s) {
+            for k in s.index_keys() {
                 let _: () = redis::cmd("EXPIRE")
                     .arg(&k)
                     .arg(ttl)
@@ -400,7 +392,7 @@ impl SessionStore for RedisStore {
         };
         let mut c = self.conn();
         let removed: i64 = c.del(keys::session(id.secret())).await.map_err(err)?;
-        for k in index_keys(&s) {
+        for k in s.index_keys() {
             let _: i64 = c.srem(&k, id.secret()).await.map_err(err)?;
         }
         Ok((removed > 0).then_some(s))
