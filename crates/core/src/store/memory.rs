@@ -180,38 +180,25 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError> {
-        let until = crate::util::now() + ttl.max(1);
+    async fn put_tombstone(
+        &self,
+        r: &Revocation,
+        until: i64,
+        ttl: i64,
+        keep: bool,
+    ) -> Result<(), StoreError> {
         self.with(|g| {
-            g.tombstones
-                .insert(r.clone(), (deadline(ttl.max(1)), until));
-        })?;
-        // no subscribers is fine
-        let _ = self.bus.send(BusEvent::Revoked(Tombstone {
-            revocation: r.clone(),
-            until,
-        }));
-        Ok(())
-    }
-
-    async fn restore(&self, lost: &[Tombstone]) -> Result<(), StoreError> {
-        let now = crate::util::now();
-        self.with(|g| {
-            for t in lost.iter().filter(|t| t.until > now) {
-                g.tombstones
-                    .entry(t.revocation.clone())
-                    .or_insert((deadline(t.until - now), t.until));
+            if !keep || !g.tombstones.contains_key(r) {
+                g.tombstones.insert(r.clone(), (deadline(ttl), until));
             }
         })
     }
 
-    async fn heartbeat(&self) -> Result<(), StoreError> {
-        let _ = self.bus.send(BusEvent::Heartbeat);
-        Ok(())
-    }
-
-    async fn refreshed(&self) -> Result<(), StoreError> {
-        let _ = self.bus.send(BusEvent::Refreshed);
+    async fn publish(&self, payload: &str) -> Result<(), StoreError> {
+        if let Some(event) = super::parse_message(payload, 0) {
+            // no subscribers is fine
+            let _ = self.bus.send(event);
+        }
         Ok(())
     }
 

@@ -10,8 +10,8 @@ use redis::cluster_async::ClusterConnection;
 use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Value};
 
 use super::{
-    keys, parse_message, BusEvent, Index, Published, Revocation, SessionRecord, SessionStore,
-    StoreError, Tombstone, HEARTBEAT, REFRESHED,
+    encode, keys, parse_message, BusEvent, Index, Revocation, SessionRecord, SessionStore,
+    StoreError, Tombstone,
 };
 use crate::secret::SessionId;
 
@@ -289,8 +289,22 @@ impl RedisStore {
     }
 }
 
-fn encode(s: &SessionRecord) -> Result<String, StoreError> {
-    serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+/// `SET key value [NX] <unit> ttl`; false when `NX` kept an existing key.
+async fn set(
+    c: &mut Conn,
+    key: &str,
+    value: &str,
+    nx: bool,
+    unit: &str,
+    ttl: impl redis::ToRedisArgs,
+) -> Result<bool, StoreError> {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key).arg(value);
+    if nx {
+        cmd.arg("NX");
+    }
+    let set: Option<String> = cmd.arg(unit).arg(ttl).query_async(c).await.map_err(err)?;
+    Ok(set.is_some())
 }
 
 #[async_trait]
@@ -348,12 +362,9 @@ impl SessionStore for RedisStore {
             .hget(keys::session(id.secret()), "data")
             .await
             .map_err(err)?;
-        match data {
-            None => Ok(None),
-            Some(d) => serde_json::from_str(&d)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(e.to_string())),
-        }
+        data.map(|d| serde_json::from_str(&d))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     async fn update_session(
@@ -413,31 +424,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn mark_once(&self, key: &str, ttl: i64) -> Result<bool, StoreError> {
-        let mut c = self.conn();
-        let set: Option<String> = redis::cmd("SET")
-            .arg(key)
-            .arg("1")
-            .arg("NX")
-            .arg("EX")
-            .arg(ttl.max(1))
-            .query_async(&mut c)
-            .await
-            .map_err(err)?;
-        Ok(set.is_some())
+        set(&mut self.conn(), key, "1", true, "EX", ttl.max(1)).await
     }
 
     async fn lock_acquire(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
-        let mut c = self.conn();
-        let set: Option<String> = redis::cmd("SET")
-            .arg(key)
-            .arg(token)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl_ms.max(1))
-            .query_async(&mut c)
-            .await
-            .map_err(err)?;
-        Ok(set.is_some())
+        set(&mut self.conn(), key, token, true, "PX", ttl_ms.max(1)).await
     }
 
     async fn lock_renew(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
@@ -463,64 +454,27 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
-    async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError> {
-        let json = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let until = crate::util::now() + ttl.max(1);
-        let published = serde_json::to_string(&Published {
-            revocation: r.clone(),
-            until: Some(until),
-        })
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    async fn put_tombstone(
+        &self,
+        r: &Revocation,
+        until: i64,
+        ttl: i64,
+        keep: bool,
+    ) -> Result<(), StoreError> {
+        let json = encode(r)?;
+        let key = keys::revoked(&r.tombstone_id());
         let mut c = self.conn();
-        let _: () = redis::cmd("SET")
-            .arg(keys::revoked(&r.tombstone_id()))
-            .arg(&json)
-            .arg("EX")
-            .arg(ttl.max(1))
-            .query_async(&mut c)
-            .await
-            .map_err(err)?;
+        set(&mut c, &key, &json, keep, "EX", ttl).await?;
         let _: i64 = c
             .zadd(keys::REVOKED_INDEX, &json, until)
             .await
             .map_err(err)?;
-        let _: i64 = c.publish(keys::CHANNEL, &published).await.map_err(err)?;
         Ok(())
     }
 
-    async fn restore(&self, lost: &[Tombstone]) -> Result<(), StoreError> {
-        let now = crate::util::now();
+    async fn publish(&self, payload: &str) -> Result<(), StoreError> {
         let mut c = self.conn();
-        for t in lost.iter().filter(|t| t.until > now) {
-            let json = serde_json::to_string(&t.revocation)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            // NX: a tombstone written since (a newer logout of the same sid) stays.
-            let _: Option<String> = redis::cmd("SET")
-                .arg(keys::revoked(&t.revocation.tombstone_id()))
-                .arg(&json)
-                .arg("NX")
-                .arg("EX")
-                .arg(t.until - now)
-                .query_async(&mut c)
-                .await
-                .map_err(err)?;
-            let _: i64 = c
-                .zadd(keys::REVOKED_INDEX, &json, t.until)
-                .await
-                .map_err(err)?;
-        }
-        Ok(())
-    }
-
-    async fn heartbeat(&self) -> Result<(), StoreError> {
-        let mut c = self.conn();
-        let _: i64 = c.publish(keys::CHANNEL, HEARTBEAT).await.map_err(err)?;
-        Ok(())
-    }
-
-    async fn refreshed(&self) -> Result<(), StoreError> {
-        let mut c = self.conn();
-        let _: i64 = c.publish(keys::CHANNEL, REFRESHED).await.map_err(err)?;
+        let _: i64 = c.publish(keys::CHANNEL, payload).await.map_err(err)?;
         Ok(())
     }
 
