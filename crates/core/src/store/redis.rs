@@ -2,6 +2,8 @@
 //! `ConnectionManager`, which reconnects by itself) or Cluster. Every session's keys carry
 //! a hash tag so one session lives in one Cluster slot.
 
+use std::future::Future;
+
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
@@ -87,20 +89,26 @@ impl SentinelConn {
             || e.is_timeout()
             || e.kind() == redis::ErrorKind::ReadOnly
     }
+
+    /// Send on the current master's connection; after a failover error, once more on a
+    /// freshly resolved one.
+    async fn send<T, F: Future<Output = redis::RedisResult<T>>>(
+        &self,
+        req: impl Fn(redis::aio::MultiplexedConnection) -> F,
+    ) -> redis::RedisResult<T> {
+        match req(self.connection().await?).await {
+            Err(e) if Self::failover_error(&e) => {
+                self.reset().await;
+                req(self.connection().await?).await
+            }
+            r => r,
+        }
+    }
 }
 
 impl ConnectionLike for SentinelConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let mut c = self.connection().await?;
-            match c.req_packed_command(cmd).await {
-                Err(e) if Self::failover_error(&e) => {
-                    self.reset().await;
-                    self.connection().await?.req_packed_command(cmd).await
-                }
-                r => r,
-            }
-        })
+        Box::pin(self.send(move |mut c| async move { c.req_packed_command(cmd).await }))
     }
     fn req_packed_commands<'a>(
         &'a mut self,
@@ -108,19 +116,9 @@ impl ConnectionLike for SentinelConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let mut c = self.connection().await?;
-            match c.req_packed_commands(cmd, offset, count).await {
-                Err(e) if Self::failover_error(&e) => {
-                    self.reset().await;
-                    self.connection()
-                        .await?
-                        .req_packed_commands(cmd, offset, count)
-                        .await
-                }
-                r => r,
-            }
-        })
+        Box::pin(
+            self.send(move |mut c| async move { c.req_packed_commands(cmd, offset, count).await }),
+        )
     }
     fn get_db(&self) -> i64 {
         0
@@ -545,23 +543,11 @@ impl SessionStore for RedisStore {
         count: usize,
     ) -> Result<Vec<super::StreamEntry>, StoreError> {
         let mut c = self.conn();
-        let reply: redis::streams::StreamRangeReply =
+        let reply: Vec<(String, Vec<(String, String)>)> =
             c.xrange_count(key, "-", "+", count).await.map_err(err)?;
         Ok(reply
-            .ids
             .into_iter()
-            .map(|e| super::StreamEntry {
-                id: e.id.clone(),
-                fields: e
-                    .map
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        redis::from_redis_value::<String>(v)
-                            .ok()
-                            .map(|v| (k.clone(), v))
-                    })
-                    .collect(),
-            })
+            .map(|(id, fields)| super::StreamEntry { id, fields })
             .collect())
     }
 
