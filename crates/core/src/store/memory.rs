@@ -25,6 +25,17 @@ struct Inner {
     seq: u64,
 }
 
+impl Inner {
+    /// Set a mark (or lock) that is not set; false if it is.
+    fn set_nx(&mut self, key: &str, token: &str, deadline: Instant) -> bool {
+        let free = !self.marks.contains_key(key);
+        if free {
+            self.marks.insert(key.into(), (token.into(), deadline));
+        }
+        free
+    }
+}
+
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     bus: broadcast::Sender<BusEvent>,
@@ -124,8 +135,7 @@ impl SessionStore for MemoryStore {
     ) -> Result<Vec<SessionId>, StoreError> {
         let key = keys::index(index, iss, value);
         self.with(|g| {
-            let live: Vec<SessionId> = g
-                .sets
+            g.sets
                 .get(&key)
                 .map(|s| {
                     s.iter()
@@ -133,33 +143,16 @@ impl SessionStore for MemoryStore {
                         .map(|id| SessionId::new(id.clone()))
                         .collect()
                 })
-                .unwrap_or_default();
-            live
+                .unwrap_or_default()
         })
     }
 
     async fn mark_once(&self, key: &str, ttl: i64) -> Result<bool, StoreError> {
-        self.with(|g| {
-            if g.marks.contains_key(key) {
-                false
-            } else {
-                g.marks
-                    .insert(key.to_string(), (String::new(), deadline(ttl)));
-                true
-            }
-        })
+        self.with(|g| g.set_nx(key, "", deadline(ttl)))
     }
 
     async fn lock_acquire(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
-        self.with(|g| {
-            if g.marks.contains_key(key) {
-                false
-            } else {
-                let d = Instant::now() + Duration::from_millis(ttl_ms);
-                g.marks.insert(key.to_string(), (token.to_string(), d));
-                true
-            }
-        })
+        self.with(|g| g.set_nx(key, token, Instant::now() + Duration::from_millis(ttl_ms)))
     }
 
     async fn lock_renew(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
