@@ -153,11 +153,8 @@ impl RevocationCache {
 
     /// The heartbeat deadline passed (only when heartbeats are expected).
     pub fn heartbeat_overdue(&self) -> bool {
-        let limit = self.heartbeat_timeout_ms.load(Ordering::Acquire);
-        limit > 0
-            && self
-                .heartbeat_age()
-                .is_none_or(|a| a.as_millis() as i64 > limit)
+        self.heartbeat_timeout()
+            .is_some_and(|limit| self.heartbeat_age().is_none_or(|a| a > limit))
     }
 
     pub fn heartbeat_timeout(&self) -> Option<Duration> {
