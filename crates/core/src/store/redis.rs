@@ -318,40 +318,29 @@ impl SessionStore for RedisStore {
             ("created", s.created_at.to_string()),
             ("expires", s.expires_at.to_string()),
         ];
-        let add_session = |pipe: &mut Pipeline| {
-            pipe.hset_multiple(&key, &fields)
-                .ignore()
-                .expire(&key, ttl)
-                .ignore();
-        };
-        let add_index = |pipe: &mut Pipeline, k: &str| {
-            pipe.sadd(k, s.id.secret()).ignore();
-            // Index lives as long as its longest session: NX sets a first TTL, GT extends it.
-            pipe.cmd("EXPIRE").arg(k).arg(ttl).arg("NX").ignore();
-            pipe.cmd("EXPIRE").arg(k).arg(ttl).arg("GT").ignore();
-        };
         let mut c = self.conn();
-        if self.is_cluster() {
-            // The indexes live in other slots than the session: one pipeline per slot,
-            // the session first so an index never names a session that was never written.
-            let mut pipe = redis::pipe();
-            add_session(&mut pipe);
-            pipe.query_async::<()>(&mut c).await.map_err(err)?;
-            for k in s.index_keys() {
-                let mut pipe = redis::pipe();
-                add_index(&mut pipe, &k);
+        let mut pipe = redis::pipe();
+        pipe.hset_multiple(&key, &fields)
+            .ignore()
+            .expire(&key, ttl)
+            .ignore();
+        for k in s.index_keys() {
+            if self.is_cluster() {
+                // The indexes live in other slots than the session: one pipeline per slot,
+                // the session first so an index never names a session that was never written.
                 pipe.query_async::<()>(&mut c).await.map_err(err)?;
+                pipe = redis::pipe();
             }
-            Ok(())
-        } else {
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            add_session(&mut pipe);
-            for k in s.index_keys() {
-                add_index(&mut pipe, &k);
-            }
-            pipe.query_async::<()>(&mut c).await.map_err(err)
+            pipe.sadd(&k, s.id.secret()).ignore();
+            // Index lives as long as its longest session: NX sets a first TTL, GT extends it.
+            pipe.cmd("EXPIRE").arg(&k).arg(ttl).arg("NX").ignore();
+            pipe.cmd("EXPIRE").arg(&k).arg(ttl).arg("GT").ignore();
         }
+        if !self.is_cluster() {
+            // Standalone or Sentinel: the session and its indexes in one transaction.
+            pipe.atomic();
+        }
+        pipe.query_async::<()>(&mut c).await.map_err(err)
     }
 
     async fn get_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
