@@ -136,17 +136,16 @@ pub const REFRESHED: &str = r#"{"kind":"refreshed"}"#;
 /// Parse a message from `sso:revocations`. `default_until` applies to messages from older
 /// gateways that do not carry their expiry.
 pub(crate) fn parse_message(payload: &str, default_until: i64) -> Option<BusEvent> {
-    if payload == HEARTBEAT {
-        return Some(BusEvent::Heartbeat);
+    match payload {
+        HEARTBEAT => Some(BusEvent::Heartbeat),
+        REFRESHED => Some(BusEvent::Refreshed),
+        _ => serde_json::from_str(payload).ok().map(|p: Published| {
+            BusEvent::Revoked(Tombstone {
+                revocation: p.revocation,
+                until: p.until.unwrap_or(default_until),
+            })
+        }),
     }
-    if payload == REFRESHED {
-        return Some(BusEvent::Refreshed);
-    }
-    let p: Published = serde_json::from_str(payload).ok()?;
-    Some(BusEvent::Revoked(Tombstone {
-        revocation: p.revocation,
-        until: p.until.unwrap_or(default_until),
-    }))
 }
 
 /// What a revocation subscription yields.
@@ -181,7 +180,7 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         iss: &str,
         value: &str,
     ) -> Result<Vec<SessionId>, StoreError>;
-    /// Every session id (operator listing); may be slow.
+    /// Set a single-use mark for `ttl` seconds; false if it was already set.
     async fn mark_once(&self, key: &str, ttl: i64) -> Result<bool, StoreError>;
     async fn lock_acquire(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError>;
     async fn lock_renew(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError>;
