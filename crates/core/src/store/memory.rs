@@ -222,8 +222,14 @@ impl SessionStore for MemoryStore {
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, BusEvent>, StoreError> {
-        let rx = self.bus.subscribe();
-        let events = tokio_stream_from(rx);
+        let events = futures_util::stream::unfold(self.bus.subscribe(), |mut rx| async move {
+            match rx.recv().await {
+                Ok(ev) => Some((ev, rx)),
+                // Lagged: tell the listener to rebuild, like a resubscribe.
+                Err(broadcast::error::RecvError::Lagged(_)) => Some((BusEvent::Subscribed, rx)),
+                Err(broadcast::error::RecvError::Closed) => None,
+            }
+        });
         Ok(futures_util::stream::once(async { BusEvent::Subscribed })
             .chain(events)
             .boxed())
@@ -276,18 +282,6 @@ impl SessionStore for MemoryStore {
     async fn stream_len(&self, key: &str) -> Result<u64, StoreError> {
         self.with(|g| g.streams.get(key).map(|v| v.len() as u64).unwrap_or(0))
     }
-}
-
-fn tokio_stream_from(rx: broadcast::Receiver<BusEvent>) -> BoxStream<'static, BusEvent> {
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        match rx.recv().await {
-            Ok(ev) => Some((ev, rx)),
-            // Lagged: tell the listener to rebuild, like a resubscribe.
-            Err(broadcast::error::RecvError::Lagged(_)) => Some((BusEvent::Subscribed, rx)),
-            Err(broadcast::error::RecvError::Closed) => None,
-        }
-    })
-    .boxed()
 }
 
 #[cfg(test)]
