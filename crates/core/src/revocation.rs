@@ -28,6 +28,8 @@ use crate::util::now;
 /// are revoked (a jti's cut-off is `i64::MAX`: that token, whenever it was issued).
 type Cut = (i64, i64);
 type Table = RwLock<HashMap<String, Cut>>;
+/// How an entry of a table (key, cut-off) reads as a revocation.
+type ToRevocation = fn(String, i64) -> Revocation;
 
 #[derive(Debug, Default)]
 pub struct RevocationCache {
@@ -74,7 +76,7 @@ impl RevocationCache {
     }
 
     /// Each table with how its entries read as revocations.
-    fn tables(&self) -> [(&Table, fn(String, i64) -> Revocation); 3] {
+    fn tables(&self) -> [(&Table, ToRevocation); 3] {
         [
             (&self.sids, |sid, before| Revocation::Sid { sid, before }),
             (&self.subs, |sub, before| Revocation::Sub { sub, before }),
