@@ -194,39 +194,7 @@ impl FederationKeys {
             .iter()
             .flat_map(|p| p.keys.iter().map(|k| k.id.as_str()))
     }
-}
 
-/// `POST /sso/federation/revoke` form.
-#[derive(Debug, Deserialize)]
-pub struct RevokeForm {
-    pub sub: String,
-    pub received_at: i64,
-    pub federation_kid: String,
-    pub federation_mac: String,
-}
-
-/// `POST /sso/backchannel-logout` form (from the OP: `logout_token` only).
-#[derive(Debug, Default, Deserialize)]
-pub struct BackchannelForm {
-    pub logout_token: Option<String>,
-    pub forwarded: Option<String>,
-    pub received_at: Option<i64>,
-    pub federation_kid: Option<String>,
-    pub federation_mac: Option<String>,
-}
-
-/// What a forwarded logout's federation fields prove.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ForwardCheck<'a> {
-    /// No federation fields: the token is judged at the receiver's clock.
-    Unsigned,
-    /// The MAC verifies: `peer` vouches that it received the token at `received_at`.
-    Signed { peer: &'a Url, received_at: i64 },
-    /// Federation fields that do not verify (forged, unknown kid, partial): refused.
-    Invalid,
-}
-
-impl FederationKeys {
     /// The federation fields of a forwarded logout (a pure function: the fuzz target
     /// `federation` drives it).
     pub fn check_forward(
@@ -262,6 +230,36 @@ impl FederationKeys {
             &f.federation_mac,
         )
     }
+}
+
+/// `POST /sso/federation/revoke` form.
+#[derive(Debug, Deserialize)]
+pub struct RevokeForm {
+    pub sub: String,
+    pub received_at: i64,
+    pub federation_kid: String,
+    pub federation_mac: String,
+}
+
+/// `POST /sso/backchannel-logout` form (from the OP: `logout_token` only).
+#[derive(Debug, Default, Deserialize)]
+pub struct BackchannelForm {
+    pub logout_token: Option<String>,
+    pub forwarded: Option<String>,
+    pub received_at: Option<i64>,
+    pub federation_kid: Option<String>,
+    pub federation_mac: Option<String>,
+}
+
+/// What a forwarded logout's federation fields prove.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ForwardCheck<'a> {
+    /// No federation fields: the token is judged at the receiver's clock.
+    Unsigned,
+    /// The MAC verifies: `peer` vouches that it received the token at `received_at`.
+    Signed { peer: &'a Url, received_at: i64 },
+    /// Federation fields that do not verify (forged, unknown kid, partial): refused.
+    Invalid,
 }
 
 #[cfg(test)]

@@ -36,13 +36,7 @@ impl Gateway {
             None => !p.cross_site(),
             Some(o) => {
                 self.cors_origin_allowed(o)
-                    || self
-                        .settings
-                        .server
-                        .public_url
-                        .origin()
-                        .ascii_serialization()
-                        == o
+                    || crate::federation::origin(&self.settings.server.public_url) == o
             }
         }
     }

@@ -24,17 +24,21 @@ use crate::config::RevocationSettings;
 use crate::store::{BusEvent, Revocation, SessionStore, Tombstone};
 use crate::util::now;
 
-/// (cut-off `before`, expiry `until`) of an entry keyed by sid or sub.
+/// (cut-off `before`, expiry `until`) of an entry: tokens issued at or before the cut-off
+/// are revoked (a jti's cut-off is `i64::MAX`: that token, whenever it was issued).
 type Cut = (i64, i64);
+type Table = RwLock<HashMap<String, Cut>>;
+/// How an entry of a table (key, cut-off) reads as a revocation.
+type ToRevocation = fn(String, i64) -> Revocation;
 
 #[derive(Debug, Default)]
 pub struct RevocationCache {
     /// sid → tokens of this OP session issued at or before the cut-off are revoked.
-    sids: RwLock<HashMap<String, Cut>>,
+    sids: Table,
     /// sub → tokens issued at or before the cut-off are revoked.
-    subs: RwLock<HashMap<String, Cut>>,
-    /// jti → expiry.
-    jtis: RwLock<HashMap<String, i64>>,
+    subs: Table,
+    /// jti → that token is revoked.
+    jtis: Table,
     ready: AtomicBool,
     built: AtomicBool,
     /// When the last heartbeat (or a (re)subscribe) was seen, unix milliseconds; 0: never.
@@ -59,52 +63,38 @@ fn now_ms() -> i64 {
 
 impl RevocationCache {
     pub fn is_revoked(&self, sid: Option<&str>, sub: &str, iat: i64, jti: Option<&str>) -> bool {
-        if let Some(jti) = jti {
-            if self
-                .jtis
-                .read()
-                .map(|m| m.contains_key(jti))
+        // Only tokens issued at or before the logout: a later login on the same OP
+        // session (the OP never heard of the logout) is a new session.
+        let covered = |m: &Table, k: &str| {
+            m.read()
+                .map(|m| m.get(k).is_some_and(|(before, _)| iat <= *before))
                 .unwrap_or(true)
-            {
-                return true;
-            }
-        }
-        if let Some(sid) = sid {
-            // Only tokens issued at or before the logout: a later login on the same OP
-            // session (the OP never heard of the logout) is a new session.
-            if self
-                .sids
-                .read()
-                .map(|m| m.get(sid).is_some_and(|(before, _)| iat <= *before))
-                .unwrap_or(true)
-            {
-                return true;
-            }
-        }
-        self.subs
-            .read()
-            .map(|m| m.get(sub).is_some_and(|(before, _)| iat <= *before))
-            .unwrap_or(true)
+        };
+        jti.is_some_and(|jti| covered(&self.jtis, jti))
+            || sid.is_some_and(|sid| covered(&self.sids, sid))
+            || covered(&self.subs, sub)
+    }
+
+    /// Each table with how its entries read as revocations.
+    fn tables(&self) -> [(&Table, ToRevocation); 3] {
+        [
+            (&self.sids, |sid, before| Revocation::Sid { sid, before }),
+            (&self.subs, |sub, before| Revocation::Sub { sub, before }),
+            (&self.jtis, |jti, _| Revocation::Token { jti }),
+        ]
     }
 
     /// Add one revocation, kept until `until` (unix seconds). Merges: the later cut-off and
     /// the later expiry win.
     pub fn insert(&self, r: &Revocation, until: i64) {
-        let merge = |m: &RwLock<HashMap<String, Cut>>, k: &str, before: i64| {
-            if let Ok(mut m) = m.write() {
-                let e = m.entry(k.to_string()).or_insert((before, until));
-                *e = (e.0.max(before), e.1.max(until));
-            }
+        let (m, k, before) = match r {
+            Revocation::Sid { sid, before } => (&self.sids, sid, *before),
+            Revocation::Sub { sub, before } => (&self.subs, sub, *before),
+            Revocation::Token { jti } => (&self.jtis, jti, i64::MAX),
         };
-        match r {
-            Revocation::Sid { sid, before } => merge(&self.sids, sid, *before),
-            Revocation::Sub { sub, before } => merge(&self.subs, sub, *before),
-            Revocation::Token { jti } => {
-                if let Ok(mut m) = self.jtis.write() {
-                    let e = m.entry(jti.clone()).or_insert(until);
-                    *e = (*e).max(until);
-                }
-            }
+        if let Ok(mut m) = m.write() {
+            let e = m.entry(k.clone()).or_insert((before, until));
+            *e = (e.0.max(before), e.1.max(until));
         }
     }
 
@@ -115,50 +105,26 @@ impl RevocationCache {
         for t in all {
             self.insert(&t.revocation, t.until);
         }
-        self.prune(now());
+        let now = now();
+        for (m, _) in self.tables() {
+            if let Ok(mut m) = m.write() {
+                m.retain(|_, (_, until)| *until > now);
+            }
+        }
         self.ready.store(true, Ordering::Release);
         self.built.store(true, Ordering::Release);
-    }
-
-    /// Drop entries whose tombstone expired.
-    pub fn prune(&self, now: i64) {
-        if let Ok(mut m) = self.sids.write() {
-            m.retain(|_, (_, until)| *until > now);
-        }
-        if let Ok(mut m) = self.subs.write() {
-            m.retain(|_, (_, until)| *until > now);
-        }
-        if let Ok(mut m) = self.jtis.write() {
-            m.retain(|_, until| *until > now);
-        }
     }
 
     /// Every live entry, as the tombstone that would restore it.
     pub fn entries(&self) -> Vec<Tombstone> {
         let mut out = Vec::new();
-        if let Ok(m) = self.sids.read() {
-            out.extend(m.iter().map(|(sid, (before, until))| Tombstone {
-                revocation: Revocation::Sid {
-                    sid: sid.clone(),
-                    before: *before,
-                },
-                until: *until,
-            }));
-        }
-        if let Ok(m) = self.subs.read() {
-            out.extend(m.iter().map(|(sub, (before, until))| Tombstone {
-                revocation: Revocation::Sub {
-                    sub: sub.clone(),
-                    before: *before,
-                },
-                until: *until,
-            }));
-        }
-        if let Ok(m) = self.jtis.read() {
-            out.extend(m.iter().map(|(jti, until)| Tombstone {
-                revocation: Revocation::Token { jti: jti.clone() },
-                until: *until,
-            }));
+        for (m, revocation) in self.tables() {
+            if let Ok(m) = m.read() {
+                out.extend(m.iter().map(|(k, (before, until))| Tombstone {
+                    revocation: revocation(k.clone(), *before),
+                    until: *until,
+                }));
+            }
         }
         out
     }
@@ -172,10 +138,6 @@ impl RevocationCache {
     /// and the subscription delivered a heartbeat recently enough.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire) && !self.heartbeat_overdue()
-    }
-
-    pub fn mark_stale(&self) {
-        self.ready.store(false, Ordering::Release);
     }
 
     /// The subscription delivered something: it is alive.
@@ -193,11 +155,8 @@ impl RevocationCache {
 
     /// The heartbeat deadline passed (only when heartbeats are expected).
     pub fn heartbeat_overdue(&self) -> bool {
-        let limit = self.heartbeat_timeout_ms.load(Ordering::Acquire);
-        limit > 0
-            && self
-                .heartbeat_age()
-                .is_none_or(|a| a.as_millis() as i64 > limit)
+        self.heartbeat_timeout()
+            .is_some_and(|limit| self.heartbeat_age().is_none_or(|a| a > limit))
     }
 
     pub fn heartbeat_timeout(&self) -> Option<Duration> {
@@ -213,9 +172,8 @@ impl RevocationCache {
     }
 
     pub fn len(&self) -> usize {
-        self.sids.read().map(|m| m.len()).unwrap_or(0)
-            + self.subs.read().map(|m| m.len()).unwrap_or(0)
-            + self.jtis.read().map(|m| m.len()).unwrap_or(0)
+        let len = |(m, _): (&Table, _)| m.read().map(|m| m.len()).unwrap_or(0);
+        self.tables().into_iter().map(len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -310,10 +268,8 @@ impl Revocations {
     /// Revoke one access token (`jti`) until a minute past its `exp`.
     pub async fn revoke_token(&self, jti: &str, exp: i64) -> Result<(), crate::store::StoreError> {
         let ttl = (exp - now()).max(0) + 60;
-        let r = Revocation::Token {
-            jti: jti.to_string(),
-        };
-        self.revoke(&r, ttl).await
+        let jti = jti.to_string();
+        self.revoke(&Revocation::Token { jti }, ttl).await
     }
 
     /// Would a revocation refuse this token? The cache, and the store while the cache is
@@ -354,14 +310,12 @@ pub async fn tombstoned_in_store(
     iat: i64,
     jti: Option<&str>,
 ) -> Result<bool, crate::store::StoreError> {
-    let mut ids = vec![format!("sub:{sub}")];
-    if let Some(sid) = sid {
-        ids.push(sid.to_string());
-    }
-    if let Some(jti) = jti {
-        ids.push(format!("jti:{jti}"));
-    }
-    for id in ids {
+    let ids = [
+        Some(format!("sub:{sub}")),
+        sid.map(str::to_string),
+        jti.map(|jti| format!("jti:{jti}")),
+    ];
+    for id in ids.into_iter().flatten() {
         if let Some(r) = store.tombstone(&id).await? {
             if r.covers(sid, sub, iat, jti) {
                 return Ok(true);
@@ -508,7 +462,7 @@ pub async fn run_listener(
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot subscribe to revocations"),
             Err(_) => tracing::warn!("subscribing to revocations timed out"),
         }
-        cache.mark_stale();
+        cache.ready.store(false, Ordering::Release);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }

@@ -25,6 +25,17 @@ struct Inner {
     seq: u64,
 }
 
+impl Inner {
+    /// Set a mark (or lock) that is not set; false if it is.
+    fn set_nx(&mut self, key: &str, token: &str, deadline: Instant) -> bool {
+        let free = !self.marks.contains_key(key);
+        if free {
+            self.marks.insert(key.into(), (token.into(), deadline));
+        }
+        free
+    }
+}
+
 pub struct MemoryStore {
     inner: Mutex<Inner>,
     bus: broadcast::Sender<BusEvent>,
@@ -67,19 +78,11 @@ impl MemoryStore {
     }
 }
 
-fn index_keys(s: &SessionRecord) -> Vec<String> {
-    let mut v = vec![keys::index(Index::Sub, &s.iss, &s.sub)];
-    if let Some(sid) = &s.sid {
-        v.push(keys::index(Index::Sid, &s.iss, sid));
-    }
-    v
-}
-
 #[async_trait]
 impl SessionStore for MemoryStore {
     async fn put_session(&self, s: &SessionRecord, ttl: i64) -> Result<(), StoreError> {
         self.with(|g| {
-            for k in index_keys(s) {
+            for k in s.index_keys() {
                 g.sets
                     .entry(k)
                     .or_default()
@@ -114,7 +117,7 @@ impl SessionStore for MemoryStore {
         self.with(|g| {
             let gone = g.sessions.remove(id.secret()).map(|(s, _)| s);
             if let Some(s) = &gone {
-                for k in index_keys(s) {
+                for k in s.index_keys() {
                     if let Some(set) = g.sets.get_mut(&k) {
                         set.remove(id.secret());
                     }
@@ -132,8 +135,7 @@ impl SessionStore for MemoryStore {
     ) -> Result<Vec<SessionId>, StoreError> {
         let key = keys::index(index, iss, value);
         self.with(|g| {
-            let live: Vec<SessionId> = g
-                .sets
+            g.sets
                 .get(&key)
                 .map(|s| {
                     s.iter()
@@ -141,33 +143,16 @@ impl SessionStore for MemoryStore {
                         .map(|id| SessionId::new(id.clone()))
                         .collect()
                 })
-                .unwrap_or_default();
-            live
+                .unwrap_or_default()
         })
     }
 
     async fn mark_once(&self, key: &str, ttl: i64) -> Result<bool, StoreError> {
-        self.with(|g| {
-            if g.marks.contains_key(key) {
-                false
-            } else {
-                g.marks
-                    .insert(key.to_string(), (String::new(), deadline(ttl)));
-                true
-            }
-        })
+        self.with(|g| g.set_nx(key, "", deadline(ttl)))
     }
 
     async fn lock_acquire(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
-        self.with(|g| {
-            if g.marks.contains_key(key) {
-                false
-            } else {
-                let d = Instant::now() + Duration::from_millis(ttl_ms);
-                g.marks.insert(key.to_string(), (token.to_string(), d));
-                true
-            }
-        })
+        self.with(|g| g.set_nx(key, token, Instant::now() + Duration::from_millis(ttl_ms)))
     }
 
     async fn lock_renew(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
@@ -188,38 +173,25 @@ impl SessionStore for MemoryStore {
         })
     }
 
-    async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError> {
-        let until = crate::util::now() + ttl.max(1);
+    async fn put_tombstone(
+        &self,
+        r: &Revocation,
+        until: i64,
+        ttl: i64,
+        keep: bool,
+    ) -> Result<(), StoreError> {
         self.with(|g| {
-            g.tombstones
-                .insert(r.clone(), (deadline(ttl.max(1)), until));
-        })?;
-        // no subscribers is fine
-        let _ = self.bus.send(BusEvent::Revoked(Tombstone {
-            revocation: r.clone(),
-            until,
-        }));
-        Ok(())
-    }
-
-    async fn restore(&self, lost: &[Tombstone]) -> Result<(), StoreError> {
-        let now = crate::util::now();
-        self.with(|g| {
-            for t in lost.iter().filter(|t| t.until > now) {
-                g.tombstones
-                    .entry(t.revocation.clone())
-                    .or_insert((deadline(t.until - now), t.until));
+            if !keep || !g.tombstones.contains_key(r) {
+                g.tombstones.insert(r.clone(), (deadline(ttl), until));
             }
         })
     }
 
-    async fn heartbeat(&self) -> Result<(), StoreError> {
-        let _ = self.bus.send(BusEvent::Heartbeat);
-        Ok(())
-    }
-
-    async fn refreshed(&self) -> Result<(), StoreError> {
-        let _ = self.bus.send(BusEvent::Refreshed);
+    async fn publish(&self, payload: &str) -> Result<(), StoreError> {
+        if let Some(event) = super::parse_message(payload, 0) {
+            // no subscribers is fine
+            let _ = self.bus.send(event);
+        }
         Ok(())
     }
 
@@ -250,8 +222,14 @@ impl SessionStore for MemoryStore {
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, BusEvent>, StoreError> {
-        let rx = self.bus.subscribe();
-        let events = tokio_stream_from(rx);
+        let events = futures_util::stream::unfold(self.bus.subscribe(), |mut rx| async move {
+            match rx.recv().await {
+                Ok(ev) => Some((ev, rx)),
+                // Lagged: tell the listener to rebuild, like a resubscribe.
+                Err(broadcast::error::RecvError::Lagged(_)) => Some((BusEvent::Subscribed, rx)),
+                Err(broadcast::error::RecvError::Closed) => None,
+            }
+        });
         Ok(futures_util::stream::once(async { BusEvent::Subscribed })
             .chain(events)
             .boxed())
@@ -304,18 +282,6 @@ impl SessionStore for MemoryStore {
     async fn stream_len(&self, key: &str) -> Result<u64, StoreError> {
         self.with(|g| g.streams.get(key).map(|v| v.len() as u64).unwrap_or(0))
     }
-}
-
-fn tokio_stream_from(rx: broadcast::Receiver<BusEvent>) -> BoxStream<'static, BusEvent> {
-    futures_util::stream::unfold(rx, |mut rx| async move {
-        match rx.recv().await {
-            Ok(ev) => Some((ev, rx)),
-            // Lagged: tell the listener to rebuild, like a resubscribe.
-            Err(broadcast::error::RecvError::Lagged(_)) => Some((BusEvent::Subscribed, rx)),
-            Err(broadcast::error::RecvError::Closed) => None,
-        }
-    })
-    .boxed()
 }
 
 #[cfg(test)]

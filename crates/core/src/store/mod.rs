@@ -48,6 +48,17 @@ pub struct SessionRecord {
     pub access_jti: Option<String>,
 }
 
+impl SessionRecord {
+    /// The index keys listing this session: its subject's, and its OP session's if any.
+    pub(crate) fn index_keys(&self) -> Vec<String> {
+        let mut v = vec![keys::index(Index::Sub, &self.iss, &self.sub)];
+        if let Some(sid) = &self.sid {
+            v.push(keys::index(Index::Sid, &self.iss, sid));
+        }
+        v
+    }
+}
+
 /// The secondary indexes (docs/architecture.md §11: `sso:sid:{…}`, `sso:sub:{…}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Index {
@@ -113,6 +124,10 @@ pub(crate) struct Published {
     pub until: Option<i64>,
 }
 
+pub(crate) fn encode(v: &impl Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 /// The heartbeat payload on `sso:revocations` (never a valid [`Revocation`]).
 pub const HEARTBEAT: &str = r#"{"kind":"heartbeat"}"#;
 /// "A session refresh finished somewhere": wakes refresh waiters on every replica.
@@ -121,17 +136,16 @@ pub const REFRESHED: &str = r#"{"kind":"refreshed"}"#;
 /// Parse a message from `sso:revocations`. `default_until` applies to messages from older
 /// gateways that do not carry their expiry.
 pub(crate) fn parse_message(payload: &str, default_until: i64) -> Option<BusEvent> {
-    if payload == HEARTBEAT {
-        return Some(BusEvent::Heartbeat);
+    match payload {
+        HEARTBEAT => Some(BusEvent::Heartbeat),
+        REFRESHED => Some(BusEvent::Refreshed),
+        _ => serde_json::from_str(payload).ok().map(|p: Published| {
+            BusEvent::Revoked(Tombstone {
+                revocation: p.revocation,
+                until: p.until.unwrap_or(default_until),
+            })
+        }),
     }
-    if payload == REFRESHED {
-        return Some(BusEvent::Refreshed);
-    }
-    let p: Published = serde_json::from_str(payload).ok()?;
-    Some(BusEvent::Revoked(Tombstone {
-        revocation: p.revocation,
-        until: p.until.unwrap_or(default_until),
-    }))
 }
 
 /// What a revocation subscription yields.
@@ -166,13 +180,33 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         iss: &str,
         value: &str,
     ) -> Result<Vec<SessionId>, StoreError>;
-    /// Every session id (operator listing); may be slow.
+    /// Set a single-use mark for `ttl` seconds; false if it was already set.
     async fn mark_once(&self, key: &str, ttl: i64) -> Result<bool, StoreError>;
     async fn lock_acquire(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError>;
     async fn lock_renew(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError>;
     async fn lock_release(&self, key: &str, token: &str) -> Result<(), StoreError>;
     /// Write the tombstone (`ttl` seconds) and publish on `sso:revocations`.
-    async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError>;
+    async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError> {
+        let ttl = ttl.max(1);
+        let until = crate::util::now() + ttl;
+        self.put_tombstone(r, until, ttl, false).await?;
+        let published = Published {
+            revocation: r.clone(),
+            until: Some(until),
+        };
+        self.publish(&encode(&published)?).await
+    }
+    /// Write a tombstone expiring at `until` (in `ttl` seconds) and list it in the index,
+    /// without publishing it; `keep`: a tombstone key that exists stays as it is.
+    async fn put_tombstone(
+        &self,
+        r: &Revocation,
+        until: i64,
+        ttl: i64,
+        keep: bool,
+    ) -> Result<(), StoreError>;
+    /// Publish a message on `sso:revocations`.
+    async fn publish(&self, payload: &str) -> Result<(), StoreError>;
     /// One tombstone by its id ([`Revocation::tombstone_id`]), if live.
     async fn tombstone(&self, id: &str) -> Result<Option<Revocation>, StoreError>;
     /// Live tombstones, for rebuilding a revocation cache (expired index entries are
@@ -181,11 +215,23 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// Write back tombstones the store lost (restart, flush, failover to an empty replica),
     /// each until its own expiry, without publishing them. A tombstone key that exists is
     /// kept as it is.
-    async fn restore(&self, lost: &[Tombstone]) -> Result<(), StoreError>;
+    async fn restore(&self, lost: &[Tombstone]) -> Result<(), StoreError> {
+        let now = crate::util::now();
+        for t in lost.iter().filter(|t| t.until > now) {
+            // NX: a tombstone written since (a newer logout of the same sid) stays.
+            self.put_tombstone(&t.revocation, t.until, t.until - now, true)
+                .await?;
+        }
+        Ok(())
+    }
     /// Publish a heartbeat on `sso:revocations`.
-    async fn heartbeat(&self) -> Result<(), StoreError>;
+    async fn heartbeat(&self) -> Result<(), StoreError> {
+        self.publish(HEARTBEAT).await
+    }
     /// Publish "a refresh finished" on `sso:revocations`.
-    async fn refreshed(&self) -> Result<(), StoreError>;
+    async fn refreshed(&self) -> Result<(), StoreError> {
+        self.publish(REFRESHED).await
+    }
     /// Is a single-use mark set?
     async fn mark_exists(&self, key: &str) -> Result<bool, StoreError>;
     /// Subscribe to `sso:revocations`; yields `Subscribed` after every (re)subscribe.

@@ -2,6 +2,8 @@
 //! `ConnectionManager`, which reconnects by itself) or Cluster. Every session's keys carry
 //! a hash tag so one session lives in one Cluster slot.
 
+use std::future::Future;
+
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
@@ -10,8 +12,8 @@ use redis::cluster_async::ClusterConnection;
 use redis::{AsyncCommands, Cmd, Pipeline, RedisFuture, Value};
 
 use super::{
-    keys, parse_message, BusEvent, Index, Published, Revocation, SessionRecord, SessionStore,
-    StoreError, Tombstone, HEARTBEAT, REFRESHED,
+    encode, keys, parse_message, BusEvent, Index, Revocation, SessionRecord, SessionStore,
+    StoreError, Tombstone,
 };
 use crate::secret::SessionId;
 
@@ -87,20 +89,26 @@ impl SentinelConn {
             || e.is_timeout()
             || e.kind() == redis::ErrorKind::ReadOnly
     }
+
+    /// Send on the current master's connection; after a failover error, once more on a
+    /// freshly resolved one.
+    async fn send<T, F: Future<Output = redis::RedisResult<T>>>(
+        &self,
+        req: impl Fn(redis::aio::MultiplexedConnection) -> F,
+    ) -> redis::RedisResult<T> {
+        match req(self.connection().await?).await {
+            Err(e) if Self::failover_error(&e) => {
+                self.reset().await;
+                req(self.connection().await?).await
+            }
+            r => r,
+        }
+    }
 }
 
 impl ConnectionLike for SentinelConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let mut c = self.connection().await?;
-            match c.req_packed_command(cmd).await {
-                Err(e) if Self::failover_error(&e) => {
-                    self.reset().await;
-                    self.connection().await?.req_packed_command(cmd).await
-                }
-                r => r,
-            }
-        })
+        Box::pin(self.send(move |mut c| async move { c.req_packed_command(cmd).await }))
     }
     fn req_packed_commands<'a>(
         &'a mut self,
@@ -108,19 +116,9 @@ impl ConnectionLike for SentinelConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let mut c = self.connection().await?;
-            match c.req_packed_commands(cmd, offset, count).await {
-                Err(e) if Self::failover_error(&e) => {
-                    self.reset().await;
-                    self.connection()
-                        .await?
-                        .req_packed_commands(cmd, offset, count)
-                        .await
-                }
-                r => r,
-            }
-        })
+        Box::pin(
+            self.send(move |mut c| async move { c.req_packed_commands(cmd, offset, count).await }),
+        )
     }
     fn get_db(&self) -> i64 {
         0
@@ -289,16 +287,22 @@ impl RedisStore {
     }
 }
 
-fn index_keys(s: &SessionRecord) -> Vec<String> {
-    let mut v = vec![keys::index(Index::Sub, &s.iss, &s.sub)];
-    if let Some(sid) = &s.sid {
-        v.push(keys::index(Index::Sid, &s.iss, sid));
+/// `SET key value [NX] <unit> ttl`; false when `NX` kept an existing key.
+async fn set(
+    c: &mut Conn,
+    key: &str,
+    value: &str,
+    nx: bool,
+    unit: &str,
+    ttl: impl redis::ToRedisArgs,
+) -> Result<bool, StoreError> {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key).arg(value);
+    if nx {
+        cmd.arg("NX");
     }
-    v
-}
-
-fn encode(s: &SessionRecord) -> Result<String, StoreError> {
-    serde_json::to_string(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+    let set: Option<String> = cmd.arg(unit).arg(ttl).query_async(c).await.map_err(err)?;
+    Ok(set.is_some())
 }
 
 #[async_trait]
@@ -314,40 +318,29 @@ impl SessionStore for RedisStore {
             ("created", s.created_at.to_string()),
             ("expires", s.expires_at.to_string()),
         ];
-        let add_session = |pipe: &mut Pipeline| {
-            pipe.hset_multiple(&key, &fields)
-                .ignore()
-                .expire(&key, ttl)
-                .ignore();
-        };
-        let add_index = |pipe: &mut Pipeline, k: &str| {
-            pipe.sadd(k, s.id.secret()).ignore();
-            // Index lives as long as its longest session: NX sets a first TTL, GT extends it.
-            pipe.cmd("EXPIRE").arg(k).arg(ttl).arg("NX").ignore();
-            pipe.cmd("EXPIRE").arg(k).arg(ttl).arg("GT").ignore();
-        };
         let mut c = self.conn();
-        if self.is_cluster() {
-            // The indexes live in other slots than the session: one pipeline per slot,
-            // the session first so an index never names a session that was never written.
-            let mut pipe = redis::pipe();
-            add_session(&mut pipe);
-            pipe.query_async::<()>(&mut c).await.map_err(err)?;
-            for k in index_keys(s) {
-                let mut pipe = redis::pipe();
-                add_index(&mut pipe, &k);
+        let mut pipe = redis::pipe();
+        pipe.hset_multiple(&key, &fields)
+            .ignore()
+            .expire(&key, ttl)
+            .ignore();
+        for k in s.index_keys() {
+            if self.is_cluster() {
+                // The indexes live in other slots than the session: one pipeline per slot,
+                // the session first so an index never names a session that was never written.
                 pipe.query_async::<()>(&mut c).await.map_err(err)?;
+                pipe = redis::pipe();
             }
-            Ok(())
-        } else {
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            add_session(&mut pipe);
-            for k in index_keys(s) {
-                add_index(&mut pipe, &k);
-            }
-            pipe.query_async::<()>(&mut c).await.map_err(err)
+            pipe.sadd(&k, s.id.secret()).ignore();
+            // Index lives as long as its longest session: NX sets a first TTL, GT extends it.
+            pipe.cmd("EXPIRE").arg(&k).arg(ttl).arg("NX").ignore();
+            pipe.cmd("EXPIRE").arg(&k).arg(ttl).arg("GT").ignore();
         }
+        if !self.is_cluster() {
+            // Standalone or Sentinel: the session and its indexes in one transaction.
+            pipe.atomic();
+        }
+        pipe.query_async::<()>(&mut c).await.map_err(err)
     }
 
     async fn get_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
@@ -356,12 +349,9 @@ impl SessionStore for RedisStore {
             .hget(keys::session(id.secret()), "data")
             .await
             .map_err(err)?;
-        match data {
-            None => Ok(None),
-            Some(d) => serde_json::from_str(&d)
-                .map(Some)
-                .map_err(|e| StoreError::Corrupt(e.to_string())),
-        }
+        data.map(|d| serde_json::from_str(&d))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
     async fn update_session(
@@ -381,7 +371,7 @@ impl SessionStore for RedisStore {
             .await
             .map_err(err)?;
         if n == 1 {
-            for k in index_keys(s) {
+            for k in s.index_keys() {
                 let _: () = redis::cmd("EXPIRE")
                     .arg(&k)
                     .arg(ttl)
@@ -400,7 +390,7 @@ impl SessionStore for RedisStore {
         };
         let mut c = self.conn();
         let removed: i64 = c.del(keys::session(id.secret())).await.map_err(err)?;
-        for k in index_keys(&s) {
+        for k in s.index_keys() {
             let _: i64 = c.srem(&k, id.secret()).await.map_err(err)?;
         }
         Ok((removed > 0).then_some(s))
@@ -421,31 +411,11 @@ impl SessionStore for RedisStore {
     }
 
     async fn mark_once(&self, key: &str, ttl: i64) -> Result<bool, StoreError> {
-        let mut c = self.conn();
-        let set: Option<String> = redis::cmd("SET")
-            .arg(key)
-            .arg("1")
-            .arg("NX")
-            .arg("EX")
-            .arg(ttl.max(1))
-            .query_async(&mut c)
-            .await
-            .map_err(err)?;
-        Ok(set.is_some())
+        set(&mut self.conn(), key, "1", true, "EX", ttl.max(1)).await
     }
 
     async fn lock_acquire(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
-        let mut c = self.conn();
-        let set: Option<String> = redis::cmd("SET")
-            .arg(key)
-            .arg(token)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl_ms.max(1))
-            .query_async(&mut c)
-            .await
-            .map_err(err)?;
-        Ok(set.is_some())
+        set(&mut self.conn(), key, token, true, "PX", ttl_ms.max(1)).await
     }
 
     async fn lock_renew(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
@@ -471,64 +441,27 @@ impl SessionStore for RedisStore {
         Ok(())
     }
 
-    async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError> {
-        let json = serde_json::to_string(r).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let until = crate::util::now() + ttl.max(1);
-        let published = serde_json::to_string(&Published {
-            revocation: r.clone(),
-            until: Some(until),
-        })
-        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    async fn put_tombstone(
+        &self,
+        r: &Revocation,
+        until: i64,
+        ttl: i64,
+        keep: bool,
+    ) -> Result<(), StoreError> {
+        let json = encode(r)?;
+        let key = keys::revoked(&r.tombstone_id());
         let mut c = self.conn();
-        let _: () = redis::cmd("SET")
-            .arg(keys::revoked(&r.tombstone_id()))
-            .arg(&json)
-            .arg("EX")
-            .arg(ttl.max(1))
-            .query_async(&mut c)
-            .await
-            .map_err(err)?;
+        set(&mut c, &key, &json, keep, "EX", ttl).await?;
         let _: i64 = c
             .zadd(keys::REVOKED_INDEX, &json, until)
             .await
             .map_err(err)?;
-        let _: i64 = c.publish(keys::CHANNEL, &published).await.map_err(err)?;
         Ok(())
     }
 
-    async fn restore(&self, lost: &[Tombstone]) -> Result<(), StoreError> {
-        let now = crate::util::now();
+    async fn publish(&self, payload: &str) -> Result<(), StoreError> {
         let mut c = self.conn();
-        for t in lost.iter().filter(|t| t.until > now) {
-            let json = serde_json::to_string(&t.revocation)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            // NX: a tombstone written since (a newer logout of the same sid) stays.
-            let _: Option<String> = redis::cmd("SET")
-                .arg(keys::revoked(&t.revocation.tombstone_id()))
-                .arg(&json)
-                .arg("NX")
-                .arg("EX")
-                .arg(t.until - now)
-                .query_async(&mut c)
-                .await
-                .map_err(err)?;
-            let _: i64 = c
-                .zadd(keys::REVOKED_INDEX, &json, t.until)
-                .await
-                .map_err(err)?;
-        }
-        Ok(())
-    }
-
-    async fn heartbeat(&self) -> Result<(), StoreError> {
-        let mut c = self.conn();
-        let _: i64 = c.publish(keys::CHANNEL, HEARTBEAT).await.map_err(err)?;
-        Ok(())
-    }
-
-    async fn refreshed(&self) -> Result<(), StoreError> {
-        let mut c = self.conn();
-        let _: i64 = c.publish(keys::CHANNEL, REFRESHED).await.map_err(err)?;
+        let _: i64 = c.publish(keys::CHANNEL, payload).await.map_err(err)?;
         Ok(())
     }
 
@@ -599,23 +532,11 @@ impl SessionStore for RedisStore {
         count: usize,
     ) -> Result<Vec<super::StreamEntry>, StoreError> {
         let mut c = self.conn();
-        let reply: redis::streams::StreamRangeReply =
+        let reply: Vec<(String, Vec<(String, String)>)> =
             c.xrange_count(key, "-", "+", count).await.map_err(err)?;
         Ok(reply
-            .ids
             .into_iter()
-            .map(|e| super::StreamEntry {
-                id: e.id.clone(),
-                fields: e
-                    .map
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        redis::from_redis_value::<String>(v)
-                            .ok()
-                            .map(|v| (k.clone(), v))
-                    })
-                    .collect(),
-            })
+            .map(|(id, fields)| super::StreamEntry { id, fields })
             .collect())
     }
 
