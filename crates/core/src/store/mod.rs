@@ -1,5 +1,5 @@
 //! Session state (docs/architecture.md §11). One trait, a Redis implementation for production and an
-//! in-memory one for the demo and unit tests, both held to the same [`acceptance`] suite.
+//! in-memory one for the demo and unit tests, both held to the same acceptance suite (`acceptance`, built for tests only).
 
 pub mod memory;
 pub mod redis;
@@ -307,7 +307,10 @@ pub mod keys {
     }
 }
 
-/// The acceptance suite every [`SessionStore`] must pass.
+/// The acceptance suite every [`SessionStore`] must pass: test support, built for this
+/// crate's unit tests and, with the `test-support` feature, for the integration tests that
+/// run it against real Redis, Sentinel and Cluster; never part of the gateway's binary.
+#[cfg(any(test, feature = "test-support"))]
 pub mod acceptance {
     use super::*;
     use futures_util::StreamExt;
