@@ -15,8 +15,6 @@
 //!   scheme default applied, so `a.com:443` matches `https://a.com/`);
 //! * `127.0.0.1`, `[::1]` – an exact IP address (IP hosts are refused otherwise).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-
 use url::{Host, Url};
 
 /// Maximum accepted length of a redirect target, in bytes.
@@ -177,12 +175,10 @@ pub enum PatternError {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum HostPattern {
-    /// Exactly this (lower-case ASCII) domain.
-    Exact(String),
+    /// Exactly this (lower-case ASCII) domain, or this IP address.
+    Exact(Host),
     /// Any strict subdomain of this domain.
     Subdomains(String),
-    Ipv4(Ipv4Addr),
-    Ipv6(Ipv6Addr),
 }
 
 /// Which ports a pattern allows.
@@ -200,14 +196,6 @@ enum PortRule {
 struct Pattern {
     host: HostPattern,
     port: PortRule,
-}
-
-/// A host as seen by the matcher.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Candidate {
-    Domain(String),
-    Ipv4(Ipv4Addr),
-    Ipv6(Ipv6Addr),
 }
 
 /// Compiled allow-list from config `[redirect] allowed = ["a.com", "*.a.com", "app.b.com:8443"]`.
@@ -241,8 +229,7 @@ impl RedirectPolicy {
     /// Returns the normalised URL to redirect to, or why it is refused.
     pub fn check(&self, rd: &str) -> Result<Url, RedirectError> {
         screen_raw(rd)?;
-        let raw = split_raw(rd)?;
-        let (raw_host, raw_port) = screen_authority(raw.authority)?;
+        let (raw_host, raw_port) = screen_authority(split_raw(rd)?)?;
 
         let url = Url::parse(rd).map_err(|_| RedirectError::Malformed)?;
         match url.scheme() {
@@ -264,16 +251,16 @@ impl RedirectPolicy {
             return Ok(url);
         }
         match candidate {
-            Candidate::Ipv4(_) | Candidate::Ipv6(_) => Err(RedirectError::IpAddressHost),
-            Candidate::Domain(d) if d.split('.').any(is_punycode_label) => {
+            Host::Ipv4(_) | Host::Ipv6(_) => Err(RedirectError::IpAddressHost),
+            Host::Domain(d) if d.split('.').any(is_punycode_label) => {
                 Err(RedirectError::PunycodeHost)
             }
-            Candidate::Domain(host) => Err(RedirectError::NotAllowed { host, port }),
+            Host::Domain(host) => Err(RedirectError::NotAllowed { host, port }),
         }
     }
 
     /// `port`: the effective port; `default_port`: it is the scheme's default.
-    fn matches(&self, candidate: &Candidate, port: u16, default_port: bool) -> bool {
+    fn matches(&self, candidate: &Host, port: u16, default_port: bool) -> bool {
         self.patterns.iter().any(|p| {
             let port_ok = match p.port {
                 PortRule::Default => default_port,
@@ -282,10 +269,8 @@ impl RedirectPolicy {
             };
             port_ok
                 && match (&p.host, candidate) {
-                    (HostPattern::Exact(e), Candidate::Domain(d)) => e == d,
-                    (HostPattern::Subdomains(s), Candidate::Domain(d)) => is_subdomain_of(d, s),
-                    (HostPattern::Ipv4(a), Candidate::Ipv4(b)) => a == b,
-                    (HostPattern::Ipv6(a), Candidate::Ipv6(b)) => a == b,
+                    (HostPattern::Exact(h), c) => h == c,
+                    (HostPattern::Subdomains(s), Host::Domain(d)) => is_subdomain_of(d, s),
                     _ => false,
                 }
         })
@@ -387,14 +372,10 @@ fn screen_raw(rd: &str) -> Result<(), RedirectError> {
     Ok(())
 }
 
-struct RawParts<'a> {
-    authority: &'a str,
-}
-
 /// Requires `scheme://authority...` with scheme http or https, and extracts the
 /// authority text exactly as a WHATWG parser would delimit it (backslashes have
 /// already been refused).
-fn split_raw(rd: &str) -> Result<RawParts<'_>, RedirectError> {
+fn split_raw(rd: &str) -> Result<&str, RedirectError> {
     let Some(colon) = rd.find(':') else {
         return Err(RedirectError::Relative);
     };
@@ -416,8 +397,7 @@ fn split_raw(rd: &str) -> Result<RawParts<'_>, RedirectError> {
         return Err(RedirectError::MissingSlashes);
     };
     let end = after.find(['/', '?', '#']).unwrap_or(after.len());
-    let authority = after.get(..end).unwrap_or_default();
-    Ok(RawParts { authority })
+    Ok(after.get(..end).unwrap_or_default())
 }
 
 fn parse_port(s: &str) -> Option<u16> {
@@ -506,7 +486,7 @@ fn reconcile(
     raw_host: &str,
     raw_port: Option<u16>,
     url: &Url,
-) -> Result<(Candidate, u16), RedirectError> {
+) -> Result<(Host, u16), RedirectError> {
     let effective = url
         .port_or_known_default()
         .ok_or(RedirectError::InvalidPort)?;
@@ -518,24 +498,12 @@ fn reconcile(
     let raw_lower = raw_host.to_ascii_lowercase();
     let candidate = match url.host() {
         None => return Err(RedirectError::EmptyHost),
-        Some(Host::Domain(d)) => {
-            if d != raw_lower {
-                return Err(RedirectError::HostNormalised);
-            }
-            Candidate::Domain(raw_lower)
+        Some(Host::Domain(d)) if d != raw_lower => return Err(RedirectError::HostNormalised),
+        Some(Host::Domain(_)) => Host::Domain(raw_lower),
+        Some(_) if url.host_str() != Some(raw_lower.as_str()) => {
+            return Err(RedirectError::IpAddressHost)
         }
-        Some(Host::Ipv4(ip)) => {
-            if url.host_str() != Some(raw_lower.as_str()) {
-                return Err(RedirectError::IpAddressHost);
-            }
-            Candidate::Ipv4(ip)
-        }
-        Some(Host::Ipv6(ip)) => {
-            if url.host_str() != Some(raw_lower.as_str()) {
-                return Err(RedirectError::IpAddressHost);
-            }
-            Candidate::Ipv6(ip)
-        }
+        Some(ip) => ip.to_owned(),
     };
     Ok((candidate, effective))
 }
@@ -641,24 +609,26 @@ fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
     if host.is_empty() {
         return Err(invalid("the host name is missing"));
     }
+    // An IP address is accepted only as written in standard notation.
+    let exact_ip = |ip: Host, written: &str| {
+        let canonical = ip.to_string();
+        if canonical == written {
+            Ok(Pattern {
+                host: HostPattern::Exact(ip),
+                port,
+            })
+        } else {
+            Err(PatternError::NonCanonicalIp {
+                entry: owned(),
+                canonical,
+            })
+        }
+    };
 
     // IPv6 literal.
     if host.starts_with('[') {
         return match Host::parse(host) {
-            Ok(h @ Host::Ipv6(ip)) => {
-                let canonical = h.to_string();
-                if canonical == host {
-                    Ok(Pattern {
-                        host: HostPattern::Ipv6(ip),
-                        port,
-                    })
-                } else {
-                    Err(PatternError::NonCanonicalIp {
-                        entry: owned(),
-                        canonical,
-                    })
-                }
-            }
+            Ok(ip @ Host::Ipv6(_)) => exact_ip(ip, host),
             _ => Err(invalid("not a valid IPv6 address")),
         };
     }
@@ -718,7 +688,7 @@ fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
             host: if wildcard {
                 HostPattern::Subdomains(d)
             } else {
-                HostPattern::Exact(d)
+                HostPattern::Exact(Host::Domain(d))
             },
             port,
         }),
@@ -728,20 +698,7 @@ fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
         Ok(Host::Ipv4(_) | Host::Ipv6(_)) if wildcard => {
             Err(PatternError::WildcardOnIp { entry: owned() })
         }
-        Ok(h @ Host::Ipv4(ip)) => {
-            let canonical = h.to_string();
-            if canonical == name {
-                Ok(Pattern {
-                    host: HostPattern::Ipv4(ip),
-                    port,
-                })
-            } else {
-                Err(PatternError::NonCanonicalIp {
-                    entry: owned(),
-                    canonical,
-                })
-            }
-        }
+        Ok(ip @ Host::Ipv4(_)) => exact_ip(ip, name),
         Ok(Host::Ipv6(_)) => Err(invalid("an IPv6 address must be enclosed in brackets")),
         Err(_) => Err(invalid(
             "browsers would not accept it (a host name ending in a number is read as an IP address)",
@@ -1373,7 +1330,7 @@ mod tests {
         }
         assert_eq!(
             reconcile("A.COM.EVIL.COM", None, &url),
-            Ok((Candidate::Domain("a.com.evil.com".into()), 443))
+            Ok((Host::Domain("a.com.evil.com".into()), 443))
         );
         let with_port = Url::parse("https://a.com:8443/").unwrap();
         assert_eq!(
