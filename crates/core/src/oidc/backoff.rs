@@ -32,6 +32,20 @@ impl FetchBackoff {
         }
     }
 
+    /// `fetch`, unless backing off after a failure (then that failure again, and `fetch`
+    /// does not run); its outcome is recorded.
+    pub async fn run<T>(
+        &self,
+        fetch: impl std::future::Future<Output = Result<T, OidcError>>,
+    ) -> Result<T, OidcError> {
+        if let Some(e) = self.replay() {
+            return Err(e);
+        }
+        let r = fetch.await;
+        self.record(r.as_ref().err());
+        r
+    }
+
     /// Record the outcome of a fetch.
     pub fn record(&self, outcome: Option<&OidcError>) {
         match outcome {

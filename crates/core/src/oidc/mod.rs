@@ -553,15 +553,7 @@ impl TokenVerifier {
                 return Ok(d.meta.clone());
             }
         }
-        let fresh = match self.fetch_backoff.replay() {
-            Some(e) => Err(e),
-            None => {
-                let r = self.discover().await;
-                self.fetch_backoff.record(r.as_ref().err());
-                r
-            }
-        };
-        match fresh {
+        match self.fetch_backoff.run(self.discover()).await {
             Ok(meta) => {
                 let meta = Arc::new(meta);
                 *self.discovered.write().await = Some(Discovered {
@@ -664,9 +656,13 @@ impl TokenVerifier {
 
     /// True when the cached key set must be fetched again before use (`jwks_max_age_secs`,
     /// rate-limited by `jwks_min_refetch_secs`).
-    fn jwks_stale(st: &JwksState, min: Duration, max_age: Duration) -> bool {
-        st.fetched_at.is_some_and(|t| t.elapsed() >= max_age)
-            && st.tried_at.is_none_or(|t| t.elapsed() >= min)
+    fn jwks_stale(&self, st: &JwksState) -> bool {
+        let s = &self.settings;
+        st.fetched_at
+            .is_some_and(|t| t.elapsed().as_secs() >= s.jwks_max_age_secs)
+            && st
+                .tried_at
+                .is_none_or(|t| t.elapsed().as_secs() >= s.jwks_min_refetch_secs)
     }
 
     /// Verify a JWS signed by the OP. An unknown `kid` triggers one JWKS refetch, at most
@@ -681,14 +677,9 @@ impl TokenVerifier {
     /// [`Self::verify_jwt`], also naming the generation of the key set that verified it.
     async fn verify_jwt_gen(&self, token: &str) -> Result<(VerifiedJwt, u64), JwtOrOidc> {
         let min = Duration::from_secs(self.settings.jwks_min_refetch_secs);
-        let max_age = Duration::from_secs(self.settings.jwks_max_age_secs);
         let (keys, fetched, stale) = {
             let st = self.jwks_read();
-            (
-                st.keys.clone(),
-                st.fetched_at,
-                Self::jwks_stale(&st, min, max_age),
-            )
+            (st.keys.clone(), st.fetched_at, self.jwks_stale(&st))
         };
         if fetched.is_some() && !stale {
             match jwt::verify_prepared(token, &keys, &self.settings.allowed_algs) {
@@ -713,15 +704,7 @@ impl TokenVerifier {
             };
             if due {
                 // a failing JWKS endpoint backs off with jitter (as discovery does)
-                let fetched = match self.jwks_backoff.replay() {
-                    Some(e) => Err(e),
-                    None => {
-                        let r = self.fetch_jwks().await;
-                        self.jwks_backoff.record(r.as_ref().err());
-                        r
-                    }
-                };
-                if let Err(e) = fetched {
+                if let Err(e) = self.jwks_backoff.run(self.fetch_jwks()).await {
                     if fetched_at.is_none() {
                         return Err(JwtOrOidc::Oidc(e));
                     }
@@ -762,9 +745,7 @@ impl TokenVerifier {
         };
         let (current, stale) = {
             let st = self.jwks_read();
-            let min = Duration::from_secs(self.settings.jwks_min_refetch_secs);
-            let max_age = Duration::from_secs(self.settings.jwks_max_age_secs);
-            (st.keys.generation(), Self::jwks_stale(&st, min, max_age))
+            (st.keys.generation(), self.jwks_stale(&st))
         };
         if let Some(hit) = cache.get(token.as_bytes()) {
             if hit.generation == current && hit.claims.exp > now && !stale {
