@@ -61,7 +61,7 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "invalid_request",
         ),
         Error::BadRequest(_) => (StatusCode::BAD_REQUEST, "Bad request", "invalid_request"),
-        Error::LoginState(_) => (
+        Error::LoginState(_) | Error::IssuerMismatch => (
             StatusCode::BAD_REQUEST,
             "Sign-in could not be completed",
             "invalid_request",
@@ -74,17 +74,13 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             "Sign-in failed at the identity provider",
             "login_failed",
         ),
-        Error::IssuerMismatch => (
-            StatusCode::BAD_REQUEST,
-            "Sign-in could not be completed",
-            "invalid_request",
-        ),
         Error::CodeRejected => (
             StatusCode::BAD_REQUEST,
             "Sign-in could not be completed",
             "invalid_grant",
         ),
-        Error::IdToken(IdTokenError::NoIdToken) => (
+        Error::IdToken(IdTokenError::NoIdToken)
+        | Error::Provider(OidcError::BadResponse(_) | OidcError::Refused(_)) => (
             StatusCode::BAD_GATEWAY,
             "Identity provider error",
             "bad_gateway",
@@ -105,11 +101,6 @@ pub fn classify(e: &Error) -> (StatusCode, &'static str, &'static str) {
             StatusCode::SERVICE_UNAVAILABLE,
             "Identity provider unavailable",
             "temporarily_unavailable",
-        ),
-        Error::Provider(OidcError::BadResponse(_) | OidcError::Refused(_)) => (
-            StatusCode::BAD_GATEWAY,
-            "Identity provider error",
-            "bad_gateway",
         ),
         Error::Provider(OidcError::InvalidGrant(_)) => {
             (StatusCode::UNAUTHORIZED, "Session ended", "invalid_grant")
