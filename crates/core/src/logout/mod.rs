@@ -15,7 +15,7 @@ use crate::gateway::Gateway;
 use crate::oidc::JwtOrOidc;
 use crate::store::{keys, Revocation, SessionRecord};
 use crate::util::now;
-use token::{LogoutClaims, LogoutTokenError};
+use token::LogoutTokenError;
 
 pub const LOGOUT_COOKIE: &str = "sso_logout";
 const LOGOUT_TTL: i64 = 600;
@@ -133,8 +133,18 @@ impl Gateway {
             );
             return Ok(Ended::default());
         }
-        // A forwarded logout happened when the first gateway received it.
-        let mut ended = self.apply_logout(&claims, exp_reference).await?;
+        // A forwarded logout happened when the first gateway received it. Keycloak
+        // `revoke_offline_access`: every session of the user goes.
+        let mut ended = self
+            .sessions
+            .end_sessions(
+                &claims.iss,
+                claims.sid.as_deref(),
+                claims.sub.as_deref(),
+                claims.revoke_offline_access,
+                exp_reference,
+            )
+            .await?;
         if req.forwarded {
             if let (Some(_), Some(sub)) = (&claims.sid, &claims.sub) {
                 ended.sessions += self
@@ -154,19 +164,6 @@ impl Gateway {
             "back-channel logout"
         );
         Ok(ended)
-    }
-
-    async fn apply_logout(&self, c: &LogoutClaims, cut: i64) -> Result<Ended> {
-        // Keycloak `revoke_offline_access`: every session of the user goes.
-        self.sessions
-            .end_sessions(
-                &c.iss,
-                c.sid.as_deref(),
-                c.sub.as_deref(),
-                c.revoke_offline_access,
-                cut,
-            )
-            .await
     }
 
     // ------------------------------------------------------------ RP-initiated
@@ -327,13 +324,10 @@ impl Gateway {
             (Some(rt), ServerSideLogout::Revocation) => self.oidc.revoke_refresh_token(rt).await,
             (None, _) => Ok(false),
         };
-        let op_ended = match op {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not end the OP session server-side");
-                false
-            }
-        };
+        let op_ended = op.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "could not end the OP session server-side");
+            false
+        });
         Ok((
             serde_json::json!({"logged_out": true, "sessions": 1, "op_session_ended": op_ended}),
             cookies,
