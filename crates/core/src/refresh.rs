@@ -200,21 +200,21 @@ impl Gateway {
         }
         self.revocations.note_token_lifetime(at.exp, at.iat);
         let now = now();
-        let mut next = rec.clone();
-        next.access_token = tokens.access_token;
-        next.access_expires_at = at.exp;
-        next.access_jti = at.jti.clone();
-        if let Some(rt) = tokens.refresh_token {
-            next.refresh_token = Some(rt);
-        }
-        if let Some(r) = tokens.refresh_expires_in {
-            next.refresh_expires_at = Some(now + r);
-        }
-        if let Some(idt) = tokens.id_token {
-            next.id_token = Some(idt);
-        }
-        next.generation = rec.generation + 1;
-        next.refreshed_at = now;
+        // what the OP did not send again stays as it was
+        let next = SessionRecord {
+            access_token: tokens.access_token,
+            access_expires_at: at.exp,
+            access_jti: at.jti.clone(),
+            refresh_token: tokens.refresh_token.or_else(|| rec.refresh_token.clone()),
+            refresh_expires_at: tokens
+                .refresh_expires_in
+                .map(|r| now + r)
+                .or(rec.refresh_expires_at),
+            id_token: tokens.id_token.or_else(|| rec.id_token.clone()),
+            generation: rec.generation + 1,
+            refreshed_at: now,
+            ..rec.clone()
+        };
         let ttl = self.session_ttl(&next, now);
         if !self
             .store
