@@ -32,8 +32,6 @@ pub enum LogoutTokenError {
     Nonce,
     #[error("the token has neither sid nor sub")]
     NoSubject,
-    #[error("the token was already used (jti replay)")]
-    Replayed,
 }
 
 /// The validated content of a logout token.
@@ -94,14 +92,12 @@ fn check_iss_aud_time(
 
 /// BCL 1.0 §2.6 step 4: `sub` or `sid` present.
 fn check_subject(jwt: &VerifiedJwt) -> Result<(Option<String>, Option<String>), LogoutTokenError> {
-    let sub = jwt
-        .str_claim("sub")
-        .filter(|s| !s.is_empty())
-        .map(String::from);
-    let sid = jwt
-        .str_claim("sid")
-        .filter(|s| !s.is_empty())
-        .map(String::from);
+    let claim = |name| {
+        jwt.str_claim(name)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+    };
+    let (sub, sid) = (claim("sub"), claim("sid"));
     if sub.is_none() && sid.is_none() {
         return Err(LogoutTokenError::NoSubject);
     }
@@ -115,9 +111,9 @@ fn check_events(jwt: &VerifiedJwt) -> Result<bool, LogoutTokenError> {
         .get("events")
         .and_then(Value::as_object)
         .and_then(|e| e.get(BCL_EVENT))
+        .and_then(Value::as_object)
         .ok_or(LogoutTokenError::Events)?;
-    let obj = member.as_object().ok_or(LogoutTokenError::Events)?;
-    Ok(obj
+    Ok(member
         .get("revoke_offline_access")
         .and_then(Value::as_bool)
         .unwrap_or(false))
