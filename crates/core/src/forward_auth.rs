@@ -2,6 +2,8 @@
 //! (`GET /sso/session`, `POST /sso/refresh`). Valid access token: verified locally, no
 //! store round trip. Expired: refreshed through the lease. Dead: cookies cleared.
 
+use std::sync::Arc;
+
 use cookie::Cookie;
 
 use crate::api::{Allowed, AuthOutcome, Denied, Presented, SessionView};
@@ -11,6 +13,7 @@ use crate::error::Result;
 use crate::gateway::Gateway;
 use crate::oidc::{AccessClaims, BEARER};
 use crate::refresh::RefreshFailure;
+use crate::secret::AccessToken;
 use crate::session::Unauthorized;
 use crate::util::now;
 
@@ -60,6 +63,16 @@ impl Gateway {
             .as_ref()
     }
 
+    /// Allowed on the hot path: a valid token as presented, no new cookies.
+    fn allow(&self, claims: Arc<AccessClaims>, access_token: &AccessToken) -> AuthOutcome {
+        self.metrics.auth_ok.inc();
+        AuthOutcome::allowed(Allowed {
+            claims,
+            access_token: access_token.clone(),
+            set_cookies: vec![],
+        })
+    }
+
     fn deny(&self, p: &Presented, reason: &'static str) -> AuthOutcome {
         self.metrics.auth_denied.inc();
         AuthOutcome::Denied(Denied {
@@ -78,14 +91,7 @@ impl Gateway {
         // it is never refreshed. If it is not valid, cookies (if any) decide.
         if let Some(b) = &p.bearer {
             match self.check_access_token(b).await? {
-                Ok(claims) => {
-                    self.metrics.auth_ok.inc();
-                    return Ok(AuthOutcome::allowed(Allowed {
-                        claims,
-                        access_token: b.clone(),
-                        set_cookies: vec![],
-                    }));
-                }
+                Ok(claims) => return Ok(self.allow(claims, b)),
                 _ if !p.has_cookies() => return Ok(self.deny(p, "invalid bearer token")),
                 _ => {}
             }
@@ -98,14 +104,7 @@ impl Gateway {
                 Ok(claims)
                     if early > 0 && claims.exp - now() <= early && self.refresh_of(p).is_some() => {
                 }
-                Ok(claims) => {
-                    self.metrics.auth_ok.inc();
-                    return Ok(AuthOutcome::allowed(Allowed {
-                        claims,
-                        access_token: at.clone(),
-                        set_cookies: vec![],
-                    }));
-                }
+                Ok(claims) => return Ok(self.allow(claims, at)),
                 Err(Unauthorized::Revoked) => {
                     // Logged out elsewhere (another replica, domain or the OP).
                     if let Some(h) = self.refresh_of(p) {
