@@ -67,7 +67,7 @@ impl AuthOutcome {
 }
 
 /// `GET /sso/session` body (docs/architecture.md §4).
-#[derive(Debug, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
 pub struct SessionView {
     pub authenticated: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,15 +83,9 @@ pub struct SessionView {
 }
 
 impl SessionView {
+    /// Not signed in: `authenticated: false` and nothing else.
     pub fn anonymous() -> Self {
-        Self {
-            authenticated: false,
-            sub: None,
-            name: None,
-            email: None,
-            preferred_username: None,
-            expires_at: None,
-        }
+        Self::default()
     }
     pub fn from_claims(c: &AccessClaims) -> Self {
         Self {
