@@ -214,19 +214,16 @@ impl Pages {
 
     /// The page; if the template fails anyway, a minimal escaped page (never a panic).
     pub fn render(&self, kind: PageKind, ctx: &PageContext) -> String {
-        match self.try_render(kind, ctx) {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(error = %e, "page template failed; serving the plain page");
-                let esc = crate::util::html_escape;
-                format!(
-                    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title></head>\
+        self.try_render(kind, ctx).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "page template failed; serving the plain page");
+            let esc = crate::util::html_escape;
+            format!(
+                "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title></head>\
 <body><h1 id=\"title\">{t}</h1><p id=\"message\">{m}</p></body></html>",
-                    t = esc(&ctx.title),
-                    m = esc(&ctx.message)
-                )
-            }
-        }
+                t = esc(&ctx.title),
+                m = esc(&ctx.message)
+            )
+        })
     }
 }
 
