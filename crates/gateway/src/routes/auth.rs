@@ -2,7 +2,7 @@
 //! preflight of the three CORS resources.
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::{HttpResponse, HttpResponseBuilder};
+use actix_web::HttpResponse;
 use sso_core::api::AuthOutcome;
 
 use super::Gw;
@@ -72,14 +72,11 @@ pub async fn forward_auth(
         AuthOutcome::Denied(d) => {
             let login = gw.login_url_for(original.as_deref());
             let redirect_mode = q.0.redirect.as_deref() == Some("1");
-            let mut b = match (&login, redirect_mode) {
-                (Some(l), true) => {
-                    let mut b = HttpResponse::Found();
-                    b.insert_header((header::LOCATION, l.clone()));
-                    b
-                }
-                _ => HttpResponseBuilder::new(actix_web::http::StatusCode::UNAUTHORIZED),
-            };
+            let mut b = HttpResponse::Unauthorized();
+            if let (Some(l), true) = (&login, redirect_mode) {
+                b.status(actix_web::http::StatusCode::FOUND)
+                    .insert_header((header::LOCATION, l.clone()));
+            }
             if let Some(l) = login.and_then(|l| HeaderValue::from_str(&l).ok()) {
                 b.insert_header(("x-auth-request-redirect", l));
             }
