@@ -806,21 +806,19 @@ impl RawAdmin {
 impl RawTls {
     /// `[tls]`: its settings, every problem pushed to `p` with how to fix it.
     fn check(&self, p: &mut Vec<String>) -> Option<Vec<u8>> {
-        match &self.ca_file {
-            None => None,
-            Some(f) => match std::fs::read(f) {
-                Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
-                    Ok(certs) if !certs.is_empty() => Some(pem),
-                    _ => {
-                        p.push(format!("tls.ca_file {}: no PEM certificate found; give a PEM bundle of CA certificates", f.display()));
-                        None
-                    }
-                },
-                Err(e) => {
-                    p.push(format!("tls.ca_file: cannot read {}: {e}", f.display()));
+        let f = self.ca_file.as_ref()?;
+        match std::fs::read(f) {
+            Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
+                Ok(certs) if !certs.is_empty() => Some(pem),
+                _ => {
+                    p.push(format!("tls.ca_file {}: no PEM certificate found; give a PEM bundle of CA certificates", f.display()));
                     None
                 }
             },
+            Err(e) => {
+                p.push(format!("tls.ca_file: cannot read {}: {e}", f.display()));
+                None
+            }
         }
     }
 }
