@@ -128,11 +128,13 @@ impl Gateway {
                     }
                     Err(_) => return Ok(self.deny(p, "refreshed token not usable")),
                 };
+                // counted once the answer is certain: a cookie that fails to seal is an error
+                let set_cookies = self.session_cookies(&rec, p.chunks, now())?;
                 self.metrics.auth_ok.inc();
                 Ok(AuthOutcome::allowed(Allowed {
                     claims,
                     access_token: rec.access_token.clone(),
-                    set_cookies: self.session_cookies(&rec, p.chunks, now())?,
+                    set_cookies,
                 }))
             }
             Err(RefreshFailure::Ended(why)) => Ok(self.deny(p, why)),

@@ -14,13 +14,6 @@ use crate::secret::SessionId;
 use crate::store::{keys, SessionRecord};
 use crate::util::{now, sha256_b64};
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// Query of `GET /sso/callback` (RFC 6749 §4.1.2, §4.1.2.1; RFC 9207 §2).
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct CallbackParams {
@@ -265,7 +258,7 @@ impl Gateway {
                         .into(),
                 ))
             })?;
-            let wait = ((at.iat + 1) * 1000 - now_ms()).clamp(0, 1_100);
+            let wait = ((at.iat + 1) * 1000 - crate::util::now_ms()).clamp(0, 1_100);
             tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
             let fresh = self.oidc.refresh(&rt).await?;
             let fresh_at = self.login_access_claims(&fresh, &claims.sub).await?;

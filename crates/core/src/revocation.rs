@@ -54,13 +54,6 @@ pub struct RevocationCache {
     pub refreshed: tokio::sync::Notify,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 impl RevocationCache {
     pub fn is_revoked(&self, sid: Option<&str>, sub: &str, iat: i64, jti: Option<&str>) -> bool {
         // Only tokens issued at or before the logout: a later login on the same OP
@@ -142,14 +135,17 @@ impl RevocationCache {
 
     /// The subscription delivered something: it is alive.
     pub fn heartbeat_seen(&self) {
-        self.last_heartbeat_ms.store(now_ms(), Ordering::Release);
+        self.last_heartbeat_ms
+            .store(crate::util::now_ms(), Ordering::Release);
     }
 
     /// Time since the last heartbeat; `None` before the first one.
     pub fn heartbeat_age(&self) -> Option<Duration> {
         match self.last_heartbeat_ms.load(Ordering::Acquire) {
             0 => None,
-            t => Some(Duration::from_millis((now_ms() - t).max(0) as u64)),
+            t => Some(Duration::from_millis(
+                (crate::util::now_ms() - t).max(0) as u64
+            )),
         }
     }
 

@@ -39,6 +39,14 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// Unix time in milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// Minimal HTML escaping for text placed in error pages.
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
