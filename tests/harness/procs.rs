@@ -127,13 +127,7 @@ impl Redis {
 
     /// Run a command with redis-cli (e.g. `FLUSHALL`) and return its output.
     pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .arg("-p")
-            .arg(self.port.to_string())
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        redis_cli(self.port, args)
     }
 
     /// Freeze the server (`SIGSTOP`): connections stay open and nothing answers, as with
@@ -193,7 +187,23 @@ pub struct RedisCluster {
     _dir: tempdir::TempDir,
 }
 
+/// redis-cli against the server on `port`; its output, trimmed.
+fn redis_cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-p")
+        .arg(port.to_string())
+        .args(args)
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 impl RedisCluster {
+    /// Run a command with redis-cli on the first node (e.g. `CLUSTER KEYSLOT k`).
+    pub fn cli(&self, args: &[&str]) -> String {
+        redis_cli(self.ports[0], args)
+    }
+
     pub fn start(masters: usize) -> Self {
         require("redis-server", "apt-get install redis-server");
         require("redis-cli", "apt-get install redis-tools");

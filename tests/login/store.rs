@@ -33,13 +33,7 @@ async fn redis_cluster_store_passes_acceptance_suite() {
     sso_core::store::acceptance::run(&store).await;
     // A fan-out guard lives in its stream's slot, so a shard that loses the stream loses
     // the guard too and the replica queues its outbox again.
-    let slot = |key: &str| {
-        let out = std::process::Command::new("redis-cli")
-            .args(["-u", &cluster.urls()[0], "CLUSTER", "KEYSLOT", key])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_string()
-    };
+    let slot = |key: &str| cluster.cli(&["CLUSTER", "KEYSLOT", key]);
     for peer in ["https://auth.b.com", "http://auth.b.localhost:18082"] {
         let stream = sso_core::store::keys::fanout(peer);
         assert_eq!(

@@ -5,7 +5,7 @@ use sso_integration_tests::Browser;
 
 use crate::{auth_with_cookies, eventually, session_keys};
 
-const TOKEN: &str = "admin-token-admin-token-admin-token-0123";
+pub(crate) const TOKEN: &str = "admin-token-admin-token-admin-token-0123";
 use sso_integration_tests::world::ALICE_SUB as ALICE;
 
 #[tokio::test]

@@ -297,11 +297,11 @@ async fn a_peer_the_op_never_tells_learns_the_logout_through_fan_out() {
 /// B gets both when it is back.
 #[tokio::test]
 async fn queued_logouts_survive_the_queueing_store_restarting_empty() {
-    const TOKEN: &str = "admin-token-admin-token-admin-token-0123";
     let mut w = World::start_split(Default::default(), |o| {
         let f = World::fanout_toml(o, true);
         o.extra.push_str(&f);
-        o.extra.push_str(&format!("[admin]\ntoken = \"{TOKEN}\"\n"));
+        o.extra
+            .push_str(&format!("[admin]\ntoken = \"{}\"\n", crate::admin::TOKEN));
     });
     let (alice, bob) = (Browser::new(), Browser::new());
     for g in [&w.a, &w.b] {
@@ -318,7 +318,7 @@ async fn queued_logouts_survive_the_queueing_store_restarting_empty() {
             &w.a.url("/sso/admin/sessions/revoke"),
             &[("sub", sso_integration_tests::world::ALICE_SUB)],
             &[
-                ("Authorization", &format!("Bearer {TOKEN}")),
+                ("Authorization", &format!("Bearer {}", crate::admin::TOKEN)),
                 ("Accept", "application/json"),
             ],
         )

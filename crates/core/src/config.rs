@@ -1502,17 +1502,18 @@ kind = "memory"
                 .replace("[oidc]\n", "[oidc]\nauth_method = \"private_key_jwt\"\n")
         );
         let e = Settings::from_toml(&bad).unwrap_err().to_string();
-        for needle in [
-            "store.kind = \"etcd\": use \"redis\"",
-            "cookie.same_site = \"lox\": use \"lax\"",
-            "oidc.auth_method = \"private_key_jwt\": use \"client_secret_basic\"",
-            "log.format = \"xml\": use \"json\" or \"pretty\"",
-            "logout.server_side = \"ping\": use \"auto\"",
-            "forward_auth.unverified_email = \"maybe\": use \"omit\"",
-            "fanout.chain_binding = \"jti\": use \"sid\"",
-        ] {
-            assert!(e.contains(needle), "missing {needle:?} in {e}");
-        }
+        assert_mentions(
+            &e,
+            &[
+                "store.kind = \"etcd\": use \"redis\"",
+                "cookie.same_site = \"lox\": use \"lax\"",
+                "oidc.auth_method = \"private_key_jwt\": use \"client_secret_basic\"",
+                "log.format = \"xml\": use \"json\" or \"pretty\"",
+                "logout.server_side = \"ping\": use \"auto\"",
+                "forward_auth.unverified_email = \"maybe\": use \"omit\"",
+                "fanout.chain_binding = \"jti\": use \"sid\"",
+            ],
+        );
         let ok = format!(
             "{}[log]\nformat = \"text\"\n[logout]\nserver_side = \"revocation\"\n",
             good()
@@ -1565,20 +1566,28 @@ kind = "memory"
             Settings::from_toml("[cookie]\nkeys = [\"short\"]\n[oidc]\nallowed_algs=[\"HS256\"]")
                 .unwrap_err()
                 .to_string();
-        for needle in [
-            "server.public_url is missing",
-            "oidc.issuer is missing",
-            "oidc.client_id is missing",
-            "cookie.keys[0]",
-            "HS256",
-            "redirect.allowed is missing",
-        ] {
-            assert!(e.contains(needle), "missing {needle:?} in {e}");
-        }
+        assert_mentions(
+            &e,
+            &[
+                "server.public_url is missing",
+                "oidc.issuer is missing",
+                "oidc.client_id is missing",
+                "cookie.keys[0]",
+                "HS256",
+                "redirect.allowed is missing",
+            ],
+        );
     }
 
     /// Hostile or mistyped numbers are problems with a fix, never a panic or an overflow of
     /// the clock arithmetic later (`now + max_lifetime_secs`).
+    /// Every needle is in the error text `e`.
+    fn assert_mentions(e: &str, needles: &[&str]) {
+        for needle in needles {
+            assert!(e.contains(needle), "missing {needle:?} in {e}");
+        }
+    }
+
     #[test]
     fn huge_numbers_are_refused_with_their_key() {
         let e = Settings::from_toml(&format!(
@@ -1589,14 +1598,15 @@ kind = "memory"
         ))
         .unwrap_err()
         .to_string();
-        for needle in [
-            "session.max_lifetime_secs = 9223372036854775807 is too large",
-            "session.refresh_before_expiry_secs = 4000000000000000000 is too large",
-            "revocation.heartbeat_interval_secs must be between 1 and 60",
-            "revocation.heartbeat_timeout_secs must be at least twice",
-        ] {
-            assert!(e.contains(needle), "missing {needle:?} in {e}");
-        }
+        assert_mentions(
+            &e,
+            &[
+                "session.max_lifetime_secs = 9223372036854775807 is too large",
+                "session.refresh_before_expiry_secs = 4000000000000000000 is too large",
+                "revocation.heartbeat_interval_secs must be between 1 and 60",
+                "revocation.heartbeat_timeout_secs must be at least twice",
+            ],
+        );
     }
 
     #[test]
@@ -1674,7 +1684,7 @@ kind = "memory"
             good()
         );
         let e = Settings::from_toml(&text).unwrap_err().to_string();
-        for needle in [
+        assert_mentions(&e, &[
             "fanout.federation_key / federation_key_file (one key shared by every peer) is no longer accepted",
             "fanout.peers and [[fanout.peer]] are both set",
             "fanout.peer[0].keys has 3 keys: at most 2",
@@ -1686,9 +1696,7 @@ kind = "memory"
             "fanout.peer[2].keys[0].key and fanout.peer[2].keys[0].key_file are both set",
             "fanout.peer[2].keys[1]: set key or key_file",
             "fanout.peer[3].url is missing",
-        ] {
-            assert!(e.contains(needle), "missing {needle:?} in {e}");
-        }
+        ]);
     }
 
     #[test]
