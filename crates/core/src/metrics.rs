@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use prometheus::core::{Collector, GenericCounter};
+use prometheus::core::{Atomic, Collector, GenericCounter, GenericGauge, GenericGaugeVec};
 use prometheus::{
     Encoder, Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
@@ -129,129 +129,110 @@ pub fn redis_timer() -> Option<prometheus::HistogramTimer> {
     HISTOGRAMS.as_ref().map(|h| h.redis.start_timer())
 }
 
-/// One gateway's counters, and the gauges its scrape fills in.
-pub struct Metrics {
-    registry: Registry,
-    pub logins: IntCounter,
-    pub login_failures: IntCounter,
-    pub auth_ok: IntCounter,
-    pub auth_denied: IntCounter,
-    pub refreshes: IntCounter,
-    pub refresh_failures: IntCounter,
-    pub logouts: IntCounter,
-    pub backchannel_logouts: IntCounter,
-    pub rate_limited: IntCounter,
-    revocation_cache_entries: IntGauge,
-    verified_entries: IntGauge,
-    verified_hits: IntCounter,
-    verified_misses: IntCounter,
-    heartbeat_age: Gauge,
-    revocation_ready: IntGauge,
-    dead_subscriptions: IntCounter,
-    written_back: IntCounter,
-    fanout_depth: IntGaugeVec,
-    fanout_lag: GaugeVec,
-    fanout_dead: IntGaugeVec,
-    fanout_requeued: IntCounter,
+/// A metric of a gateway's registry, made from its name and help text (the vectors are
+/// labelled by `peer`).
+trait Metric: Collector + Clone + Sized + 'static {
+    fn make(name: &str, help: &str) -> Result<Self, prometheus::Error>;
+}
+
+impl<P: Atomic + 'static> Metric for GenericCounter<P> {
+    fn make(name: &str, help: &str) -> Result<Self, prometheus::Error> {
+        Self::new(name, help)
+    }
+}
+
+impl<P: Atomic + 'static> Metric for GenericGauge<P> {
+    fn make(name: &str, help: &str) -> Result<Self, prometheus::Error> {
+        Self::new(name, help)
+    }
+}
+
+impl<P: Atomic + 'static> Metric for GenericGaugeVec<P> {
+    fn make(name: &str, help: &str) -> Result<Self, prometheus::Error> {
+        Self::new(Opts::new(name, help), &["peer"])
+    }
+}
+
+/// `Metrics`, one field per metric: `field: Type = (name, help)`, each registered in the
+/// gateway's own registry.
+macro_rules! metrics {
+    ($($vis:vis $field:ident: $t:ty = ($name:literal, $help:literal),)*) => {
+        /// One gateway's counters, and the gauges its scrape fills in.
+        pub struct Metrics {
+            registry: Registry,
+            $($vis $field: $t,)*
+        }
+
+        impl Metrics {
+            pub fn new() -> Result<Self, prometheus::Error> {
+                let registry = Registry::new();
+                $(
+                    let $field = <$t>::make($name, $help)?;
+                    registry.register(Box::new($field.clone()))?;
+                )*
+                Ok(Self { registry, $($field,)* })
+            }
+        }
+    };
+}
+
+metrics! {
+    pub logins: IntCounter = ("sso_logins_total", "Completed logins"),
+    pub login_failures: IntCounter = ("sso_login_failures_total", "Refused login callbacks"),
+    pub auth_ok: IntCounter = ("sso_auth_ok_total", "Forward-auth checks allowed"),
+    pub auth_denied: IntCounter = ("sso_auth_denied_total", "Forward-auth checks denied"),
+    pub refreshes: IntCounter = ("sso_refreshes_total", "Token refreshes performed at the OP"),
+    pub refresh_failures: IntCounter = ("sso_refresh_failures_total", "Failed refreshes"),
+    pub logouts: IntCounter = ("sso_logouts_total", "RP-initiated logouts"),
+    pub backchannel_logouts: IntCounter =
+        ("sso_backchannel_logouts_total", "Accepted back-channel logouts"),
+    pub rate_limited: IntCounter = (
+        "sso_rate_limited_total",
+        "Requests refused with 429 by the per-address rate limits"
+    ),
+    revocation_cache_entries: IntGauge =
+        ("sso_revocation_cache_entries", "Entries in the in-memory revocation cache"),
+    verified_entries: IntGauge =
+        ("sso_verified_token_cache_entries", "Access tokens in the verified-token cache"),
+    verified_hits: IntCounter = (
+        "sso_verified_token_cache_hits",
+        "Access-token checks answered from the verified-token cache (since start)"
+    ),
+    verified_misses: IntCounter = (
+        "sso_verified_token_cache_misses",
+        "Access-token checks that verified the signature (since start)"
+    ),
+    heartbeat_age: Gauge = (
+        "sso_revocation_heartbeat_age_seconds",
+        "Time since the revocation subscription last delivered a heartbeat"
+    ),
+    revocation_ready: IntGauge =
+        ("sso_revocation_cache_ready", "1 when the revocation cache is current"),
+    dead_subscriptions: IntCounter = (
+        "sso_revocation_dead_subscriptions_total",
+        "Revocation subscriptions given up for lack of heartbeats"
+    ),
+    written_back: IntCounter = (
+        "sso_revocation_tombstones_written_back_total",
+        "Revocation tombstones written back to a store that had lost them"
+    ),
+    fanout_depth: IntGaugeVec =
+        ("sso_fanout_queue_depth", "Logout tokens waiting for delivery to a peer"),
+    fanout_lag: GaugeVec =
+        ("sso_fanout_lag_seconds", "Age of the oldest undelivered logout token"),
+    fanout_dead: IntGaugeVec = (
+        "sso_fanout_dead_letters",
+        "Logouts a peer refused for good, waiting for an operator (sso-gateway fanout replay-dead)"
+    ),
+    fanout_requeued: IntCounter = (
+        "sso_fanout_requeued_total",
+        "Fan-out entries this replica queued again after the store lost them"
+    ),
 }
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Metrics").finish_non_exhaustive()
-    }
-}
-
-impl Metrics {
-    pub fn new() -> Result<Self, prometheus::Error> {
-        let registry = Registry::new();
-        fn reg<C: Collector + Clone + 'static>(
-            r: &Registry,
-            c: Result<C, prometheus::Error>,
-        ) -> Result<C, prometheus::Error> {
-            let c = c?;
-            r.register(Box::new(c.clone()))?;
-            Ok(c)
-        }
-        let r = &registry;
-        let counter = |name: &str, help: &str| reg(r, IntCounter::new(name, help));
-        let gauge = |name: &str, help: &str| reg(r, IntGauge::new(name, help));
-        let per_peer =
-            |name: &str, help: &str| reg(r, IntGaugeVec::new(Opts::new(name, help), &["peer"]));
-        Ok(Self {
-            logins: counter("sso_logins_total", "Completed logins")?,
-            login_failures: counter("sso_login_failures_total", "Refused login callbacks")?,
-            auth_ok: counter("sso_auth_ok_total", "Forward-auth checks allowed")?,
-            auth_denied: counter("sso_auth_denied_total", "Forward-auth checks denied")?,
-            refreshes: counter("sso_refreshes_total", "Token refreshes performed at the OP")?,
-            refresh_failures: counter("sso_refresh_failures_total", "Failed refreshes")?,
-            logouts: counter("sso_logouts_total", "RP-initiated logouts")?,
-            backchannel_logouts: counter(
-                "sso_backchannel_logouts_total",
-                "Accepted back-channel logouts",
-            )?,
-            rate_limited: counter(
-                "sso_rate_limited_total",
-                "Requests refused with 429 by the per-address rate limits",
-            )?,
-            revocation_cache_entries: gauge(
-                "sso_revocation_cache_entries",
-                "Entries in the in-memory revocation cache",
-            )?,
-            verified_entries: gauge(
-                "sso_verified_token_cache_entries",
-                "Access tokens in the verified-token cache",
-            )?,
-            verified_hits: counter(
-                "sso_verified_token_cache_hits",
-                "Access-token checks answered from the verified-token cache (since start)",
-            )?,
-            verified_misses: counter(
-                "sso_verified_token_cache_misses",
-                "Access-token checks that verified the signature (since start)",
-            )?,
-            heartbeat_age: reg(
-                r,
-                Gauge::new(
-                    "sso_revocation_heartbeat_age_seconds",
-                    "Time since the revocation subscription last delivered a heartbeat",
-                ),
-            )?,
-            revocation_ready: gauge(
-                "sso_revocation_cache_ready",
-                "1 when the revocation cache is current",
-            )?,
-            dead_subscriptions: counter(
-                "sso_revocation_dead_subscriptions_total",
-                "Revocation subscriptions given up for lack of heartbeats",
-            )?,
-            written_back: counter(
-                "sso_revocation_tombstones_written_back_total",
-                "Revocation tombstones written back to a store that had lost them",
-            )?,
-            fanout_depth: per_peer(
-                "sso_fanout_queue_depth",
-                "Logout tokens waiting for delivery to a peer",
-            )?,
-            fanout_lag: reg(
-                r,
-                GaugeVec::new(
-                    Opts::new(
-                        "sso_fanout_lag_seconds",
-                        "Age of the oldest undelivered logout token",
-                    ),
-                    &["peer"],
-                ),
-            )?,
-            fanout_dead: per_peer(
-                "sso_fanout_dead_letters",
-                "Logouts a peer refused for good, waiting for an operator (sso-gateway fanout replay-dead)",
-            )?,
-            fanout_requeued: counter(
-                "sso_fanout_requeued_total",
-                "Fan-out entries this replica queued again after the store lost them",
-            )?,
-            registry,
-        })
     }
 }
 

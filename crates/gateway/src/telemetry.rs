@@ -11,29 +11,16 @@ use tracing_subscriber::EnvFilter;
 
 use crate::routes::Gw;
 
+/// Install the global subscriber on stderr; `SSO_LOG` overrides `filter`.
 pub fn init(format: LogFormat, filter: &str) {
-    init_with_writer(format, filter, std::io::stderr);
-}
-
-/// Install the global subscriber writing to `writer` (tests capture logs this way).
-pub fn init_with_writer<W>(format: LogFormat, filter: &str, writer: W)
-where
-    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
-{
     let filter = EnvFilter::try_from_env("SSO_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
-    init_with_filter(format, filter, writer);
+    init_exact(format, filter, std::io::stderr);
 }
 
 /// Install the global subscriber with exactly `filter` (no `SSO_LOG` override: the
-/// secrets-in-logs test must run at trace level whatever the environment says).
-pub fn init_exact<W>(format: LogFormat, filter: &str, writer: W)
-where
-    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
-{
-    init_with_filter(format, EnvFilter::new(filter), writer);
-}
-
-fn init_with_filter<W>(format: LogFormat, filter: EnvFilter, writer: W)
+/// secrets-in-logs test must run at trace level whatever the environment says), writing to
+/// `writer` (tests capture logs this way).
+pub fn init_exact<W>(format: LogFormat, filter: impl Into<EnvFilter>, writer: W)
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
