@@ -570,19 +570,15 @@ fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
         return Err(invalid("the host name is missing"));
     }
     // An IP address is accepted only as written in standard notation.
-    let exact_ip = |ip: Host, written: &str| {
-        let canonical = ip.to_string();
-        if canonical == written {
-            Ok(Pattern {
-                host: HostPattern::Exact(ip),
-                port,
-            })
-        } else {
-            Err(PatternError::NonCanonicalIp {
-                entry: owned(),
-                canonical,
-            })
-        }
+    let exact_ip = |ip: Host, written: &str| match ip.to_string() {
+        canonical if canonical == written => Ok(Pattern {
+            host: HostPattern::Exact(ip),
+            port,
+        }),
+        canonical => Err(PatternError::NonCanonicalIp {
+            entry: owned(),
+            canonical,
+        }),
     };
 
     // IPv6 literal.
