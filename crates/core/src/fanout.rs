@@ -530,9 +530,8 @@ async fn dead_letter(
     fields.push(("failed_at".into(), now().to_string()));
     q.store
         .stream_add(&keys::fanout_dead(&peer_key(peer)), &fields)
-        .await
-        .map(|_| ())
-        .map_err(DeliveryError::from)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

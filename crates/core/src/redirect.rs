@@ -351,10 +351,8 @@ fn screen_raw(rd: &str) -> Result<(), RedirectError> {
     // backslashes and control characters (`%5c`, `%0a`, `%250d`, ...).
     let mut current = rd.as_bytes().to_vec();
     for _ in 0..DECODE_ROUNDS {
-        if !current.contains(&b'%') {
-            break;
-        }
         let decoded: Vec<u8> = percent_encoding::percent_decode(&current).collect();
+        // nothing (more) to decode: also the case without any '%'
         if decoded == current {
             break;
         }
@@ -452,8 +450,8 @@ fn screen_authority(authority: &str) -> Result<(&str, Option<u16>), RedirectErro
     let port = port_text
         .map(|p| parse_port(p).ok_or(RedirectError::InvalidPort))
         .transpose()?;
-    if let Some(inner) = host.strip_prefix('[') {
-        let inner = inner.strip_suffix(']').unwrap_or(inner);
+    // `split_port` returns a `[` host with its `]`
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         if inner.is_empty()
             || !inner
                 .bytes()

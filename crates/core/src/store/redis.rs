@@ -459,15 +459,12 @@ impl SessionStore for RedisStore {
         let live: Vec<(String, f64)> = c
             .zrangebyscore_withscores(keys::REVOKED_INDEX, format!("({now}"), "+inf")
             .await?;
-        Ok(live
-            .iter()
-            .filter_map(|(j, until)| {
-                serde_json::from_str(j).ok().map(|revocation| Tombstone {
-                    revocation,
-                    until: *until as i64,
-                })
-            })
-            .collect())
+        let parse = |(j, until): (String, f64)| {
+            let revocation = serde_json::from_str(&j).ok()?;
+            let until = until as i64;
+            Some(Tombstone { revocation, until })
+        };
+        Ok(live.into_iter().filter_map(parse).collect())
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, BusEvent>, StoreError> {
