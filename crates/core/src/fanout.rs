@@ -84,24 +84,20 @@ impl FanoutMessage {
     /// Read an entry back; other fields (an older version's `mac`, a dead letter's
     /// `status`/`failed_at`) are ignored.
     pub fn from_entry(e: &crate::store::StreamEntry) -> std::result::Result<Self, MalformedEntry> {
-        let at = e
-            .field("received_at")
-            .ok_or(MalformedEntry::Missing("received_at"))?
+        let field = |k| e.field(k).ok_or(MalformedEntry::Missing(k));
+        let at = field("received_at")?
             .parse::<i64>()
             .map_err(|_| MalformedEntry::Time)?;
-        if e.field("kind") == Some("admin") {
-            let sub = e.field("sub").ok_or(MalformedEntry::Missing("sub"))?;
-            Ok(FanoutMessage::Revoke {
-                sub: sub.to_string(),
-                at,
-            })
+        Ok(if e.field("kind") == Some("admin") {
+            let sub = field("sub")?.to_string();
+            FanoutMessage::Revoke { sub, at }
         } else {
-            let token = e.field("token").ok_or(MalformedEntry::Missing("token"))?;
-            Ok(FanoutMessage::Logout {
-                token: token.to_string(),
+            let token = field("token")?.to_string();
+            FanoutMessage::Logout {
+                token,
                 received_at: at,
-            })
-        }
+            }
+        })
     }
 }
 
@@ -289,23 +285,16 @@ impl FanoutQueue {
     pub async fn status(&self) -> Vec<(String, u64, i64, u64)> {
         let mut out = Vec::new();
         for peer in &self.settings.fanout.peers {
-            let k = keys::fanout(&peer_key(peer));
+            let pk = peer_key(peer);
+            let k = keys::fanout(&pk);
             let depth = self.store.stream_len(&k).await.unwrap_or(0);
-            let lag = match self.store.stream_head(&k, 1).await {
-                Ok(v) => v
-                    .first()
-                    .and_then(|e| e.field("received_at"))
-                    .and_then(|t| t.parse::<i64>().ok())
-                    .map(|t| now() - t)
-                    .unwrap_or(0),
-                Err(_) => 0,
-            };
-            let dead = self
-                .store
-                .stream_len(&keys::fanout_dead(&peer_key(peer)))
-                .await
-                .unwrap_or(0);
-            out.push((peer_key(peer), depth, lag, dead));
+            let head = self.store.stream_head(&k, 1).await.unwrap_or_default();
+            let lag = head
+                .first()
+                .and_then(|e| e.field("received_at")?.parse::<i64>().ok())
+                .map_or(0, |t| now() - t);
+            let dead = self.store.stream_len(&keys::fanout_dead(&pk)).await;
+            out.push((pk, depth, lag, dead.unwrap_or(0)));
         }
         out
     }
@@ -356,20 +345,9 @@ pub async fn run(q: FanoutQueue) {
         }
     };
     let holder = random_token(12);
-    let workers: Vec<_> = q
-        .settings
-        .fanout
-        .peers
-        .iter()
-        .cloned()
-        .map(|peer| {
-            let (q, http, holder) = (q.clone(), http.clone(), holder.clone());
-            tokio::spawn(async move { peer_worker(q, http, peer, holder).await })
-        })
-        .collect();
-    for w in workers {
-        let _ = w.await;
-    }
+    let spawn = |peer| tokio::spawn(peer_worker(q.clone(), http.clone(), peer, holder.clone()));
+    let workers = q.settings.fanout.peers.iter().cloned().map(spawn);
+    futures_util::future::join_all(workers).await;
 }
 
 /// Deliver to one peer forever, with its own backoff. An idle worker wakes when this
@@ -507,40 +485,33 @@ fn delivery<'a>(
 ) -> Option<(&'a str, Vec<(&'static str, String)>)> {
     use crate::federation::{admin_msg, forward_msg, Purpose};
     let keys = &q.settings.fanout.federation;
-    match FanoutMessage::from_entry(entry) {
+    let (target, mut form, signed) = match FanoutMessage::from_entry(entry) {
         Err(e) => {
             tracing::warn!(peer = %peer, error = %e, "malformed fan-out entry");
-            None
+            return None;
         }
         Ok(FanoutMessage::Revoke { sub, at }) => {
-            let s = keys.sign(
-                peer,
-                Purpose::Admin,
-                &admin_msg(&q.settings.oidc.issuer, &sub, at),
-            )?;
-            let form = vec![
-                ("sub", sub),
-                ("received_at", at.to_string()),
-                ("federation_kid", s.kid),
-                ("federation_mac", s.tag),
-            ];
-            Some((admin_url, form))
+            let msg = admin_msg(&q.settings.oidc.issuer, &sub, at);
+            let s = keys.sign(peer, Purpose::Admin, &msg)?;
+            let form = vec![("sub", sub), ("received_at", at.to_string())];
+            (admin_url, form, Some(s))
         }
         Ok(FanoutMessage::Logout { token, received_at }) => {
             // A peer without a key gets the token unsigned: it judges `exp` at its own clock.
             let signed = keys.sign(peer, Purpose::Forward, &forward_msg(received_at, &token));
-            let mut form = vec![
+            let form = vec![
                 ("logout_token", token),
                 ("forwarded", "1".to_string()),
                 ("received_at", received_at.to_string()),
             ];
-            if let Some(s) = signed {
-                form.push(("federation_kid", s.kid));
-                form.push(("federation_mac", s.tag));
-            }
-            Some((url, form))
+            (url, form, signed)
         }
+    };
+    if let Some(s) = signed {
+        form.push(("federation_kid", s.kid));
+        form.push(("federation_mac", s.tag));
     }
+    Some((target, form))
 }
 
 async fn dead_letter(
@@ -559,9 +530,8 @@ async fn dead_letter(
     fields.push(("failed_at".into(), now().to_string()));
     q.store
         .stream_add(&keys::fanout_dead(&peer_key(peer)), &fields)
-        .await
-        .map(|_| ())
-        .map_err(DeliveryError::from)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

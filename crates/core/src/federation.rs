@@ -207,15 +207,12 @@ impl FederationKeys {
     ) -> ForwardCheck<'_> {
         match (received_at, kid, mac) {
             (_, None, None) => ForwardCheck::Unsigned,
-            (Some(t), Some(kid), Some(mac)) => {
-                match self.verify(me, kid, Purpose::Forward, &forward_msg(t, token), mac) {
-                    Some(peer) => ForwardCheck::Signed {
-                        peer,
-                        received_at: t,
-                    },
-                    None => ForwardCheck::Invalid,
-                }
-            }
+            (Some(t), Some(kid), Some(mac)) => self
+                .verify(me, kid, Purpose::Forward, &forward_msg(t, token), mac)
+                .map_or(ForwardCheck::Invalid, |peer| ForwardCheck::Signed {
+                    peer,
+                    received_at: t,
+                }),
             _ => ForwardCheck::Invalid,
         }
     }

@@ -280,16 +280,13 @@ impl RedirectPolicy {
 /// `host` is a strict subdomain of `suffix`, and the labels matched by the
 /// wildcard are plain (no `xn--` IDN labels, which could be homographs).
 fn is_subdomain_of(host: &str, suffix: &str) -> bool {
-    let Some(prefix) = host.strip_suffix(suffix) else {
-        return false;
-    };
-    let Some(labels) = prefix.strip_suffix('.') else {
-        return false;
-    };
-    !labels.is_empty()
-        && labels
-            .split('.')
-            .all(|l| !l.is_empty() && !is_punycode_label(l))
+    host.strip_suffix(suffix)
+        .and_then(|prefix| prefix.strip_suffix('.'))
+        .is_some_and(|labels| {
+            labels
+                .split('.')
+                .all(|l| !l.is_empty() && !is_punycode_label(l))
+        })
 }
 
 fn is_punycode_label(label: &str) -> bool {
@@ -354,10 +351,8 @@ fn screen_raw(rd: &str) -> Result<(), RedirectError> {
     // backslashes and control characters (`%5c`, `%0a`, `%250d`, ...).
     let mut current = rd.as_bytes().to_vec();
     for _ in 0..DECODE_ROUNDS {
-        if !current.contains(&b'%') {
-            break;
-        }
         let decoded: Vec<u8> = percent_encoding::percent_decode(&current).collect();
+        // nothing (more) to decode: also the case without any '%'
         if decoded == current {
             break;
         }
@@ -376,13 +371,10 @@ fn screen_raw(rd: &str) -> Result<(), RedirectError> {
 /// authority text exactly as a WHATWG parser would delimit it (backslashes have
 /// already been refused).
 fn split_raw(rd: &str) -> Result<&str, RedirectError> {
-    let Some(colon) = rd.find(':') else {
+    let Some((scheme, rest)) = rd.split_once(':') else {
         return Err(RedirectError::Relative);
     };
-    if rd.find(['/', '?', '#']).is_some_and(|d| d < colon) {
-        return Err(RedirectError::Relative);
-    }
-    let scheme = rd.get(..colon).unwrap_or_default();
+    // A '/', '?' or '#' before the first ':' (a relative reference) is no scheme character.
     let mut chars = scheme.chars();
     let valid_scheme = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
@@ -392,19 +384,37 @@ fn split_raw(rd: &str) -> Result<&str, RedirectError> {
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
         return Err(RedirectError::DisallowedScheme);
     }
-    let rest = rd.get(colon + 1..).unwrap_or_default();
     let Some(after) = rest.strip_prefix("//") else {
         return Err(RedirectError::MissingSlashes);
     };
-    let end = after.find(['/', '?', '#']).unwrap_or(after.len());
-    Ok(after.get(..end).unwrap_or_default())
+    Ok(after.split(['/', '?', '#']).next().unwrap_or_default())
 }
 
+/// A port number written in standard form: digits only, no leading zero (so never 0), at
+/// most 65535.
 fn parse_port(s: &str) -> Option<u16> {
-    if s.is_empty() || s.len() > 5 || s.starts_with('0') || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+    let canonical = s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0');
+    canonical.then(|| s.parse().ok()).flatten()
+}
+
+/// Splits `host[:port]` or `[ipv6][:port]` at the port's colon; `Err` says what is wrong
+/// with the brackets.
+fn split_port(s: &str) -> Result<(&str, Option<&str>), &'static str> {
+    if !s.starts_with('[') {
+        return Ok(s.split_once(':').map_or((s, None), |(h, p)| (h, Some(p))));
     }
-    s.parse::<u16>().ok().filter(|&p| p != 0)
+    let close = s
+        .find(']')
+        .ok_or("an IPv6 address must be enclosed in [ ]")?;
+    // `]` is one byte: `close + 1` is a character boundary.
+    let (host, rest) = s.split_at(close + 1);
+    if rest.is_empty() {
+        return Ok((host, None));
+    }
+    let port = rest
+        .strip_prefix(':')
+        .ok_or("only \":port\" may follow \"]\"")?;
+    Ok((host, Some(port)))
 }
 
 /// Syntactic check of a (case-insensitive) domain name: `[A-Za-z0-9_-]` labels,
@@ -433,34 +443,15 @@ fn screen_authority(authority: &str) -> Result<(&str, Option<u16>), RedirectErro
     if authority.contains('%') {
         return Err(RedirectError::PercentEncodedHost);
     }
-    let (host, port_text) = if authority.starts_with('[') {
-        let Some(close) = authority.find(']') else {
-            return Err(RedirectError::InvalidHost);
-        };
-        let host = authority.get(..=close).unwrap_or_default();
-        let rest = authority.get(close + 1..).unwrap_or_default();
-        if rest.is_empty() {
-            (host, None)
-        } else if let Some(p) = rest.strip_prefix(':') {
-            (host, Some(p))
-        } else {
-            return Err(RedirectError::InvalidHost);
-        }
-    } else {
-        match authority.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        }
-    };
+    let (host, port_text) = split_port(authority).map_err(|_| RedirectError::InvalidHost)?;
     if host.is_empty() {
         return Err(RedirectError::EmptyHost);
     }
-    let port = match port_text {
-        None => None,
-        Some(p) => Some(parse_port(p).ok_or(RedirectError::InvalidPort)?),
-    };
-    if let Some(inner) = host.strip_prefix('[') {
-        let inner = inner.strip_suffix(']').unwrap_or(inner);
+    let port = port_text
+        .map(|p| parse_port(p).ok_or(RedirectError::InvalidPort))
+        .transpose()?;
+    // `split_port` returns a `[` host with its `]`
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
         if inner.is_empty()
             || !inner
                 .bytes()
@@ -468,13 +459,10 @@ fn screen_authority(authority: &str) -> Result<(&str, Option<u16>), RedirectErro
         {
             return Err(RedirectError::InvalidHost);
         }
-    } else {
-        if host.ends_with('.') {
-            return Err(RedirectError::TrailingDot);
-        }
-        if !domain_syntax_ok(host) {
-            return Err(RedirectError::InvalidHost);
-        }
+    } else if host.ends_with('.') {
+        return Err(RedirectError::TrailingDot);
+    } else if !domain_syntax_ok(host) {
+        return Err(RedirectError::InvalidHost);
     }
     Ok((host, port))
 }
@@ -510,20 +498,18 @@ fn reconcile(
 
 fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
     let owned = || entry.to_owned();
+    // What comes before a path, query or fragment: the host to suggest.
+    let head = |s: &str| match s.split(['/', '?', '#']).next().unwrap_or_default() {
+        "" => String::from("app.example.com"),
+        h => h.to_ascii_lowercase(),
+    };
     if entry.is_empty() {
         return Err(PatternError::Empty);
     }
     if let Some((_, rest)) = entry.split_once("://") {
-        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-        let suggestion = rest.get(..end).unwrap_or(rest).to_ascii_lowercase();
-        let suggestion = if suggestion.is_empty() {
-            String::from("app.example.com")
-        } else {
-            suggestion
-        };
         return Err(PatternError::HasScheme {
             entry: owned(),
-            suggestion,
+            suggestion: head(rest),
         });
     }
     if !entry.is_ascii() {
@@ -532,16 +518,10 @@ fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
             suggestion: punycode_suggestion(entry),
         });
     }
-    if let Some(pos) = entry.find(['/', '?', '#']) {
-        let head = entry.get(..pos).unwrap_or_default();
-        let suggestion = if head.is_empty() {
-            String::from("app.example.com")
-        } else {
-            head.to_ascii_lowercase()
-        };
+    if entry.contains(['/', '?', '#']) {
         return Err(PatternError::HasPath {
             entry: owned(),
-            suggestion,
+            suggestion: head(entry),
         });
     }
     if entry.contains('@') {
@@ -564,36 +544,17 @@ fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
         entry: owned(),
         reason,
     };
-    let (host, port_text) = if entry.starts_with('[') {
-        let Some(close) = entry.find(']') else {
-            return Err(invalid("an IPv6 address must be enclosed in [ ]"));
-        };
-        let host = entry.get(..=close).unwrap_or_default();
-        let rest = entry.get(close + 1..).unwrap_or_default();
-        if rest.is_empty() {
-            (host, None)
-        } else if let Some(p) = rest.strip_prefix(':') {
-            (host, Some(p))
-        } else {
-            return Err(invalid("only \":port\" may follow \"]\""));
-        }
-    } else {
-        if entry.contains(['[', ']']) {
-            return Err(invalid(
-                "square brackets are only allowed around an IPv6 address, like \"[::1]\"",
-            ));
-        }
-        match entry.matches(':').count() {
-            0 => (entry, None),
-            1 => match entry.split_once(':') {
-                Some((h, p)) => (h, Some(p)),
-                None => (entry, None),
-            },
-            _ => return Err(invalid(
-                "an IPv6 address must be enclosed in brackets, like \"[::1]\" or \"[::1]:8443\"",
-            )),
-        }
-    };
+    if !entry.starts_with('[') && entry.contains(['[', ']']) {
+        return Err(invalid(
+            "square brackets are only allowed around an IPv6 address, like \"[::1]\"",
+        ));
+    }
+    if !entry.starts_with('[') && entry.matches(':').count() > 1 {
+        return Err(invalid(
+            "an IPv6 address must be enclosed in brackets, like \"[::1]\" or \"[::1]:8443\"",
+        ));
+    }
+    let (host, port_text) = split_port(entry).map_err(invalid)?;
     let port = match port_text {
         None => PortRule::Default,
         Some("*") => PortRule::Any,
@@ -601,28 +562,21 @@ fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
             parse_port(p).ok_or_else(|| PatternError::InvalidPort { entry: owned() })?,
         ),
     };
-    let port_suffix = match port {
-        PortRule::Default => String::new(),
-        PortRule::Exact(p) => format!(":{p}"),
-        PortRule::Any => ":*".into(),
-    };
+    // As written: a port that parsed is in standard form.
+    let port_suffix = port_text.map(|p| format!(":{p}")).unwrap_or_default();
     if host.is_empty() {
         return Err(invalid("the host name is missing"));
     }
     // An IP address is accepted only as written in standard notation.
-    let exact_ip = |ip: Host, written: &str| {
-        let canonical = ip.to_string();
-        if canonical == written {
-            Ok(Pattern {
-                host: HostPattern::Exact(ip),
-                port,
-            })
-        } else {
-            Err(PatternError::NonCanonicalIp {
-                entry: owned(),
-                canonical,
-            })
-        }
+    let exact_ip = |ip: Host, written: &str| match ip.to_string() {
+        canonical if canonical == written => Ok(Pattern {
+            host: HostPattern::Exact(ip),
+            port,
+        }),
+        canonical => Err(PatternError::NonCanonicalIp {
+            entry: owned(),
+            canonical,
+        }),
     };
 
     // IPv6 literal.
@@ -642,10 +596,8 @@ fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
             suggestion: format!("{}{port_suffix}", host.trim_end_matches('.')),
         });
     }
-    let (wildcard, name) = match host.strip_prefix("*.") {
-        Some(rest) => (true, rest),
-        None => (false, host),
-    };
+    let name = host.strip_prefix("*.").unwrap_or(host);
+    let wildcard = name.len() < host.len();
     if name.contains('*') {
         let suggestion = host
             .strip_prefix('*')
@@ -708,19 +660,14 @@ fn parse_pattern(entry: &str) -> Result<Pattern, PatternError> {
 
 /// Best-effort punycode rendering of a non-ASCII entry, for the error message.
 fn punycode_suggestion(entry: &str) -> Option<String> {
-    let (prefix, rest) = match entry.strip_prefix("*.") {
-        Some(rest) => ("*.", rest),
-        None => ("", entry),
-    };
+    let (prefix, rest) = entry.split_at(if entry.starts_with("*.") { 2 } else { 0 });
+    // `name` and `:port` (or "")
     let (name, port) = match rest.rsplit_once(':') {
-        Some((n, p)) if p.bytes().all(|b| b.is_ascii_digit()) => (n, Some(p)),
-        _ => (rest, None),
+        Some((n, p)) if p.bytes().all(|b| b.is_ascii_digit()) => rest.split_at(n.len()),
+        _ => (rest, ""),
     };
     match Host::parse(name).ok()? {
-        Host::Domain(d) if d.is_ascii() && !d.is_empty() => Some(match port {
-            Some(p) => format!("{prefix}{d}:{p}"),
-            None => format!("{prefix}{d}"),
-        }),
+        Host::Domain(d) if d.is_ascii() && !d.is_empty() => Some(format!("{prefix}{d}{port}")),
         _ => None,
     }
 }

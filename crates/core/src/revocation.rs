@@ -141,12 +141,8 @@ impl RevocationCache {
 
     /// Time since the last heartbeat; `None` before the first one.
     pub fn heartbeat_age(&self) -> Option<Duration> {
-        match self.last_heartbeat_ms.load(Ordering::Acquire) {
-            0 => None,
-            t => Some(Duration::from_millis(
-                (crate::util::now_ms() - t).max(0) as u64
-            )),
-        }
+        let t = self.last_heartbeat_ms.load(Ordering::Acquire);
+        (t != 0).then(|| Duration::from_millis((crate::util::now_ms() - t).max(0) as u64))
     }
 
     /// The heartbeat deadline passed (only when heartbeats are expected).
@@ -156,10 +152,8 @@ impl RevocationCache {
     }
 
     pub fn heartbeat_timeout(&self) -> Option<Duration> {
-        match self.heartbeat_timeout_ms.load(Ordering::Acquire) {
-            0 => None,
-            t => Some(Duration::from_millis(t as u64)),
-        }
+        let t = self.heartbeat_timeout_ms.load(Ordering::Acquire);
+        (t != 0).then(|| Duration::from_millis(t as u64))
     }
 
     fn expect_heartbeats(&self, timeout: Duration) {
@@ -312,10 +306,9 @@ pub async fn tombstoned_in_store(
         jti.map(|jti| format!("jti:{jti}")),
     ];
     for id in ids.into_iter().flatten() {
-        if let Some(r) = store.tombstone(&id).await? {
-            if r.covers(sid, sub, iat, jti) {
-                return Ok(true);
-            }
+        let tombstone = store.tombstone(&id).await?;
+        if tombstone.is_some_and(|r| r.covers(sid, sub, iat, jti)) {
+            return Ok(true);
         }
     }
     Ok(false)

@@ -116,11 +116,9 @@ impl SessionStore for MemoryStore {
     async fn delete_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
         self.with(|g| {
             let gone = g.sessions.remove(id.secret()).map(|(s, _)| s);
-            if let Some(s) = &gone {
-                for k in s.index_keys() {
-                    if let Some(set) = g.sets.get_mut(&k) {
-                        set.remove(id.secret());
-                    }
+            for k in gone.iter().flat_map(SessionRecord::index_keys) {
+                if let Some(set) = g.sets.get_mut(&k) {
+                    set.remove(id.secret());
                 }
             }
             gone
@@ -135,15 +133,10 @@ impl SessionStore for MemoryStore {
     ) -> Result<Vec<SessionId>, StoreError> {
         let key = keys::index(index, iss, value);
         self.with(|g| {
-            g.sets
-                .get(&key)
-                .map(|s| {
-                    s.iter()
-                        .filter(|id| g.sessions.contains_key(*id))
-                        .map(|id| SessionId::new(id.clone()))
-                        .collect()
-                })
-                .unwrap_or_default()
+            let ids = g.sets.get(&key).into_iter().flatten();
+            ids.filter(|id| g.sessions.contains_key(*id))
+                .map(|id| SessionId::new(id.clone()))
+                .collect()
         })
     }
 

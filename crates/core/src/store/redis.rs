@@ -79,10 +79,6 @@ impl SentinelConn {
         Ok(conn)
     }
 
-    async fn reset(&self) {
-        *self.conn.write().await = None;
-    }
-
     fn failover_error(e: &redis::RedisError) -> bool {
         e.is_io_error()
             || e.is_connection_dropped()
@@ -98,7 +94,7 @@ impl SentinelConn {
     ) -> redis::RedisResult<T> {
         match req(self.connection().await?).await {
             Err(e) if Self::failover_error(&e) => {
-                self.reset().await;
+                *self.conn.write().await = None;
                 req(self.connection().await?).await
             }
             r => r,
@@ -125,19 +121,28 @@ impl ConnectionLike for SentinelConn {
     }
 }
 
+impl Conn {
+    fn inner(&mut self) -> &mut (dyn ConnectionLike + Send) {
+        match self {
+            Conn::Single(c) => c,
+            Conn::Cluster(c) => c,
+            Conn::Sentinel(c) => c,
+        }
+    }
+}
+
+/// Every command the store sends passes here: timed into
+/// `sso_redis_command_duration_seconds`.
+fn timed<'a, T: 'a>(fut: RedisFuture<'a, T>) -> RedisFuture<'a, T> {
+    Box::pin(async move {
+        let _timer = crate::metrics::redis_timer();
+        fut.await
+    })
+}
+
 impl ConnectionLike for Conn {
-    /// Every command the store sends passes here: timed into
-    /// `sso_redis_command_duration_seconds`.
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        let fut = match self {
-            Conn::Single(c) => c.req_packed_command(cmd),
-            Conn::Cluster(c) => c.req_packed_command(cmd),
-            Conn::Sentinel(c) => c.req_packed_command(cmd),
-        };
-        Box::pin(async move {
-            let _timer = crate::metrics::redis_timer();
-            fut.await
-        })
+        timed(self.inner().req_packed_command(cmd))
     }
     fn req_packed_commands<'a>(
         &'a mut self,
@@ -145,15 +150,7 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        let fut = match self {
-            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
-            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-            Conn::Sentinel(c) => c.req_packed_commands(cmd, offset, count),
-        };
-        Box::pin(async move {
-            let _timer = crate::metrics::redis_timer();
-            fut.await
-        })
+        timed(self.inner().req_packed_commands(cmd, offset, count))
     }
     fn get_db(&self) -> i64 {
         match self {
@@ -177,8 +174,10 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
-fn err(e: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+impl From<redis::RedisError> for StoreError {
+    fn from(e: redis::RedisError) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
 }
 
 const CAS_SCRIPT: &str = r"
@@ -231,11 +230,10 @@ fn manager_config() -> ConnectionManagerConfig {
 impl RedisStore {
     /// Standalone Redis. Fails if Redis cannot be reached now.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(err)?;
+        let client = redis::Client::open(url)?;
         let conn = client
             .get_connection_manager_with_config(manager_config())
-            .await
-            .map_err(err)?;
+            .await?;
         Ok(Self {
             conn: Conn::Single(conn),
             pubsub_client: Some(client),
@@ -246,15 +244,14 @@ impl RedisStore {
     pub async fn connect_cluster(urls: &[String]) -> Result<Self, StoreError> {
         let client = redis::cluster::ClusterClientBuilder::new(urls.to_vec())
             .tcp_settings(tcp_settings())
-            .build()
-            .map_err(err)?;
-        let conn = client.get_async_connection().await.map_err(err)?;
+            .build()?;
+        let conn = client.get_async_connection().await?;
         let first = urls
             .first()
             .ok_or_else(|| StoreError::Unavailable("no cluster seed".into()))?;
         Ok(Self {
             conn: Conn::Cluster(conn),
-            pubsub_client: Some(redis::Client::open(first.as_str()).map_err(err)?),
+            pubsub_client: Some(redis::Client::open(first.as_str())?),
         })
     }
 
@@ -265,13 +262,12 @@ impl RedisStore {
             master_name.to_string(),
             None,
             redis::sentinel::SentinelServerType::Master,
-        )
-        .map_err(err)?;
+        )?;
         let conn = SentinelConn {
             client: std::sync::Arc::new(tokio::sync::Mutex::new(client)),
             conn: std::sync::Arc::new(tokio::sync::RwLock::new(None)),
         };
-        conn.connection().await.map_err(err)?;
+        conn.connection().await?;
         Ok(Self {
             conn: Conn::Sentinel(conn),
             pubsub_client: None,
@@ -301,7 +297,7 @@ async fn set(
     if nx {
         cmd.arg("NX");
     }
-    let set: Option<String> = cmd.arg(unit).arg(ttl).query_async(c).await.map_err(err)?;
+    let set: Option<String> = cmd.arg(unit).arg(ttl).query_async(c).await?;
     Ok(set.is_some())
 }
 
@@ -328,7 +324,7 @@ impl SessionStore for RedisStore {
             if self.is_cluster() {
                 // The indexes live in other slots than the session: one pipeline per slot,
                 // the session first so an index never names a session that was never written.
-                pipe.query_async::<()>(&mut c).await.map_err(err)?;
+                pipe.exec_async(&mut c).await?;
                 pipe = redis::pipe();
             }
             pipe.sadd(&k, s.id.secret()).ignore();
@@ -340,15 +336,11 @@ impl SessionStore for RedisStore {
             // Standalone or Sentinel: the session and its indexes in one transaction.
             pipe.atomic();
         }
-        pipe.query_async::<()>(&mut c).await.map_err(err)
+        Ok(pipe.exec_async(&mut c).await?)
     }
 
     async fn get_session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
-        let mut c = self.conn();
-        let data: Option<String> = c
-            .hget(keys::session(id.secret()), "data")
-            .await
-            .map_err(err)?;
+        let data: Option<String> = self.conn().hget(keys::session(id.secret()), "data").await?;
         data.map(|d| serde_json::from_str(&d))
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -368,17 +360,15 @@ impl SessionStore for RedisStore {
             .arg(s.generation.to_string())
             .arg(ttl)
             .invoke_async(&mut c)
-            .await
-            .map_err(err)?;
+            .await?;
         if n == 1 {
             for k in s.index_keys() {
-                let _: () = redis::cmd("EXPIRE")
+                redis::cmd("EXPIRE")
                     .arg(&k)
                     .arg(ttl)
                     .arg("GT")
-                    .query_async(&mut c)
-                    .await
-                    .map_err(err)?;
+                    .exec_async(&mut c)
+                    .await?;
             }
         }
         Ok(n == 1)
@@ -389,9 +379,9 @@ impl SessionStore for RedisStore {
             return Ok(None);
         };
         let mut c = self.conn();
-        let removed: i64 = c.del(keys::session(id.secret())).await.map_err(err)?;
+        let removed: i64 = c.del(keys::session(id.secret())).await?;
         for k in s.index_keys() {
-            let _: i64 = c.srem(&k, id.secret()).await.map_err(err)?;
+            let _: i64 = c.srem(&k, id.secret()).await?;
         }
         Ok((removed > 0).then_some(s))
     }
@@ -402,11 +392,7 @@ impl SessionStore for RedisStore {
         iss: &str,
         value: &str,
     ) -> Result<Vec<SessionId>, StoreError> {
-        let mut c = self.conn();
-        let ids: Vec<String> = c
-            .smembers(keys::index(index, iss, value))
-            .await
-            .map_err(err)?;
+        let ids: Vec<String> = self.conn().smembers(keys::index(index, iss, value)).await?;
         Ok(ids.into_iter().map(SessionId::new).collect())
     }
 
@@ -419,25 +405,21 @@ impl SessionStore for RedisStore {
     }
 
     async fn lock_renew(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError> {
-        let mut c = self.conn();
         let n: i64 = redis::Script::new(RENEW_SCRIPT)
             .key(key)
             .arg(token)
             .arg(ttl_ms)
-            .invoke_async(&mut c)
-            .await
-            .map_err(err)?;
+            .invoke_async(&mut self.conn())
+            .await?;
         Ok(n == 1)
     }
 
     async fn lock_release(&self, key: &str, token: &str) -> Result<(), StoreError> {
-        let mut c = self.conn();
         let _: i64 = redis::Script::new(RELEASE_SCRIPT)
             .key(key)
             .arg(token)
-            .invoke_async(&mut c)
-            .await
-            .map_err(err)?;
+            .invoke_async(&mut self.conn())
+            .await?;
         Ok(())
     }
 
@@ -452,62 +434,49 @@ impl SessionStore for RedisStore {
         let key = keys::revoked(&r.tombstone_id());
         let mut c = self.conn();
         set(&mut c, &key, &json, keep, "EX", ttl).await?;
-        let _: i64 = c
-            .zadd(keys::REVOKED_INDEX, &json, until)
-            .await
-            .map_err(err)?;
+        let _: i64 = c.zadd(keys::REVOKED_INDEX, &json, until).await?;
         Ok(())
     }
 
     async fn publish(&self, payload: &str) -> Result<(), StoreError> {
-        let mut c = self.conn();
-        let _: i64 = c.publish(keys::CHANNEL, payload).await.map_err(err)?;
+        let _: i64 = self.conn().publish(keys::CHANNEL, payload).await?;
         Ok(())
     }
 
     async fn mark_exists(&self, key: &str) -> Result<bool, StoreError> {
-        let mut c = self.conn();
-        c.exists(key).await.map_err(err)
+        Ok(self.conn().exists(key).await?)
     }
 
     async fn tombstone(&self, id: &str) -> Result<Option<Revocation>, StoreError> {
-        let mut c = self.conn();
-        let v: Option<String> = c.get(keys::revoked(id)).await.map_err(err)?;
+        let v: Option<String> = self.conn().get(keys::revoked(id)).await?;
         Ok(v.and_then(|j| serde_json::from_str(&j).ok()))
     }
 
     async fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
         let now = crate::util::now();
         let mut c = self.conn();
-        let _: i64 = c
-            .zrembyscore(keys::REVOKED_INDEX, "-inf", now)
-            .await
-            .map_err(err)?;
+        let _: i64 = c.zrembyscore(keys::REVOKED_INDEX, "-inf", now).await?;
         let live: Vec<(String, f64)> = c
             .zrangebyscore_withscores(keys::REVOKED_INDEX, format!("({now}"), "+inf")
-            .await
-            .map_err(err)?;
-        Ok(live
-            .iter()
-            .filter_map(|(j, until)| {
-                serde_json::from_str(j).ok().map(|revocation| Tombstone {
-                    revocation,
-                    until: *until as i64,
-                })
-            })
-            .collect())
+            .await?;
+        let parse = |(j, until): (String, f64)| {
+            let revocation = serde_json::from_str(&j).ok()?;
+            let until = until as i64;
+            Some(Tombstone { revocation, until })
+        };
+        Ok(live.into_iter().filter_map(parse).collect())
     }
 
     async fn subscribe(&self) -> Result<BoxStream<'static, BusEvent>, StoreError> {
         let client = match (&self.pubsub_client, &self.conn) {
             (Some(c), _) => c.clone(),
-            (None, Conn::Sentinel(s)) => s.master().await.map_err(err)?,
+            (None, Conn::Sentinel(s)) => s.master().await?,
             (None, _) => return Err(StoreError::Unavailable("no pub/sub client".into())),
         };
         // The redis crate gives pub/sub connections no TCP settings (no keepalive): the
         // revocation listener's heartbeat deadline is what detects a dead subscription.
-        let mut ps = client.get_async_pubsub().await.map_err(err)?;
-        ps.subscribe(keys::CHANNEL).await.map_err(err)?;
+        let mut ps = client.get_async_pubsub().await?;
+        ps.subscribe(keys::CHANNEL).await?;
         let msgs = ps.into_on_message().filter_map(|m| async move {
             let payload: String = m.get_payload().ok()?;
             parse_message(&payload, crate::util::now() + DEFAULT_MESSAGE_TTL)
@@ -522,8 +491,7 @@ impl SessionStore for RedisStore {
         key: &str,
         fields: &[(String, String)],
     ) -> Result<String, StoreError> {
-        let mut c = self.conn();
-        c.xadd(key, "*", fields).await.map_err(err)
+        Ok(self.conn().xadd(key, "*", fields).await?)
     }
 
     async fn stream_head(
@@ -531,9 +499,8 @@ impl SessionStore for RedisStore {
         key: &str,
         count: usize,
     ) -> Result<Vec<super::StreamEntry>, StoreError> {
-        let mut c = self.conn();
         let reply: Vec<(String, Vec<(String, String)>)> =
-            c.xrange_count(key, "-", "+", count).await.map_err(err)?;
+            self.conn().xrange_count(key, "-", "+", count).await?;
         Ok(reply
             .into_iter()
             .map(|(id, fields)| super::StreamEntry { id, fields })
@@ -541,22 +508,16 @@ impl SessionStore for RedisStore {
     }
 
     async fn stream_del(&self, key: &str, id: &str) -> Result<(), StoreError> {
-        let mut c = self.conn();
-        let _: i64 = c.xdel(key, &[id]).await.map_err(err)?;
+        let _: i64 = self.conn().xdel(key, &[id]).await?;
         Ok(())
     }
 
     async fn stream_len(&self, key: &str) -> Result<u64, StoreError> {
-        let mut c = self.conn();
-        c.xlen(key).await.map_err(err)
+        Ok(self.conn().xlen(key).await?)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut c = self.conn();
-        redis::cmd("PING")
-            .query_async::<String>(&mut c)
-            .await
-            .map(|_| ())
-            .map_err(err)
+        let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+        Ok(())
     }
 }
