@@ -45,21 +45,21 @@ pub struct RawConfig {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawUi {
     /// Directory of operator templates replacing the built-in pages by file name.
     pub template_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawTls {
     /// PEM bundle of extra trusted CAs for the OP and peer gateways (private PKI).
     pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawServer {
     pub listen: Option<String>,
     pub public_url: Option<String>,
@@ -67,10 +67,10 @@ pub struct RawServer {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawOidc {
-    pub issuer: Option<String>,
-    pub client_id: Option<String>,
+    pub issuer: String,
+    pub client_id: String,
     pub client_secret: Option<ClientSecret>,
     pub client_secret_file: Option<PathBuf>,
     pub auth_method: Option<Choice<AuthMethod>>,
@@ -85,9 +85,9 @@ pub struct RawOidc {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawCookie {
-    pub domain: Option<String>,
+    pub domain: String,
     pub secure: Option<bool>,
     pub keys: Option<Vec<ConfigKey>>,
     pub keys_file: Option<PathBuf>,
@@ -95,14 +95,14 @@ pub struct RawCookie {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawRedirect {
-    pub allowed: Option<Vec<String>>,
-    pub allow_http: Option<bool>,
+    pub allowed: Vec<String>,
+    pub allow_http: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawSession {
     pub max_lifetime_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
@@ -113,22 +113,22 @@ pub struct RawSession {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawStore {
     pub kind: Option<Choice<StoreKind>>,
     pub url: Option<String>,
-    pub urls: Option<Vec<String>>,
-    pub master_name: Option<String>,
+    pub urls: Vec<String>,
+    pub master_name: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawFanout {
     /// Peers without federation keys (forwarded logout tokens only).
-    pub peers: Option<Vec<String>>,
+    pub peers: Vec<String>,
     /// `[[fanout.peer]]`: a peer with its own keys.
-    pub peer: Option<Vec<RawPeer>>,
-    pub accepted_audiences: Option<Vec<String>>,
+    pub peer: Vec<RawPeer>,
+    pub accepted_audiences: Vec<String>,
     pub federation_key: Option<ConfigKey>,
     pub federation_key_file: Option<PathBuf>,
     pub chain_binding: Option<Choice<ChainBinding>>,
@@ -136,35 +136,35 @@ pub struct RawFanout {
 
 /// `[[fanout.peer]]`.
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawPeer {
     pub url: Option<String>,
-    pub keys: Option<Vec<RawPeerKey>>,
+    pub keys: Vec<RawPeerKey>,
 }
 
 /// One entry of `fanout.peer.keys`.
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawPeerKey {
-    pub id: Option<String>,
+    pub id: String,
     pub key: Option<ConfigKey>,
     pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawForwardAuth {
     pub pass_authorization: Option<bool>,
-    pub accepted_clients: Option<Vec<String>>,
-    pub accept_audience_only: Option<bool>,
+    pub accepted_clients: Vec<String>,
+    pub accept_audience_only: bool,
     pub unverified_email: Option<Choice<UnverifiedEmail>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawRateLimit {
     pub enabled: Option<bool>,
-    pub trusted_proxies: Option<Vec<String>>,
+    pub trusted_proxies: Vec<String>,
     pub login_per_minute: Option<u32>,
     pub login_burst: Option<u32>,
     pub backchannel_per_minute: Option<u32>,
@@ -176,27 +176,27 @@ pub struct RawRateLimit {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawCors {
-    pub allowed_origins: Option<Vec<String>>,
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawLogout {
     pub allow_get: Option<bool>,
     pub server_side: Option<Choice<LogoutMode>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawAdmin {
     pub token: Option<AdminToken>,
     pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawLog {
     pub format: Option<Choice<LogFormat>>,
     pub filter: Option<String>,
@@ -719,7 +719,7 @@ impl RevocationSettings {
 
 impl RawStore {
     /// `[store]`: its settings, every problem pushed to `p` with how to fix it.
-    fn check(&self, p: &mut Vec<String>) -> StoreSettings {
+    fn check(self, p: &mut Vec<String>) -> StoreSettings {
         let kind = pick(
             &self.kind,
             "store.kind",
@@ -728,13 +728,13 @@ impl RawStore {
         );
         match kind {
             StoreKind::Memory => StoreSettings::Memory,
-            StoreKind::Redis => match &self.url {
-                Some(u)
-                    if u.starts_with("redis://")
-                        || u.starts_with("rediss://")
-                        || u.starts_with("unix://") =>
+            StoreKind::Redis => match self.url {
+                Some(url)
+                    if ["redis://", "rediss://", "unix://"]
+                        .iter()
+                        .any(|s| url.starts_with(s)) =>
                 {
-                    StoreSettings::Redis { url: u.clone() }
+                    StoreSettings::Redis { url }
                 }
                 Some(u) => {
                     p.push(format!(
@@ -748,19 +748,19 @@ impl RawStore {
                 }
             },
             StoreKind::Sentinel => {
-                let urls = self.urls.clone().unwrap_or_default();
-                let master_name = self.master_name.clone().unwrap_or_default();
-                if urls.is_empty() || master_name.is_empty() {
+                if self.urls.is_empty() || self.master_name.is_empty() {
                     p.push("store.kind = \"sentinel\" needs store.urls (the sentinels) and store.master_name".into());
                 }
-                StoreSettings::Sentinel { urls, master_name }
+                StoreSettings::Sentinel {
+                    urls: self.urls,
+                    master_name: self.master_name,
+                }
             }
             StoreKind::Cluster => {
-                let urls = self.urls.clone().unwrap_or_default();
-                if urls.is_empty() {
+                if self.urls.is_empty() {
                     p.push("store.kind = \"cluster\" needs store.urls (seed nodes)".into());
                 }
-                StoreSettings::Cluster { urls }
+                StoreSettings::Cluster { urls: self.urls }
             }
         }
     }
@@ -768,15 +768,13 @@ impl RawStore {
 
 impl RawCors {
     /// `[cors]`: its settings, every problem pushed to `p` with how to fix it.
-    fn check(&self, p: &mut Vec<String>) -> Vec<String> {
-        let cors_allowed_origins = self.allowed_origins.clone().unwrap_or_default();
-        for o in &cors_allowed_origins {
-            match Url::parse(o) {
-            Ok(u) if u.origin().ascii_serialization() == *o => {}
-            _ => p.push(format!("cors.allowed_origins entry {o:?}: must be an exact origin like \"https://app.a.com\" (scheme, host, optional port, no path or trailing slash)")),
+    fn check(self, p: &mut Vec<String>) -> Vec<String> {
+        for o in &self.allowed_origins {
+            if !Url::parse(o).is_ok_and(|u| u.origin().ascii_serialization() == *o) {
+                p.push(format!("cors.allowed_origins entry {o:?}: must be an exact origin like \"https://app.a.com\" (scheme, host, optional port, no path or trailing slash)"));
+            }
         }
-        }
-        cors_allowed_origins
+        self.allowed_origins
     }
 }
 
@@ -792,12 +790,8 @@ impl RawAdmin {
             None,
             p,
         );
-        if let Some(t) = &admin_token {
-            if t.secret().len() < 32 {
-                p.push(
-                    "admin.token must be at least 32 characters (`openssl rand -hex 32`)".into(),
-                );
-            }
+        if admin_token.as_ref().is_some_and(|t| t.secret().len() < 32) {
+            p.push("admin.token must be at least 32 characters (`openssl rand -hex 32`)".into());
         }
         admin_token
     }
@@ -830,11 +824,11 @@ impl RawRateLimit {
         let d = RateLimitSettings::default();
         let r = self;
         let mut trusted_proxies = Vec::new();
-        for t in r.trusted_proxies.clone().unwrap_or_default() {
-            let parsed = t
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
-            match parsed {
+        for t in &r.trusted_proxies {
+            match t
+                .parse()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            {
                 Ok(n) => trusted_proxies.push(n),
                 Err(_) => p.push(format!(
                     "rate_limit.trusted_proxies: {t:?} is not an address or CIDR range \
@@ -898,14 +892,11 @@ impl RawUi {
 impl RawFanout {
     /// `[fanout]`: peers, their federation keys and the chain binding, every problem pushed
     /// to `p` with how to fix it. `client_id` is always an accepted audience.
-    fn check(&self, client_id: &str, p: &mut Vec<String>) -> FanoutSettings {
-        let mut peers = Vec::new();
-        for (i, peer) in self.peers.clone().unwrap_or_default().iter().enumerate() {
-            if let Some(u) = parse_url(peer, &format!("fanout.peers[{i}]"), p) {
-                peers.push(u);
-            }
-        }
-        let mut accepted_audiences = self.accepted_audiences.clone().unwrap_or_default();
+    fn check(self, client_id: &str, p: &mut Vec<String>) -> FanoutSettings {
+        let mut peers: Vec<Url> = (self.peers.iter().enumerate())
+            .filter_map(|(i, peer)| parse_url(peer, &format!("fanout.peers[{i}]"), p))
+            .collect();
+        let mut accepted_audiences = self.accepted_audiences;
         if !client_id.is_empty() && !accepted_audiences.iter().any(|a| a == client_id) {
             accepted_audiences.push(client_id.to_string());
         }
@@ -924,32 +915,30 @@ any peer holding it could forge revocations and chain links for the others. Give
                 .into(),
         );
         }
-        let raw_peers = self.peer.as_deref().unwrap_or_default();
-        if !raw_peers.is_empty() && !peers.is_empty() {
+        if !self.peer.is_empty() && !peers.is_empty() {
             p.push("fanout.peers and [[fanout.peer]] are both set: list every peer as [[fanout.peer]] (keys are optional there)".into());
         }
         let mut peer_keys: Vec<PeerKeys> = Vec::new();
-        for (i, rp) in raw_peers.iter().enumerate() {
+        for (i, rp) in self.peer.into_iter().enumerate() {
             let what = format!("fanout.peer[{i}]");
-            let Some(u) = rp.url.as_deref() else {
+            let Some(u) = rp.url else {
                 p.push(format!("{what}.url is missing: set the peer gateway's server.public_url, e.g. \"https://auth.b.com\""));
                 continue;
             };
-            let Some(u) = parse_url(u, &format!("{what}.url"), p) else {
+            let Some(u) = parse_url(&u, &format!("{what}.url"), p) else {
                 continue;
             };
-            let raw_keys = rp.keys.as_deref().unwrap_or_default();
-            if raw_keys.len() > crate::federation::MAX_KEYS_PER_PEER {
+            if rp.keys.len() > crate::federation::MAX_KEYS_PER_PEER {
                 p.push(format!(
                 "{what}.keys has {} keys: at most {} (the current one and, during a rotation, one more); remove the retired ones",
-                raw_keys.len(),
+                rp.keys.len(),
                 crate::federation::MAX_KEYS_PER_PEER
             ));
             }
             let mut keys = Vec::new();
-            for (j, rk) in raw_keys.iter().enumerate() {
+            for (j, rk) in rp.keys.into_iter().enumerate() {
                 let kwhat = format!("{what}.keys[{j}]");
-                let id = rk.id.clone().unwrap_or_default();
+                let id = rk.id;
                 if !crate::federation::valid_kid(&id) {
                     p.push(format!("{kwhat}.id = {id:?}: set a key id of 1 to 64 letters, digits, '-' or '_', the same on both peers, e.g. \"ab-2026-12\""));
                 }
@@ -961,13 +950,12 @@ any peer holding it could forge revocations and chain links for the others. Give
                 Some(format!("{kwhat}: set key or key_file (base64 of at least {} random bytes: `openssl rand -base64 32`)", crate::federation::MIN_KEY_BYTES)),
                 p,
             );
-                if let Some(text) = text {
-                    match base64::engine::general_purpose::STANDARD.decode(text.secret().trim()) {
+                let Some(text) = text else { continue };
+                match base64::engine::general_purpose::STANDARD.decode(text.secret().trim()) {
                     Ok(b) if b.len() >= crate::federation::MIN_KEY_BYTES => {
                         keys.push(FederationKey::new(id, b));
                     }
                     _ => p.push(format!("{kwhat} (id {id:?}): the key must be base64 of at least {} random bytes (`openssl rand -base64 32`)", crate::federation::MIN_KEY_BYTES)),
-                }
                 }
             }
             peers.push(u.clone());
@@ -1019,12 +1007,7 @@ impl RawCookie {
     /// `[cookie]`: domain, flags and keys, every problem pushed to `p` with how to fix it.
     /// The domain must cover `public_url`'s host.
     fn check(&self, public_url: Option<&Url>, p: &mut Vec<String>) -> CookieSettings {
-        let domain = self
-            .domain
-            .clone()
-            .unwrap_or_default()
-            .trim_start_matches('.')
-            .to_ascii_lowercase();
+        let domain = self.domain.trim_start_matches('.').to_ascii_lowercase();
         if domain.is_empty() {
             p.push(
                 "cookie.domain is missing: set the root domain shared by your apps, e.g. \"a.com\""
@@ -1096,22 +1079,18 @@ impl RawRedirect {
     /// missing-list message; with `secure` cookies only https targets pass unless
     /// `allow_http`.
     fn check(&self, domain: &str, secure: bool, p: &mut Vec<String>) -> Option<RedirectPolicy> {
-        let allowed = self.allowed.clone().unwrap_or_default();
-        if allowed.is_empty() {
+        if self.allowed.is_empty() {
             let d = if domain.is_empty() { "a.com" } else { domain };
             p.push(format!("redirect.allowed is missing: list the hosts the gateway may send users back to, e.g. [\"{d}\", \"*.{d}\"]"));
         }
         // Secure cookies cannot be used by an http page: its targets are https only, unless
         // the operator opts in (`redirect.allow_http = true`, e.g. for *.localhost
         // development).
-        let allow_http = !secure || self.allow_http.unwrap_or(false);
-        match RedirectPolicy::new(&allowed) {
-            Ok(r) => Some(r.with_http(allow_http)),
-            Err(e) => {
-                p.push(e.to_string());
-                None
-            }
-        }
+        let allow_http = !secure || self.allow_http;
+        RedirectPolicy::new(&self.allowed)
+            .map(|r| r.with_http(allow_http))
+            .map_err(|e| p.push(e.to_string()))
+            .ok()
     }
 }
 
@@ -1146,10 +1125,11 @@ impl RawServer {
                 None
             }
         };
-        if let Some(u) = &public_url {
-            if u.path() != "/" || u.query().is_some() {
-                p.push("server.public_url must have no path or query; use server.prefix for the route prefix".into());
-            }
+        if public_url
+            .as_ref()
+            .is_some_and(|u| u.path() != "/" || u.query().is_some())
+        {
+            p.push("server.public_url must have no path or query; use server.prefix for the route prefix".into());
         }
         let prefix = self.prefix.clone().unwrap_or_else(|| "/sso".into());
         if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains("//") {
@@ -1171,13 +1151,13 @@ impl RawOidc {
         extra_roots_pem: Option<Vec<u8>>,
         p: &mut Vec<String>,
     ) -> Option<OidcSettings> {
-        let issuer = self.issuer.clone().unwrap_or_default();
+        let issuer = self.issuer.clone();
         if issuer.is_empty() {
             p.push("oidc.issuer is missing: set the OP issuer, e.g. \"https://kc.example.com/realms/demo\"".into());
         } else {
             parse_url(&issuer, "oidc.issuer", p);
         }
-        let client_id = self.client_id.clone().unwrap_or_default();
+        let client_id = self.client_id.clone();
         if client_id.is_empty() {
             p.push("oidc.client_id is missing: set the client id registered at the OP".into());
         }
@@ -1254,7 +1234,7 @@ impl RawOidc {
         }
         // [forward_auth]: the gateway's own client first, then the listed ones
         let mut accepted_clients = vec![client_id.clone()];
-        for c in forward_auth.accepted_clients.iter().flatten() {
+        for c in &forward_auth.accepted_clients {
             if !accepted_clients.contains(c) {
                 accepted_clients.push(c.clone());
             }
@@ -1276,7 +1256,7 @@ impl RawOidc {
             http_timeout_secs: self.http_timeout_secs.unwrap_or(10),
             extra_roots_pem,
             accepted_clients,
-            accept_audience_only: forward_auth.accept_audience_only.unwrap_or(false),
+            accept_audience_only: forward_auth.accept_audience_only,
         })
     }
 }
@@ -1300,17 +1280,15 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     let (listen, public_url, prefix) = raw.server.check(&mut p);
     let extra_roots_pem = raw.tls.check(&mut p);
     let oidc = raw.oidc.check(&raw.forward_auth, extra_roots_pem, &mut p);
-    let issuer = raw.oidc.issuer.as_deref().unwrap_or_default();
-    let client_id = raw.oidc.client_id.as_deref().unwrap_or_default();
     let cookie = raw.cookie.check(public_url.as_ref(), &mut p);
     let redirect = raw.redirect.check(&cookie.domain, cookie.secure, &mut p);
     let session = raw.session.check(&mut p);
     let revocation = raw.revocation.check(&mut p);
     let store = raw.store.check(&mut p);
-    let fanout = raw.fanout.check(client_id, &mut p);
+    let fanout = raw.fanout.check(&raw.oidc.client_id, &mut p);
     let cors_allowed_origins = raw.cors.check(&mut p);
     let admin_token = raw.admin.check(&mut p);
-    let logout_server_side = raw.logout.check(issuer, &mut p);
+    let logout_server_side = raw.logout.check(&raw.oidc.issuer, &mut p);
     let unverified_email = raw.forward_auth.check(&mut p);
     let rate_limit = raw.rate_limit.check(&mut p);
     let log_format = raw.log.check(&mut p);
