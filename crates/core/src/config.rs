@@ -512,8 +512,7 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let raw = load_raw(file, env)?;
-        validate(raw)
+        validate(load_raw(file, env)?)
     }
 
     /// Settings from a TOML string (tests, demo).
@@ -600,43 +599,32 @@ fn secret_or_file<T: Clone>(
     missing: Option<String>,
     p: &mut Vec<String>,
 ) -> Option<T> {
-    match (inline, file) {
-        (Some(_), Some(_)) => {
-            p.push(format!("{name} and {name}_file are both set: keep one"));
-            None
-        }
-        (Some(v), None) => Some(v.clone()),
+    let problem = match (inline, file) {
+        (Some(_), Some(_)) => format!("{name} and {name}_file are both set: keep one"),
+        (Some(v), None) => return Some(v.clone()),
         (None, Some(f)) => match std::fs::read_to_string(f) {
-            Ok(s) => Some(from_file(s.trim().to_string())),
-            Err(e) => {
-                p.push(format!(
-                    "{name}_file: cannot read {}: {e}; make the file readable by the gateway",
-                    f.display()
-                ));
-                None
-            }
+            Ok(s) => return Some(from_file(s.trim().to_string())),
+            Err(e) => format!(
+                "{name}_file: cannot read {}: {e}; make the file readable by the gateway",
+                f.display()
+            ),
         },
-        (None, None) => {
-            p.extend(missing);
-            None
-        }
-    }
+        (None, None) => missing?,
+    };
+    p.push(problem);
+    None
 }
 
 fn parse_url(s: &str, what: &str, problems: &mut Vec<String>) -> Option<Url> {
-    match Url::parse(s) {
+    let problem = match Url::parse(s) {
         Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host_str().is_some() => {
-            Some(u)
+            return Some(u)
         }
-        Ok(_) => {
-            problems.push(format!("{what} = {s:?}: must be an absolute http(s) URL"));
-            None
-        }
-        Err(e) => {
-            problems.push(format!("{what} = {s:?}: not a URL ({e})"));
-            None
-        }
-    }
+        Ok(_) => "must be an absolute http(s) URL".to_string(),
+        Err(e) => format!("not a URL ({e})"),
+    };
+    problems.push(format!("{what} = {s:?}: {problem}"));
+    None
 }
 
 const KNOWN_ALGS: &[&str] = &[
@@ -665,18 +653,17 @@ impl RawSession {
             }
             v => v.unwrap_or(default) as i64,
         };
-        let s = self;
         let session = SessionSettings {
-            max_lifetime_secs: secs(s.max_lifetime_secs, 36_000, "max_lifetime_secs"),
-            idle_timeout_secs: secs(s.idle_timeout_secs, 1_800, "idle_timeout_secs"),
-            refresh_grace_secs: secs(s.refresh_grace_secs, 10, "refresh_grace_secs"),
-            refresh_lock_secs: s.refresh_lock_secs.unwrap_or(10),
+            max_lifetime_secs: secs(self.max_lifetime_secs, 36_000, "max_lifetime_secs"),
+            idle_timeout_secs: secs(self.idle_timeout_secs, 1_800, "idle_timeout_secs"),
+            refresh_grace_secs: secs(self.refresh_grace_secs, 10, "refresh_grace_secs"),
+            refresh_lock_secs: self.refresh_lock_secs.unwrap_or(10),
             refresh_before_expiry_secs: secs(
-                s.refresh_before_expiry_secs,
+                self.refresh_before_expiry_secs,
                 0,
                 "refresh_before_expiry_secs",
             ),
-            revocation_ttl_secs: secs(s.revocation_ttl_secs, 3600, "revocation_ttl_secs"),
+            revocation_ttl_secs: secs(self.revocation_ttl_secs, 3600, "revocation_ttl_secs"),
         };
         if session.max_lifetime_secs < 60 {
             p.push("session.max_lifetime_secs must be at least 60".into());
@@ -801,19 +788,18 @@ impl RawTls {
     /// `[tls]`: its settings, every problem pushed to `p` with how to fix it.
     fn check(&self, p: &mut Vec<String>) -> Option<Vec<u8>> {
         let f = self.ca_file.as_ref()?;
-        match std::fs::read(f) {
-            Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
-                Ok(certs) if !certs.is_empty() => Some(pem),
-                _ => {
-                    p.push(format!("tls.ca_file {}: no PEM certificate found; give a PEM bundle of CA certificates", f.display()));
-                    None
-                }
-            },
-            Err(e) => {
-                p.push(format!("tls.ca_file: cannot read {}: {e}", f.display()));
-                None
+        let problem = match std::fs::read(f) {
+            Ok(pem) if reqwest::Certificate::from_pem_bundle(&pem).is_ok_and(|c| !c.is_empty()) => {
+                return Some(pem)
             }
-        }
+            Ok(_) => format!(
+                "tls.ca_file {}: no PEM certificate found; give a PEM bundle of CA certificates",
+                f.display()
+            ),
+            Err(e) => format!("tls.ca_file: cannot read {}: {e}", f.display()),
+        };
+        p.push(problem);
+        None
     }
 }
 
@@ -893,7 +879,10 @@ impl RawFanout {
     /// `[fanout]`: peers, their federation keys and the chain binding, every problem pushed
     /// to `p` with how to fix it. `client_id` is always an accepted audience.
     fn check(self, client_id: &str, p: &mut Vec<String>) -> FanoutSettings {
-        let mut peers: Vec<Url> = (self.peers.iter().enumerate())
+        let mut peers: Vec<Url> = self
+            .peers
+            .iter()
+            .enumerate()
             .filter_map(|(i, peer)| parse_url(peer, &format!("fanout.peers[{i}]"), p))
             .collect();
         let mut accepted_audiences = self.accepted_audiences;
