@@ -715,25 +715,23 @@ impl RawStore {
         );
         match kind {
             StoreKind::Memory => StoreSettings::Memory,
-            StoreKind::Redis => match self.url {
-                Some(url)
-                    if ["redis://", "rediss://", "unix://"]
-                        .iter()
-                        .any(|s| url.starts_with(s)) =>
-                {
-                    StoreSettings::Redis { url }
-                }
-                Some(u) => {
-                    p.push(format!(
+            StoreKind::Redis => {
+                let problem = match self.url {
+                    Some(url)
+                        if url.starts_with("redis://")
+                            || url.starts_with("rediss://")
+                            || url.starts_with("unix://") =>
+                    {
+                        return StoreSettings::Redis { url };
+                    }
+                    Some(u) => format!(
                         "store.url = {u:?}: expected redis://host:port[/db] or rediss://…"
-                    ));
-                    StoreSettings::Memory
-                }
-                None => {
-                    p.push("store.url is missing: set store.url = \"redis://127.0.0.1:6379\" or store.kind = \"memory\" for one local instance".into());
-                    StoreSettings::Memory
-                }
-            },
+                    ),
+                    None => "store.url is missing: set store.url = \"redis://127.0.0.1:6379\" or store.kind = \"memory\" for one local instance".into(),
+                };
+                p.push(problem);
+                StoreSettings::Memory
+            }
             StoreKind::Sentinel => {
                 if self.urls.is_empty() || self.master_name.is_empty() {
                     p.push("store.kind = \"sentinel\" needs store.urls (the sentinels) and store.master_name".into());
