@@ -1000,9 +1000,7 @@ impl RawCookie {
                 "cookie.domain is missing: set the root domain shared by your apps, e.g. \"a.com\""
                     .into(),
             );
-        } else if !domain
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        } else if domain.contains(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-')
             || domain.ends_with('.')
         {
             p.push(format!(
@@ -1173,10 +1171,7 @@ impl RawOidc {
             scopes.insert(0, "openid".into()); // OIDC Core §3.1.2.1: openid is required
         }
         for s in &scopes {
-            if s.is_empty()
-                || s.chars()
-                    .any(|c| c.is_whitespace() || c == '"' || c == '\\')
-            {
+            if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
                 p.push(format!(
                     "oidc.scopes entry {s:?}: scopes are single tokens without spaces or quotes"
                 ));
