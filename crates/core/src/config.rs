@@ -45,21 +45,21 @@ pub struct RawConfig {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawUi {
     /// Directory of operator templates replacing the built-in pages by file name.
     pub template_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawTls {
     /// PEM bundle of extra trusted CAs for the OP and peer gateways (private PKI).
     pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawServer {
     pub listen: Option<String>,
     pub public_url: Option<String>,
@@ -67,10 +67,10 @@ pub struct RawServer {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawOidc {
-    pub issuer: Option<String>,
-    pub client_id: Option<String>,
+    pub issuer: String,
+    pub client_id: String,
     pub client_secret: Option<ClientSecret>,
     pub client_secret_file: Option<PathBuf>,
     pub auth_method: Option<Choice<AuthMethod>>,
@@ -85,9 +85,9 @@ pub struct RawOidc {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawCookie {
-    pub domain: Option<String>,
+    pub domain: String,
     pub secure: Option<bool>,
     pub keys: Option<Vec<ConfigKey>>,
     pub keys_file: Option<PathBuf>,
@@ -95,14 +95,14 @@ pub struct RawCookie {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawRedirect {
-    pub allowed: Option<Vec<String>>,
-    pub allow_http: Option<bool>,
+    pub allowed: Vec<String>,
+    pub allow_http: bool,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawSession {
     pub max_lifetime_secs: Option<u64>,
     pub idle_timeout_secs: Option<u64>,
@@ -113,22 +113,22 @@ pub struct RawSession {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawStore {
     pub kind: Option<Choice<StoreKind>>,
     pub url: Option<String>,
-    pub urls: Option<Vec<String>>,
-    pub master_name: Option<String>,
+    pub urls: Vec<String>,
+    pub master_name: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawFanout {
     /// Peers without federation keys (forwarded logout tokens only).
-    pub peers: Option<Vec<String>>,
+    pub peers: Vec<String>,
     /// `[[fanout.peer]]`: a peer with its own keys.
-    pub peer: Option<Vec<RawPeer>>,
-    pub accepted_audiences: Option<Vec<String>>,
+    pub peer: Vec<RawPeer>,
+    pub accepted_audiences: Vec<String>,
     pub federation_key: Option<ConfigKey>,
     pub federation_key_file: Option<PathBuf>,
     pub chain_binding: Option<Choice<ChainBinding>>,
@@ -136,35 +136,35 @@ pub struct RawFanout {
 
 /// `[[fanout.peer]]`.
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawPeer {
     pub url: Option<String>,
-    pub keys: Option<Vec<RawPeerKey>>,
+    pub keys: Vec<RawPeerKey>,
 }
 
 /// One entry of `fanout.peer.keys`.
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawPeerKey {
-    pub id: Option<String>,
+    pub id: String,
     pub key: Option<ConfigKey>,
     pub key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawForwardAuth {
     pub pass_authorization: Option<bool>,
-    pub accepted_clients: Option<Vec<String>>,
-    pub accept_audience_only: Option<bool>,
+    pub accepted_clients: Vec<String>,
+    pub accept_audience_only: bool,
     pub unverified_email: Option<Choice<UnverifiedEmail>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawRateLimit {
     pub enabled: Option<bool>,
-    pub trusted_proxies: Option<Vec<String>>,
+    pub trusted_proxies: Vec<String>,
     pub login_per_minute: Option<u32>,
     pub login_burst: Option<u32>,
     pub backchannel_per_minute: Option<u32>,
@@ -176,27 +176,27 @@ pub struct RawRateLimit {
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawCors {
-    pub allowed_origins: Option<Vec<String>>,
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawLogout {
     pub allow_get: Option<bool>,
     pub server_side: Option<Choice<LogoutMode>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawAdmin {
     pub token: Option<AdminToken>,
     pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RawLog {
     pub format: Option<Choice<LogFormat>>,
     pub filter: Option<String>,
@@ -512,8 +512,7 @@ impl Settings {
         file: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
-        let raw = load_raw(file, env)?;
-        validate(raw)
+        validate(load_raw(file, env)?)
     }
 
     /// Settings from a TOML string (tests, demo).
@@ -600,43 +599,32 @@ fn secret_or_file<T: Clone>(
     missing: Option<String>,
     p: &mut Vec<String>,
 ) -> Option<T> {
-    match (inline, file) {
-        (Some(_), Some(_)) => {
-            p.push(format!("{name} and {name}_file are both set: keep one"));
-            None
-        }
-        (Some(v), None) => Some(v.clone()),
+    let problem = match (inline, file) {
+        (Some(_), Some(_)) => format!("{name} and {name}_file are both set: keep one"),
+        (Some(v), None) => return Some(v.clone()),
         (None, Some(f)) => match std::fs::read_to_string(f) {
-            Ok(s) => Some(from_file(s.trim().to_string())),
-            Err(e) => {
-                p.push(format!(
-                    "{name}_file: cannot read {}: {e}; make the file readable by the gateway",
-                    f.display()
-                ));
-                None
-            }
+            Ok(s) => return Some(from_file(s.trim().to_string())),
+            Err(e) => format!(
+                "{name}_file: cannot read {}: {e}; make the file readable by the gateway",
+                f.display()
+            ),
         },
-        (None, None) => {
-            p.extend(missing);
-            None
-        }
-    }
+        (None, None) => missing?,
+    };
+    p.push(problem);
+    None
 }
 
 fn parse_url(s: &str, what: &str, problems: &mut Vec<String>) -> Option<Url> {
-    match Url::parse(s) {
+    let problem = match Url::parse(s) {
         Ok(u) if (u.scheme() == "https" || u.scheme() == "http") && u.host_str().is_some() => {
-            Some(u)
+            return Some(u)
         }
-        Ok(_) => {
-            problems.push(format!("{what} = {s:?}: must be an absolute http(s) URL"));
-            None
-        }
-        Err(e) => {
-            problems.push(format!("{what} = {s:?}: not a URL ({e})"));
-            None
-        }
-    }
+        Ok(_) => "must be an absolute http(s) URL".to_string(),
+        Err(e) => format!("not a URL ({e})"),
+    };
+    problems.push(format!("{what} = {s:?}: {problem}"));
+    None
 }
 
 const KNOWN_ALGS: &[&str] = &[
@@ -665,18 +653,17 @@ impl RawSession {
             }
             v => v.unwrap_or(default) as i64,
         };
-        let s = self;
         let session = SessionSettings {
-            max_lifetime_secs: secs(s.max_lifetime_secs, 36_000, "max_lifetime_secs"),
-            idle_timeout_secs: secs(s.idle_timeout_secs, 1_800, "idle_timeout_secs"),
-            refresh_grace_secs: secs(s.refresh_grace_secs, 10, "refresh_grace_secs"),
-            refresh_lock_secs: s.refresh_lock_secs.unwrap_or(10),
+            max_lifetime_secs: secs(self.max_lifetime_secs, 36_000, "max_lifetime_secs"),
+            idle_timeout_secs: secs(self.idle_timeout_secs, 1_800, "idle_timeout_secs"),
+            refresh_grace_secs: secs(self.refresh_grace_secs, 10, "refresh_grace_secs"),
+            refresh_lock_secs: self.refresh_lock_secs.unwrap_or(10),
             refresh_before_expiry_secs: secs(
-                s.refresh_before_expiry_secs,
+                self.refresh_before_expiry_secs,
                 0,
                 "refresh_before_expiry_secs",
             ),
-            revocation_ttl_secs: secs(s.revocation_ttl_secs, 3600, "revocation_ttl_secs"),
+            revocation_ttl_secs: secs(self.revocation_ttl_secs, 3600, "revocation_ttl_secs"),
         };
         if session.max_lifetime_secs < 60 {
             p.push("session.max_lifetime_secs must be at least 60".into());
@@ -719,7 +706,7 @@ impl RevocationSettings {
 
 impl RawStore {
     /// `[store]`: its settings, every problem pushed to `p` with how to fix it.
-    fn check(&self, p: &mut Vec<String>) -> StoreSettings {
+    fn check(self, p: &mut Vec<String>) -> StoreSettings {
         let kind = pick(
             &self.kind,
             "store.kind",
@@ -728,39 +715,37 @@ impl RawStore {
         );
         match kind {
             StoreKind::Memory => StoreSettings::Memory,
-            StoreKind::Redis => match &self.url {
-                Some(u)
-                    if u.starts_with("redis://")
-                        || u.starts_with("rediss://")
-                        || u.starts_with("unix://") =>
-                {
-                    StoreSettings::Redis { url: u.clone() }
-                }
-                Some(u) => {
-                    p.push(format!(
+            StoreKind::Redis => {
+                let problem = match self.url {
+                    Some(url)
+                        if url.starts_with("redis://")
+                            || url.starts_with("rediss://")
+                            || url.starts_with("unix://") =>
+                    {
+                        return StoreSettings::Redis { url };
+                    }
+                    Some(u) => format!(
                         "store.url = {u:?}: expected redis://host:port[/db] or rediss://…"
-                    ));
-                    StoreSettings::Memory
-                }
-                None => {
-                    p.push("store.url is missing: set store.url = \"redis://127.0.0.1:6379\" or store.kind = \"memory\" for one local instance".into());
-                    StoreSettings::Memory
-                }
-            },
+                    ),
+                    None => "store.url is missing: set store.url = \"redis://127.0.0.1:6379\" or store.kind = \"memory\" for one local instance".into(),
+                };
+                p.push(problem);
+                StoreSettings::Memory
+            }
             StoreKind::Sentinel => {
-                let urls = self.urls.clone().unwrap_or_default();
-                let master_name = self.master_name.clone().unwrap_or_default();
-                if urls.is_empty() || master_name.is_empty() {
+                if self.urls.is_empty() || self.master_name.is_empty() {
                     p.push("store.kind = \"sentinel\" needs store.urls (the sentinels) and store.master_name".into());
                 }
-                StoreSettings::Sentinel { urls, master_name }
+                StoreSettings::Sentinel {
+                    urls: self.urls,
+                    master_name: self.master_name,
+                }
             }
             StoreKind::Cluster => {
-                let urls = self.urls.clone().unwrap_or_default();
-                if urls.is_empty() {
+                if self.urls.is_empty() {
                     p.push("store.kind = \"cluster\" needs store.urls (seed nodes)".into());
                 }
-                StoreSettings::Cluster { urls }
+                StoreSettings::Cluster { urls: self.urls }
             }
         }
     }
@@ -768,15 +753,13 @@ impl RawStore {
 
 impl RawCors {
     /// `[cors]`: its settings, every problem pushed to `p` with how to fix it.
-    fn check(&self, p: &mut Vec<String>) -> Vec<String> {
-        let cors_allowed_origins = self.allowed_origins.clone().unwrap_or_default();
-        for o in &cors_allowed_origins {
-            match Url::parse(o) {
-            Ok(u) if u.origin().ascii_serialization() == *o => {}
-            _ => p.push(format!("cors.allowed_origins entry {o:?}: must be an exact origin like \"https://app.a.com\" (scheme, host, optional port, no path or trailing slash)")),
+    fn check(self, p: &mut Vec<String>) -> Vec<String> {
+        for o in &self.allowed_origins {
+            if !Url::parse(o).is_ok_and(|u| u.origin().ascii_serialization() == *o) {
+                p.push(format!("cors.allowed_origins entry {o:?}: must be an exact origin like \"https://app.a.com\" (scheme, host, optional port, no path or trailing slash)"));
+            }
         }
-        }
-        cors_allowed_origins
+        self.allowed_origins
     }
 }
 
@@ -792,12 +775,8 @@ impl RawAdmin {
             None,
             p,
         );
-        if let Some(t) = &admin_token {
-            if t.secret().len() < 32 {
-                p.push(
-                    "admin.token must be at least 32 characters (`openssl rand -hex 32`)".into(),
-                );
-            }
+        if admin_token.as_ref().is_some_and(|t| t.secret().len() < 32) {
+            p.push("admin.token must be at least 32 characters (`openssl rand -hex 32`)".into());
         }
         admin_token
     }
@@ -807,19 +786,18 @@ impl RawTls {
     /// `[tls]`: its settings, every problem pushed to `p` with how to fix it.
     fn check(&self, p: &mut Vec<String>) -> Option<Vec<u8>> {
         let f = self.ca_file.as_ref()?;
-        match std::fs::read(f) {
-            Ok(pem) => match reqwest::Certificate::from_pem_bundle(&pem) {
-                Ok(certs) if !certs.is_empty() => Some(pem),
-                _ => {
-                    p.push(format!("tls.ca_file {}: no PEM certificate found; give a PEM bundle of CA certificates", f.display()));
-                    None
-                }
-            },
-            Err(e) => {
-                p.push(format!("tls.ca_file: cannot read {}: {e}", f.display()));
-                None
+        let problem = match std::fs::read(f) {
+            Ok(pem) if reqwest::Certificate::from_pem_bundle(&pem).is_ok_and(|c| !c.is_empty()) => {
+                return Some(pem)
             }
-        }
+            Ok(_) => format!(
+                "tls.ca_file {}: no PEM certificate found; give a PEM bundle of CA certificates",
+                f.display()
+            ),
+            Err(e) => format!("tls.ca_file: cannot read {}: {e}", f.display()),
+        };
+        p.push(problem);
+        None
     }
 }
 
@@ -830,11 +808,11 @@ impl RawRateLimit {
         let d = RateLimitSettings::default();
         let r = self;
         let mut trusted_proxies = Vec::new();
-        for t in r.trusted_proxies.clone().unwrap_or_default() {
-            let parsed = t
-                .parse::<ipnet::IpNet>()
-                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
-            match parsed {
+        for t in &r.trusted_proxies {
+            match t
+                .parse()
+                .or_else(|_| t.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            {
                 Ok(n) => trusted_proxies.push(n),
                 Err(_) => p.push(format!(
                     "rate_limit.trusted_proxies: {t:?} is not an address or CIDR range \
@@ -898,14 +876,14 @@ impl RawUi {
 impl RawFanout {
     /// `[fanout]`: peers, their federation keys and the chain binding, every problem pushed
     /// to `p` with how to fix it. `client_id` is always an accepted audience.
-    fn check(&self, client_id: &str, p: &mut Vec<String>) -> FanoutSettings {
-        let mut peers = Vec::new();
-        for (i, peer) in self.peers.clone().unwrap_or_default().iter().enumerate() {
-            if let Some(u) = parse_url(peer, &format!("fanout.peers[{i}]"), p) {
-                peers.push(u);
-            }
-        }
-        let mut accepted_audiences = self.accepted_audiences.clone().unwrap_or_default();
+    fn check(self, client_id: &str, p: &mut Vec<String>) -> FanoutSettings {
+        let mut peers: Vec<Url> = self
+            .peers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, peer)| parse_url(peer, &format!("fanout.peers[{i}]"), p))
+            .collect();
+        let mut accepted_audiences = self.accepted_audiences;
         if !client_id.is_empty() && !accepted_audiences.iter().any(|a| a == client_id) {
             accepted_audiences.push(client_id.to_string());
         }
@@ -924,32 +902,30 @@ any peer holding it could forge revocations and chain links for the others. Give
                 .into(),
         );
         }
-        let raw_peers = self.peer.as_deref().unwrap_or_default();
-        if !raw_peers.is_empty() && !peers.is_empty() {
+        if !self.peer.is_empty() && !peers.is_empty() {
             p.push("fanout.peers and [[fanout.peer]] are both set: list every peer as [[fanout.peer]] (keys are optional there)".into());
         }
         let mut peer_keys: Vec<PeerKeys> = Vec::new();
-        for (i, rp) in raw_peers.iter().enumerate() {
+        for (i, rp) in self.peer.into_iter().enumerate() {
             let what = format!("fanout.peer[{i}]");
-            let Some(u) = rp.url.as_deref() else {
+            let Some(u) = rp.url else {
                 p.push(format!("{what}.url is missing: set the peer gateway's server.public_url, e.g. \"https://auth.b.com\""));
                 continue;
             };
-            let Some(u) = parse_url(u, &format!("{what}.url"), p) else {
+            let Some(u) = parse_url(&u, &format!("{what}.url"), p) else {
                 continue;
             };
-            let raw_keys = rp.keys.as_deref().unwrap_or_default();
-            if raw_keys.len() > crate::federation::MAX_KEYS_PER_PEER {
+            if rp.keys.len() > crate::federation::MAX_KEYS_PER_PEER {
                 p.push(format!(
                 "{what}.keys has {} keys: at most {} (the current one and, during a rotation, one more); remove the retired ones",
-                raw_keys.len(),
+                rp.keys.len(),
                 crate::federation::MAX_KEYS_PER_PEER
             ));
             }
             let mut keys = Vec::new();
-            for (j, rk) in raw_keys.iter().enumerate() {
+            for (j, rk) in rp.keys.into_iter().enumerate() {
                 let kwhat = format!("{what}.keys[{j}]");
-                let id = rk.id.clone().unwrap_or_default();
+                let id = rk.id;
                 if !crate::federation::valid_kid(&id) {
                     p.push(format!("{kwhat}.id = {id:?}: set a key id of 1 to 64 letters, digits, '-' or '_', the same on both peers, e.g. \"ab-2026-12\""));
                 }
@@ -961,13 +937,12 @@ any peer holding it could forge revocations and chain links for the others. Give
                 Some(format!("{kwhat}: set key or key_file (base64 of at least {} random bytes: `openssl rand -base64 32`)", crate::federation::MIN_KEY_BYTES)),
                 p,
             );
-                if let Some(text) = text {
-                    match base64::engine::general_purpose::STANDARD.decode(text.secret().trim()) {
+                let Some(text) = text else { continue };
+                match base64::engine::general_purpose::STANDARD.decode(text.secret().trim()) {
                     Ok(b) if b.len() >= crate::federation::MIN_KEY_BYTES => {
                         keys.push(FederationKey::new(id, b));
                     }
                     _ => p.push(format!("{kwhat} (id {id:?}): the key must be base64 of at least {} random bytes (`openssl rand -base64 32`)", crate::federation::MIN_KEY_BYTES)),
-                }
                 }
             }
             peers.push(u.clone());
@@ -1019,20 +994,13 @@ impl RawCookie {
     /// `[cookie]`: domain, flags and keys, every problem pushed to `p` with how to fix it.
     /// The domain must cover `public_url`'s host.
     fn check(&self, public_url: Option<&Url>, p: &mut Vec<String>) -> CookieSettings {
-        let domain = self
-            .domain
-            .clone()
-            .unwrap_or_default()
-            .trim_start_matches('.')
-            .to_ascii_lowercase();
+        let domain = self.domain.trim_start_matches('.').to_ascii_lowercase();
         if domain.is_empty() {
             p.push(
                 "cookie.domain is missing: set the root domain shared by your apps, e.g. \"a.com\""
                     .into(),
             );
-        } else if !domain
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        } else if domain.contains(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-')
             || domain.ends_with('.')
         {
             p.push(format!(
@@ -1096,22 +1064,18 @@ impl RawRedirect {
     /// missing-list message; with `secure` cookies only https targets pass unless
     /// `allow_http`.
     fn check(&self, domain: &str, secure: bool, p: &mut Vec<String>) -> Option<RedirectPolicy> {
-        let allowed = self.allowed.clone().unwrap_or_default();
-        if allowed.is_empty() {
+        if self.allowed.is_empty() {
             let d = if domain.is_empty() { "a.com" } else { domain };
             p.push(format!("redirect.allowed is missing: list the hosts the gateway may send users back to, e.g. [\"{d}\", \"*.{d}\"]"));
         }
         // Secure cookies cannot be used by an http page: its targets are https only, unless
         // the operator opts in (`redirect.allow_http = true`, e.g. for *.localhost
         // development).
-        let allow_http = !secure || self.allow_http.unwrap_or(false);
-        match RedirectPolicy::new(&allowed) {
-            Ok(r) => Some(r.with_http(allow_http)),
-            Err(e) => {
-                p.push(e.to_string());
-                None
-            }
-        }
+        let allow_http = !secure || self.allow_http;
+        RedirectPolicy::new(&self.allowed)
+            .map(|r| r.with_http(allow_http))
+            .map_err(|e| p.push(e.to_string()))
+            .ok()
     }
 }
 
@@ -1146,10 +1110,11 @@ impl RawServer {
                 None
             }
         };
-        if let Some(u) = &public_url {
-            if u.path() != "/" || u.query().is_some() {
-                p.push("server.public_url must have no path or query; use server.prefix for the route prefix".into());
-            }
+        if public_url
+            .as_ref()
+            .is_some_and(|u| u.path() != "/" || u.query().is_some())
+        {
+            p.push("server.public_url must have no path or query; use server.prefix for the route prefix".into());
         }
         let prefix = self.prefix.clone().unwrap_or_else(|| "/sso".into());
         if !prefix.starts_with('/') || prefix.ends_with('/') || prefix.contains("//") {
@@ -1171,13 +1136,13 @@ impl RawOidc {
         extra_roots_pem: Option<Vec<u8>>,
         p: &mut Vec<String>,
     ) -> Option<OidcSettings> {
-        let issuer = self.issuer.clone().unwrap_or_default();
+        let issuer = self.issuer.clone();
         if issuer.is_empty() {
             p.push("oidc.issuer is missing: set the OP issuer, e.g. \"https://kc.example.com/realms/demo\"".into());
         } else {
             parse_url(&issuer, "oidc.issuer", p);
         }
-        let client_id = self.client_id.clone().unwrap_or_default();
+        let client_id = self.client_id.clone();
         if client_id.is_empty() {
             p.push("oidc.client_id is missing: set the client id registered at the OP".into());
         }
@@ -1206,10 +1171,7 @@ impl RawOidc {
             scopes.insert(0, "openid".into()); // OIDC Core §3.1.2.1: openid is required
         }
         for s in &scopes {
-            if s.is_empty()
-                || s.chars()
-                    .any(|c| c.is_whitespace() || c == '"' || c == '\\')
-            {
+            if s.is_empty() || s.contains(|c: char| c.is_whitespace() || c == '"' || c == '\\') {
                 p.push(format!(
                     "oidc.scopes entry {s:?}: scopes are single tokens without spaces or quotes"
                 ));
@@ -1254,7 +1216,7 @@ impl RawOidc {
         }
         // [forward_auth]: the gateway's own client first, then the listed ones
         let mut accepted_clients = vec![client_id.clone()];
-        for c in forward_auth.accepted_clients.iter().flatten() {
+        for c in &forward_auth.accepted_clients {
             if !accepted_clients.contains(c) {
                 accepted_clients.push(c.clone());
             }
@@ -1276,7 +1238,7 @@ impl RawOidc {
             http_timeout_secs: self.http_timeout_secs.unwrap_or(10),
             extra_roots_pem,
             accepted_clients,
-            accept_audience_only: forward_auth.accept_audience_only.unwrap_or(false),
+            accept_audience_only: forward_auth.accept_audience_only,
         })
     }
 }
@@ -1300,17 +1262,15 @@ pub fn validate(raw: RawConfig) -> Result<Settings, ConfigError> {
     let (listen, public_url, prefix) = raw.server.check(&mut p);
     let extra_roots_pem = raw.tls.check(&mut p);
     let oidc = raw.oidc.check(&raw.forward_auth, extra_roots_pem, &mut p);
-    let issuer = raw.oidc.issuer.as_deref().unwrap_or_default();
-    let client_id = raw.oidc.client_id.as_deref().unwrap_or_default();
     let cookie = raw.cookie.check(public_url.as_ref(), &mut p);
     let redirect = raw.redirect.check(&cookie.domain, cookie.secure, &mut p);
     let session = raw.session.check(&mut p);
     let revocation = raw.revocation.check(&mut p);
     let store = raw.store.check(&mut p);
-    let fanout = raw.fanout.check(client_id, &mut p);
+    let fanout = raw.fanout.check(&raw.oidc.client_id, &mut p);
     let cors_allowed_origins = raw.cors.check(&mut p);
     let admin_token = raw.admin.check(&mut p);
-    let logout_server_side = raw.logout.check(issuer, &mut p);
+    let logout_server_side = raw.logout.check(&raw.oidc.issuer, &mut p);
     let unverified_email = raw.forward_auth.check(&mut p);
     let rate_limit = raw.rate_limit.check(&mut p);
     let log_format = raw.log.check(&mut p);
