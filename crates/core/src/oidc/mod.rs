@@ -28,7 +28,7 @@ use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::util::now;
 pub use jwt::{JwtError, KeySet, VerifiedJwt};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum OidcError {
     /// The OP could not be reached (connect error, timeout).
     #[error("the identity provider is unreachable: {0}")]
@@ -258,10 +258,19 @@ fn net_err(e: reqwest::Error) -> OidcError {
     }
 }
 
+/// The client's verifier: `client.metadata()`, `client.verify_access_token(…)` and the
+/// other [`TokenVerifier`] calls.
+impl std::ops::Deref for OidcClient {
+    type Target = TokenVerifier;
+    fn deref(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+}
+
 impl OidcClient {
     pub fn new(settings: OidcSettings, redirect_uri: String) -> Result<Self, OidcError> {
         Ok(Self {
-            verifier: TokenVerifier::new(settings.verifier())?,
+            verifier: TokenVerifier::new(settings.verifier.clone())?,
             settings,
             redirect_uri,
         })
@@ -269,47 +278,6 @@ impl OidcClient {
 
     pub fn redirect_uri(&self) -> &str {
         &self.redirect_uri
-    }
-
-    /// The verifier of the OP's tokens this client uses.
-    pub fn verifier(&self) -> &TokenVerifier {
-        &self.verifier
-    }
-
-    pub fn http(&self) -> &reqwest::Client {
-        &self.verifier.http
-    }
-
-    /// [`TokenVerifier::metadata`].
-    pub async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
-        self.verifier.metadata().await
-    }
-
-    /// [`TokenVerifier::verify_jwt`].
-    pub async fn verify_jwt(&self, token: &str) -> Result<VerifiedJwt, JwtOrOidc> {
-        self.verifier.verify_jwt(token).await
-    }
-
-    /// [`TokenVerifier::verify_access_token`].
-    pub async fn verify_access_token(
-        &self,
-        token: &str,
-    ) -> Result<Arc<AccessClaims>, AccessTokenError> {
-        self.verifier.verify_access_token(token).await
-    }
-
-    /// [`TokenVerifier::verified_cache_stats`].
-    pub fn verified_cache_stats(&self) -> VerifiedCacheStats {
-        self.verifier.verified_cache_stats()
-    }
-
-    /// [`TokenVerifier::check_access_claims`].
-    pub fn check_access_claims(
-        &self,
-        jwt: &VerifiedJwt,
-        now: i64,
-    ) -> Result<AccessClaims, AccessTokenError> {
-        self.verifier.check_access_claims(jwt, now)
     }
 
     fn oauth_client(&self, token_endpoint: &Url) -> Result<OAuthClient, OidcError> {
@@ -339,7 +307,7 @@ impl OidcClient {
         let resp = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
-            .request_async(self.http())
+            .request_async(&self.http)
             .await
             .map_err(map_token_error)?;
         Ok(token_set(resp))
@@ -353,7 +321,7 @@ impl OidcClient {
         let _timer = op_timer(OpCall::REFRESH);
         let resp = client
             .exchange_refresh_token(&rt)
-            .request_async(self.http())
+            .request_async(&self.http)
             .await
             .map_err(map_token_error)?;
         Ok(token_set(resp))
@@ -377,7 +345,7 @@ impl OidcClient {
         client
             .revoke_token(token)
             .map_err(|e| OidcError::BadResponse(e.to_string()))?
-            .request_async(self.http())
+            .request_async(&self.http)
             .await
             .map_err(|e| match e {
                 RequestTokenError::Request(e) => OidcError::Unavailable(error_chain(&e)),
@@ -411,7 +379,7 @@ impl OidcClient {
         endpoint: Url,
         mut form: Vec<(&'static str, String)>,
     ) -> Result<bool, OidcError> {
-        let mut req = self.http().post(endpoint);
+        let mut req = self.http.post(endpoint);
         match self.settings.auth_method {
             AuthMethod::ClientSecretBasic => {
                 // RFC 6749 §2.3.1: form-urlencode id and secret before Basic.
@@ -1069,21 +1037,23 @@ mod tests {
     fn client() -> OidcClient {
         OidcClient::new(
             OidcSettings {
-                issuer: "https://op/realms/x".into(),
                 client_id: "gw-a".into(),
                 client_secret: crate::secret::ClientSecret::new("s"),
                 auth_method: AuthMethod::ClientSecretBasic,
                 scopes: vec!["openid".into()],
-                allowed_algs: vec!["RS256".into()],
                 pass_params: vec![],
-                clock_leeway_secs: 30,
-                jwks_min_refetch_secs: 10,
-                jwks_max_age_secs: 300,
-                verified_token_cache_size: 100,
-                http_timeout_secs: 5,
-                extra_roots_pem: None,
-                accepted_clients: vec!["gw-a".into(), "mobile".into()],
-                accept_audience_only: false,
+                verifier: VerifierSettings {
+                    issuer: "https://op/realms/x".into(),
+                    allowed_algs: vec!["RS256".into()],
+                    clock_leeway_secs: 30,
+                    jwks_min_refetch_secs: 10,
+                    jwks_max_age_secs: 300,
+                    verified_token_cache_size: 100,
+                    http_timeout_secs: 5,
+                    extra_roots_pem: None,
+                    accepted_clients: vec!["gw-a".into(), "mobile".into()],
+                    accept_audience_only: false,
+                },
             },
             "https://auth.a.com/sso/callback".into(),
         )
@@ -1173,7 +1143,7 @@ mod tests {
 
     #[test]
     fn audience_only_is_an_explicit_opt_in() {
-        let mut settings = client().settings.verifier();
+        let mut settings = client().settings.verifier.clone();
         settings.accept_audience_only = true;
         let c = TokenVerifier::new(settings).unwrap();
         assert!(c
@@ -1269,7 +1239,7 @@ mod tests {
 
     /// A verifier alone (no client credentials), as a resource server has.
     fn client_for(issuer: &str, min_refetch: u64, max_age: u64) -> TokenVerifier {
-        let mut settings = client().settings.verifier();
+        let mut settings = client().settings.verifier.clone();
         settings.issuer = issuer.to_string();
         settings.jwks_min_refetch_secs = min_refetch;
         settings.jwks_max_age_secs = max_age;
