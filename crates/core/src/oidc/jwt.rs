@@ -71,7 +71,6 @@ impl VerifiedJwt {
 pub struct PeekedHeader {
     pub alg: String,
     pub kid: Option<String>,
-    pub typ: Option<String>,
 }
 
 /// RFC 7515 §7.1 compact serialisation, decoded by josekit; 5 parts would be a JWE (RFC
@@ -85,7 +84,6 @@ pub fn peek_header(token: &str) -> Result<PeekedHeader, JwtError> {
     Ok(PeekedHeader {
         alg: field("alg").ok_or(JwtError::Malformed)?,
         kid: field("kid"),
-        typ: field("typ"),
     })
 }
 

@@ -51,9 +51,7 @@ pub struct ProviderMetadata {
     pub authorization_endpoint: Url,
     pub token_endpoint: Url,
     pub jwks_uri: Url,
-    #[serde(default)]
     pub end_session_endpoint: Option<Url>,
-    #[serde(default)]
     pub revocation_endpoint: Option<Url>,
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
@@ -66,9 +64,7 @@ pub struct ProviderMetadata {
 /// Extra fields of an OIDC token response (OIDC Core §3.1.3.3) and Keycloak's extensions.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct OidcExtra {
-    #[serde(default)]
     pub id_token: Option<String>,
-    #[serde(default)]
     pub refresh_expires_in: Option<i64>,
 }
 impl ExtraTokenFields for OidcExtra {}
@@ -220,17 +216,8 @@ impl std::fmt::Debug for TokenVerifier {
 
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 
-/// The HTTP client used towards the OP: no redirects (SSRF), bounded timeouts.
-pub fn http_client(
-    timeout_secs: u64,
-    extra_roots_pem: Option<&[u8]>,
-) -> Result<reqwest::Client, OidcError> {
-    http_client_builder(timeout_secs, extra_roots_pem)?
-        .build()
-        .map_err(|e| OidcError::Unavailable(e.to_string()))
-}
-
-/// The builder behind [`http_client`], for callers that add more (name overrides).
+/// The HTTP client used towards the OP (and, with name overrides, the peers): no redirects
+/// (SSRF), bounded timeouts.
 pub fn http_client_builder(
     timeout_secs: u64,
     extra_roots_pem: Option<&[u8]>,
@@ -281,8 +268,6 @@ impl OidcClient {
     }
 
     fn oauth_client(&self, token_endpoint: &Url) -> Result<OAuthClient, OidcError> {
-        let token_url = TokenUrl::new(token_endpoint.to_string())
-            .map_err(|e| OidcError::BadResponse(e.to_string()))?;
         let redirect = RedirectUrl::new(self.redirect_uri.clone())
             .map_err(|e| OidcError::BadResponse(e.to_string()))?;
         Ok(
@@ -294,7 +279,7 @@ impl OidcClient {
                     AuthMethod::ClientSecretBasic => AuthType::BasicAuth,
                     AuthMethod::ClientSecretPost => AuthType::RequestBody,
                 })
-                .set_token_uri(token_url)
+                .set_token_uri(TokenUrl::from_url(token_endpoint.clone()))
                 .set_redirect_uri(redirect),
         )
     }
@@ -308,9 +293,8 @@ impl OidcClient {
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
             .request_async(&self.http)
-            .await
-            .map_err(map_token_error)?;
-        Ok(token_set(resp))
+            .await;
+        token_set(resp)
     }
 
     /// RFC 6749 §6.
@@ -322,9 +306,8 @@ impl OidcClient {
         let resp = client
             .exchange_refresh_token(&rt)
             .request_async(&self.http)
-            .await
-            .map_err(map_token_error)?;
-        Ok(token_set(resp))
+            .await;
+        token_set(resp)
     }
 
     /// RFC 7009 §2.1 (oauth2's revocation request: the client's authentication, `token`
@@ -369,16 +352,8 @@ impl OidcClient {
         let Some(endpoint) = meta.end_session_endpoint.clone() else {
             return Ok(false);
         };
-        let form = vec![("refresh_token", rt.secret().to_string())];
+        let mut form = vec![("refresh_token", rt.secret())];
         let _timer = op_timer(OpCall::END_SESSION);
-        self.post_with_client_auth(endpoint, form).await
-    }
-
-    async fn post_with_client_auth(
-        &self,
-        endpoint: Url,
-        mut form: Vec<(&'static str, String)>,
-    ) -> Result<bool, OidcError> {
         let mut req = self.http.post(endpoint);
         match self.settings.auth_method {
             AuthMethod::ClientSecretBasic => {
@@ -392,22 +367,15 @@ impl OidcClient {
                 );
             }
             AuthMethod::ClientSecretPost => {
-                form.push(("client_id", self.settings.client_id.clone()));
-                form.push((
-                    "client_secret",
-                    self.settings.client_secret.secret().to_string(),
-                ));
+                form.push(("client_id", &self.settings.client_id));
+                form.push(("client_secret", self.settings.client_secret.secret()));
             }
         }
-        let resp = req.form(&form).send().await.map_err(net_err)?;
-        if resp.status().is_success() {
-            Ok(true)
-        } else {
-            Err(OidcError::Refused(format!(
-                "the OP answered {}",
-                resp.status()
-            )))
+        let status = req.form(&form).send().await.map_err(net_err)?.status();
+        if !status.is_success() {
+            return Err(OidcError::Refused(format!("the OP answered {status}")));
         }
+        Ok(true)
     }
 
     /// Validate ID token claims (OIDC Core §3.1.3.7) after the signature verified.
@@ -484,10 +452,12 @@ impl OidcClient {
 
 impl TokenVerifier {
     pub fn new(settings: VerifierSettings) -> Result<Self, OidcError> {
-        let http = http_client(
+        let http = http_client_builder(
             settings.http_timeout_secs,
             settings.extra_roots_pem.as_deref(),
-        )?;
+        )?
+        .build()
+        .map_err(|e| OidcError::Unavailable(e.to_string()))?;
         Ok(Self {
             http,
             discovered: RwLock::new(None),
@@ -510,16 +480,18 @@ impl TokenVerifier {
 
     /// Provider metadata, discovered on first use and cached for an hour.
     pub async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
-        if let Some(d) = self.discovered.read().await.as_ref() {
-            if d.fetched_at.elapsed() < DISCOVERY_TTL {
-                return Ok(d.meta.clone());
-            }
+        let fresh = || async {
+            let d = self.discovered.read().await;
+            d.as_ref()
+                .filter(|d| d.fetched_at.elapsed() < DISCOVERY_TTL)
+                .map(|d| d.meta.clone())
+        };
+        if let Some(meta) = fresh().await {
+            return Ok(meta);
         }
         let _gate = self.discovery_gate.lock().await;
-        if let Some(d) = self.discovered.read().await.as_ref() {
-            if d.fetched_at.elapsed() < DISCOVERY_TTL {
-                return Ok(d.meta.clone());
-            }
+        if let Some(meta) = fresh().await {
+            return Ok(meta);
         }
         match self.fetch_backoff.run(self.discover()).await {
             Ok(meta) => {
@@ -591,11 +563,7 @@ impl TokenVerifier {
             .map_err(|e| OidcError::BadResponse(format!("JWKS: {e}")))?;
         let keys: Vec<Jwk> = set.keys().into_iter().cloned().collect();
         let current = self.jwks_read().keys.clone();
-        let generation = if current.same_keys(&keys) {
-            current.generation()
-        } else {
-            current.generation() + 1
-        };
+        let generation = current.generation() + u64::from(!current.same_keys(&keys));
         // The verifiers are built here, once per fetch, outside the lock.
         let prepared = Arc::new(KeySet::new(keys, &self.settings.allowed_algs, generation));
         {
@@ -645,18 +613,19 @@ impl TokenVerifier {
     /// [`Self::verify_jwt`], also naming the generation of the key set that verified it.
     async fn verify_jwt_gen(&self, token: &str) -> Result<(VerifiedJwt, u64), JwtOrOidc> {
         let min = Duration::from_secs(self.settings.jwks_min_refetch_secs);
+        let verify = |keys: &KeySet| {
+            jwt::verify_prepared(token, keys, &self.settings.allowed_algs)
+                .map(|j| (j, keys.generation()))
+                .map_err(JwtOrOidc::Jwt)
+        };
         let (keys, fetched, stale) = {
             let st = self.jwks_read();
             (st.keys.clone(), st.fetched_at, self.jwks_stale(&st))
         };
         if fetched.is_some() && !stale {
-            match jwt::verify_prepared(token, &keys, &self.settings.allowed_algs) {
-                Err(JwtError::UnknownKey) => {}
-                other => {
-                    return other
-                        .map(|j| (j, keys.generation()))
-                        .map_err(JwtOrOidc::Jwt)
-                }
+            match verify(&keys) {
+                Err(JwtOrOidc::Jwt(JwtError::UnknownKey)) => {}
+                other => return other,
             }
         }
         // No keys yet, too old, or an unknown kid: refetch, rate-limited.
@@ -689,9 +658,7 @@ impl TokenVerifier {
             }
             st.keys.clone()
         };
-        jwt::verify_prepared(token, &keys, &self.settings.allowed_algs)
-            .map(|j| (j, keys.generation()))
-            .map_err(JwtOrOidc::Jwt)
+        verify(&keys)
     }
 
     /// Validate an access token JWT for the hot path: signature, `iss`, `exp`, `nbf`.
@@ -830,25 +797,16 @@ impl TokenVerifier {
             .str_claim("sub")
             .ok_or(AccessTokenError::Invalid("sub".into()))?
             .to_string();
-        let mut groups: Vec<String> = Vec::new();
-        if let Some(roles) = jwt
-            .claims
-            .get("realm_access")
-            .and_then(|r| r.get("roles"))
-            .and_then(Value::as_array)
-        {
-            groups.extend(roles.iter().filter_map(Value::as_str).map(String::from));
+        fn roles(v: Option<&Value>) -> impl Iterator<Item = &str> {
+            let roles = v.and_then(|v| v.get("roles")).and_then(Value::as_array);
+            roles.into_iter().flatten().filter_map(Value::as_str)
         }
+        let mut groups: Vec<String> = roles(jwt.claims.get("realm_access"))
+            .map(String::from)
+            .collect();
         if let Some(Value::Object(clients)) = jwt.claims.get("resource_access") {
             for (client, v) in clients {
-                if let Some(roles) = v.get("roles").and_then(Value::as_array) {
-                    groups.extend(
-                        roles
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .map(|r| format!("{client}:{r}")),
-                    );
-                }
+                groups.extend(roles(Some(v)).map(|r| format!("{client}:{r}")));
             }
         }
         Ok(AccessClaims {
@@ -960,34 +918,12 @@ pub enum JwtOrOidc {
     Oidc(OidcError),
 }
 
-fn token_set(resp: OidcTokenResponse) -> TokenSet {
-    TokenSet {
-        access_token: AccessToken::new(resp.access_token().secret().clone()),
-        refresh_token: resp
-            .refresh_token()
-            .map(|r| RefreshToken::new(r.secret().clone())),
-        id_token: resp.extra_fields().id_token.clone().map(IdToken::new),
-        expires_in: resp.expires_in().map(|d| d.as_secs() as i64),
-        refresh_expires_in: resp.extra_fields().refresh_expires_in,
-    }
-}
-
-/// An error with its sources, `outer: inner: …`.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg = format!("{msg}: {s}");
-        src = s.source();
-    }
-    msg
-}
-
-fn map_token_error<RE: std::error::Error + 'static>(
-    e: RequestTokenError<RE, BasicErrorResponse>,
-) -> OidcError {
+/// A token-endpoint answer (RFC 6749 §5.1), or its error (§5.2) as ours.
+fn token_set<RE: std::error::Error + 'static>(
+    resp: Result<OidcTokenResponse, RequestTokenError<RE, BasicErrorResponse>>,
+) -> Result<TokenSet, OidcError> {
     use oauth2::basic::BasicErrorResponseType as T;
-    match e {
+    let resp = resp.map_err(|e| match e {
         RequestTokenError::ServerResponse(r) => {
             let desc = r.error_description().cloned().unwrap_or_default();
             match r.error() {
@@ -998,7 +934,22 @@ fn map_token_error<RE: std::error::Error + 'static>(
         RequestTokenError::Request(e) => OidcError::Unavailable(error_chain(&e)),
         RequestTokenError::Parse(e, _) => OidcError::BadResponse(format!("token response: {e}")),
         RequestTokenError::Other(e) => OidcError::BadResponse(e),
-    }
+    })?;
+    Ok(TokenSet {
+        access_token: AccessToken::new(resp.access_token().secret().clone()),
+        refresh_token: resp
+            .refresh_token()
+            .map(|r| RefreshToken::new(r.secret().clone())),
+        id_token: resp.extra_fields().id_token.clone().map(IdToken::new),
+        expires_in: resp.expires_in().map(|d| d.as_secs() as i64),
+        refresh_expires_in: resp.extra_fields().refresh_expires_in,
+    })
+}
+
+/// An error with its sources, `outer: inner: …`.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let chain = std::iter::successors(Some(e), |e| e.source());
+    chain.map(|e| e.to_string()).collect::<Vec<_>>().join(": ")
 }
 
 /// PKCE (RFC 7636 §4.1-4.2): a 43-char verifier (32 random bytes) and its S256 challenge,
