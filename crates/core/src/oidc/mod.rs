@@ -131,6 +131,7 @@ pub enum IdTokenError {
     NoIdToken,
 }
 
+#[derive(Default)]
 struct JwksState {
     /// The published keys with their verifiers, built once per fetch.
     keys: Arc<KeySet>,
@@ -387,6 +388,7 @@ impl OidcClient {
         now: i64,
     ) -> Result<IdClaims, IdTokenError> {
         let leeway = self.settings.clock_leeway_secs;
+        let date = |c| jwt.date_claim(c).ok_or(IdTokenError::MissingClaim(c));
         // §3.1.3.7 step 2: iss MUST exactly match.
         if jwt.str_claim("iss") != Some(self.settings.issuer.as_str()) {
             return Err(IdTokenError::Issuer);
@@ -405,16 +407,12 @@ impl OidcClient {
             _ => {}
         }
         // step 9: exp.
-        let exp = jwt
-            .date_claim("exp")
-            .ok_or(IdTokenError::MissingClaim("exp"))?;
+        let exp = date("exp")?;
         if exp + leeway < now {
             return Err(IdTokenError::Expired);
         }
         // step 10: iat within an acceptable range.
-        let iat = jwt
-            .date_claim("iat")
-            .ok_or(IdTokenError::MissingClaim("iat"))?;
+        let iat = date("iat")?;
         if iat > now + leeway {
             return Err(IdTokenError::IssuedInFuture);
         }
@@ -464,11 +462,7 @@ impl TokenVerifier {
             discovery_gate: Mutex::new(()),
             fetch_backoff: backoff::FetchBackoff::default(),
             jwks_backoff: backoff::FetchBackoff::default(),
-            jwks: SyncRwLock::new(JwksState {
-                keys: Arc::new(KeySet::default()),
-                fetched_at: None,
-                tried_at: None,
-            }),
+            jwks: SyncRwLock::default(),
             jwks_gate: Mutex::new(()),
             verified: (settings.verified_token_cache_size > 0)
                 .then(|| quick_cache::sync::Cache::new(settings.verified_token_cache_size)),
@@ -735,19 +729,20 @@ impl TokenVerifier {
         jwt: &VerifiedJwt,
         now: i64,
     ) -> Result<AccessClaims, AccessTokenError> {
+        let invalid = |m: &str| AccessTokenError::Invalid(m.into());
         if jwt.str_claim("iss") != Some(self.settings.issuer.as_str()) {
-            return Err(AccessTokenError::Invalid("issuer".into()));
+            return Err(invalid("issuer"));
         }
         // RFC 9068 §4: an ID token or logout token must not be usable as an access token.
         if let Some(typ) = &jwt.typ {
             let t = typ.to_ascii_lowercase();
             if t != "jwt" && t != "at+jwt" && t != "application/at+jwt" {
-                return Err(AccessTokenError::Invalid("typ".into()));
+                return Err(invalid("typ"));
             }
         }
         // BCL 1.0 §2.4: a logout token carries `events`; never an access token.
         if jwt.claims.contains_key("events") {
-            return Err(AccessTokenError::Invalid("not an access token".into()));
+            return Err(invalid("not an access token"));
         }
         // Keycloak names each token's kind in a payload `typ` claim: "Bearer" for access
         // tokens, "ID", "Refresh", "Offline", "Logout" for the others. Only "Bearer" passes.
@@ -755,14 +750,8 @@ impl TokenVerifier {
         // Keycloak's "Nonce backwards compatible" mapper and the token is still an access token.
         match jwt.claims.get("typ") {
             Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
-            Some(_) => {
-                return Err(AccessTokenError::Invalid(
-                    "not an access token (typ)".into(),
-                ))
-            }
-            None if jwt.claims.contains_key("nonce") => {
-                return Err(AccessTokenError::Invalid("not an access token".into()))
-            }
+            Some(_) => return Err(invalid("not an access token (typ)")),
+            None if jwt.claims.contains_key("nonce") => return Err(invalid("not an access token")),
             None => {}
         }
         // The token must be meant for us: an accepted client as `azp` (Keycloak) or
@@ -776,14 +765,10 @@ impl TokenVerifier {
             let aud_ok =
                 self.settings.accept_audience_only && jwt.audiences().into_iter().any(is_accepted);
             if !azp_ok && !aud_ok {
-                return Err(AccessTokenError::Invalid(
-                    "token issued to another client".into(),
-                ));
+                return Err(invalid("token issued to another client"));
             }
         }
-        let exp = jwt
-            .date_claim("exp")
-            .ok_or(AccessTokenError::Invalid("exp".into()))?;
+        let exp = jwt.date_claim("exp").ok_or(invalid("exp"))?;
         if exp <= now {
             return Err(AccessTokenError::Expired);
         }
@@ -791,12 +776,9 @@ impl TokenVerifier {
             .date_claim("nbf")
             .is_some_and(|nbf| nbf > now + self.settings.clock_leeway_secs)
         {
-            return Err(AccessTokenError::Invalid("nbf".into()));
+            return Err(invalid("nbf"));
         }
-        let sub = jwt
-            .str_claim("sub")
-            .ok_or(AccessTokenError::Invalid("sub".into()))?
-            .to_string();
+        let sub = jwt.str_claim("sub").ok_or(invalid("sub"))?.to_string();
         fn roles(v: Option<&Value>) -> impl Iterator<Item = &str> {
             let roles = v.and_then(|v| v.get("roles")).and_then(Value::as_array);
             roles.into_iter().flatten().filter_map(Value::as_str)
@@ -828,7 +810,7 @@ impl TokenVerifier {
 
 /// What the hot path needs from an access token. Shared (`Arc`) between the
 /// verified-token cache and the requests presenting the token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct AccessClaims {
     pub sub: String,
     pub jti: Option<String>,
@@ -881,18 +863,6 @@ impl UpstreamMemo {
     }
 }
 
-/// A memo is not part of the claims: equal claims are equal, a copy starts empty.
-impl PartialEq for UpstreamMemo {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl Eq for UpstreamMemo {}
-impl Clone for UpstreamMemo {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
 impl std::fmt::Debug for UpstreamMemo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("UpstreamMemo(redacted)")
