@@ -513,13 +513,7 @@ impl TokenVerifier {
             "{}/.well-known/openid-configuration",
             self.settings.issuer.trim_end_matches('/')
         );
-        let resp = self.http.get(&url).send().await.map_err(net_err)?;
-        if !resp.status().is_success() {
-            return Err(OidcError::BadResponse(format!(
-                "discovery at {url} answered {}",
-                resp.status()
-            )));
-        }
+        let resp = self.get(&url, &format!("discovery at {url}")).await?;
         let meta: ProviderMetadata = resp
             .json()
             .await
@@ -534,24 +528,23 @@ impl TokenVerifier {
         Ok(meta)
     }
 
+    /// GET from the OP: an answer other than 2xx is `"<what> answered <status>"`.
+    async fn get(&self, url: &str, what: &str) -> Result<reqwest::Response, OidcError> {
+        let resp = self.http.get(url).send().await.map_err(net_err)?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            return Err(OidcError::BadResponse(format!("{what} answered {status}")));
+        }
+        Ok(resp)
+    }
+
     /// Fetch the key set and replace the cached one whole: a key the OP no longer
     /// publishes is dropped here. A failed fetch keeps the cached keys.
     async fn fetch_jwks(&self) -> Result<(), OidcError> {
         self.jwks_write().tried_at = Some(Instant::now());
         let meta = self.metadata().await?;
         let _timer = op_timer(OpCall::JWKS);
-        let resp = self
-            .http
-            .get(meta.jwks_uri.clone())
-            .send()
-            .await
-            .map_err(net_err)?;
-        if !resp.status().is_success() {
-            return Err(OidcError::BadResponse(format!(
-                "JWKS answered {}",
-                resp.status()
-            )));
-        }
+        let resp = self.get(meta.jwks_uri.as_str(), "JWKS").await?;
         let body = resp.bytes().await.map_err(net_err)?;
         let set = josekit::jwk::JwkSet::from_bytes(&body)
             .map_err(|e| OidcError::BadResponse(format!("JWKS: {e}")))?;
