@@ -58,21 +58,23 @@ fn client() -> &'static sso_core::oidc::OidcClient {
     C.get_or_init(|| {
         sso_core::oidc::OidcClient::new(
             sso_core::config::OidcSettings {
-                issuer: "https://op/realms/x".into(),
                 client_id: "gw-a".into(),
                 client_secret: sso_core::secret::ClientSecret::new("s"),
                 auth_method: sso_core::config::AuthMethod::ClientSecretBasic,
                 scopes: vec!["openid".into()],
-                allowed_algs: vec!["RS256".into()],
                 pass_params: vec![],
-                clock_leeway_secs: 30,
-                jwks_min_refetch_secs: 10,
-                jwks_max_age_secs: 300,
-                http_timeout_secs: 5,
-                extra_roots_pem: None,
-                accepted_clients: vec!["gw-a".into()],
-                accept_audience_only: false,
-                verified_token_cache_size: 0,
+                verifier: sso_core::config::VerifierSettings {
+                    issuer: "https://op/realms/x".into(),
+                    allowed_algs: vec!["RS256".into()],
+                    clock_leeway_secs: 30,
+                    jwks_min_refetch_secs: 10,
+                    jwks_max_age_secs: 300,
+                    http_timeout_secs: 5,
+                    extra_roots_pem: None,
+                    accepted_clients: vec!["gw-a".into()],
+                    accept_audience_only: false,
+                    verified_token_cache_size: 0,
+                },
             },
             "https://auth.a.com/sso/callback".into(),
         )

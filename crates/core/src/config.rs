@@ -319,13 +319,29 @@ pub const DEFAULT_VERIFIED_TOKEN_CACHE_SIZE: usize = 8_000;
 
 #[derive(Debug, Clone)]
 pub struct OidcSettings {
-    pub issuer: String,
     pub client_id: String,
     pub client_secret: ClientSecret,
     pub auth_method: AuthMethod,
     pub scopes: Vec<String>,
-    pub allowed_algs: Vec<String>,
     pub pass_params: Vec<String>,
+    /// What the token verifier needs (no client credentials); its fields read through
+    /// `OidcSettings` (`settings.oidc.issuer`).
+    pub verifier: VerifierSettings,
+}
+
+impl std::ops::Deref for OidcSettings {
+    type Target = VerifierSettings;
+    fn deref(&self) -> &VerifierSettings {
+        &self.verifier
+    }
+}
+
+/// The settings of a token verifier ([`crate::oidc::TokenVerifier`]): the gateway's come
+/// from `[oidc]`; a resource server states its own.
+#[derive(Debug, Clone)]
+pub struct VerifierSettings {
+    pub issuer: String,
+    pub allowed_algs: Vec<String>,
     pub clock_leeway_secs: i64,
     pub jwks_min_refetch_secs: u64,
     /// The key set is fetched again once it is this old; keys the OP no longer publishes
@@ -343,40 +359,6 @@ pub struct OidcSettings {
     /// Also accept an access token whose only link to an accepted client is `aud`
     /// (Keycloak's audience resolution puts every client the user holds roles of in `aud`,
     /// so this lets tokens issued to other clients in: an explicit opt-in).
-    pub accept_audience_only: bool,
-}
-
-impl OidcSettings {
-    /// What the token verifier needs: no client credentials.
-    pub fn verifier(&self) -> VerifierSettings {
-        VerifierSettings {
-            issuer: self.issuer.clone(),
-            allowed_algs: self.allowed_algs.clone(),
-            clock_leeway_secs: self.clock_leeway_secs,
-            jwks_min_refetch_secs: self.jwks_min_refetch_secs,
-            jwks_max_age_secs: self.jwks_max_age_secs,
-            verified_token_cache_size: self.verified_token_cache_size,
-            http_timeout_secs: self.http_timeout_secs,
-            extra_roots_pem: self.extra_roots_pem.clone(),
-            accepted_clients: self.accepted_clients.clone(),
-            accept_audience_only: self.accept_audience_only,
-        }
-    }
-}
-
-/// The settings of a token verifier ([`crate::oidc::TokenVerifier`]): the gateway's come
-/// from `[oidc]`; a resource server states its own.
-#[derive(Debug, Clone)]
-pub struct VerifierSettings {
-    pub issuer: String,
-    pub allowed_algs: Vec<String>,
-    pub clock_leeway_secs: i64,
-    pub jwks_min_refetch_secs: u64,
-    pub jwks_max_age_secs: u64,
-    pub verified_token_cache_size: usize,
-    pub http_timeout_secs: u64,
-    pub extra_roots_pem: Option<Vec<u8>>,
-    pub accepted_clients: Vec<String>,
     pub accept_audience_only: bool,
 }
 
@@ -1222,23 +1204,25 @@ impl RawOidc {
             }
         }
         Some(OidcSettings {
-            issuer,
             client_id,
             client_secret: secret?,
             auth_method,
             scopes,
-            allowed_algs,
             pass_params,
-            clock_leeway_secs: leeway as i64,
-            jwks_min_refetch_secs: self.jwks_min_refetch_secs.unwrap_or(10),
-            jwks_max_age_secs,
-            verified_token_cache_size: self
-                .verified_token_cache_size
-                .unwrap_or(DEFAULT_VERIFIED_TOKEN_CACHE_SIZE),
-            http_timeout_secs: self.http_timeout_secs.unwrap_or(10),
-            extra_roots_pem,
-            accepted_clients,
-            accept_audience_only: forward_auth.accept_audience_only,
+            verifier: VerifierSettings {
+                issuer,
+                allowed_algs,
+                clock_leeway_secs: leeway as i64,
+                jwks_min_refetch_secs: self.jwks_min_refetch_secs.unwrap_or(10),
+                jwks_max_age_secs,
+                verified_token_cache_size: self
+                    .verified_token_cache_size
+                    .unwrap_or(DEFAULT_VERIFIED_TOKEN_CACHE_SIZE),
+                http_timeout_secs: self.http_timeout_secs.unwrap_or(10),
+                extra_roots_pem,
+                accepted_clients,
+                accept_audience_only: forward_auth.accept_audience_only,
+            },
         })
     }
 }

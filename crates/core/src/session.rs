@@ -92,7 +92,7 @@ impl Gateway {
         token: &AccessToken,
     ) -> Result<std::result::Result<Arc<AccessClaims>, Unauthorized>> {
         let store = Some(self.store.as_ref());
-        let verifier = self.oidc.verifier();
+        let verifier = &self.oidc;
         match judge_access_token(verifier, self.revocations.cache(), store, token.secret()).await {
             Err(Unauthorized::ProviderUnavailable(e)) => Err(e.into()),
             Err(Unauthorized::RevocationsUnavailable(e)) => Err(e.into()),

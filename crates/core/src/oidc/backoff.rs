@@ -14,22 +14,16 @@ const MAX: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Default)]
 pub struct FetchBackoff {
-    /// (retry not before, current delay, last error text, was it "unreachable")
-    state: Mutex<Option<(Instant, Duration, String, bool)>>,
+    /// (retry not before, current delay, the failure)
+    state: Mutex<Option<(Instant, Duration, OidcError)>>,
 }
 
 impl FetchBackoff {
     /// While backing off after a failure: that failure again (same kind and text).
     pub fn replay(&self) -> Option<OidcError> {
         let st = self.state.lock().ok()?;
-        match st.as_ref() {
-            Some((until, _, e, unreachable)) if Instant::now() < *until => Some(if *unreachable {
-                OidcError::Unavailable(e.clone())
-            } else {
-                OidcError::BadResponse(e.clone())
-            }),
-            _ => None,
-        }
+        let (until, _, e) = st.as_ref()?;
+        (Instant::now() < *until).then(|| e.clone())
     }
 
     /// `fetch`, unless backing off after a failure (then that failure again, and `fetch`
@@ -46,39 +40,19 @@ impl FetchBackoff {
         r
     }
 
-    /// Record the outcome of a fetch.
+    /// Record the outcome of a fetch: a failure backs off (doubling from 0.5 s up to 30 s,
+    /// with ±25 % jitter), a success ends the backoff.
     pub fn record(&self, outcome: Option<&OidcError>) {
-        match outcome {
-            None => self.succeeded(),
-            Some(OidcError::Unavailable(m)) => self.failed(m, true),
-            Some(
-                OidcError::BadResponse(m) | OidcError::InvalidGrant(m) | OidcError::Refused(m),
-            ) => self.failed(m, false),
-        }
-    }
-
-    /// A fetch failed: back off (doubling from 0.5 s up to 30 s, with ±25 % jitter).
-    fn failed(&self, error: &str, unreachable: bool) {
-        if let Ok(mut st) = self.state.lock() {
-            let delay = match st.as_ref() {
-                Some((_, d, _, _)) => (*d * 2).min(MAX),
-                None => FIRST,
-            };
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        *st = outcome.map(|error| {
+            let delay = st.as_ref().map_or(FIRST, |(_, d, _)| (*d * 2).min(MAX));
             let ms = delay.as_millis() as u64;
             let jittered = rand::thread_rng().gen_range(ms * 3 / 4..=ms * 5 / 4);
-            *st = Some((
-                Instant::now() + Duration::from_millis(jittered),
-                delay,
-                error.to_string(),
-                unreachable,
-            ));
-        }
-    }
-
-    fn succeeded(&self) {
-        if let Ok(mut st) = self.state.lock() {
-            *st = None;
-        }
+            let until = Instant::now() + Duration::from_millis(jittered);
+            (until, delay, error.clone())
+        });
     }
 }
 

@@ -71,7 +71,6 @@ impl VerifiedJwt {
 pub struct PeekedHeader {
     pub alg: String,
     pub kid: Option<String>,
-    pub typ: Option<String>,
 }
 
 /// RFC 7515 §7.1 compact serialisation, decoded by josekit; 5 parts would be a JWE (RFC
@@ -85,7 +84,6 @@ pub fn peek_header(token: &str) -> Result<PeekedHeader, JwtError> {
     Ok(PeekedHeader {
         alg: field("alg").ok_or(JwtError::Malformed)?,
         kid: field("kid"),
-        typ: field("typ"),
     })
 }
 
@@ -109,10 +107,7 @@ fn verifier_for(alg: &str, jwk: &Jwk) -> Option<Box<dyn JwsVerifier>> {
 }
 
 fn key_usable(jwk: &Jwk, alg: &str) -> bool {
-    if jwk.key_use().is_some_and(|u| u != "sig") {
-        return false;
-    }
-    if jwk.algorithm().is_some_and(|a| a != alg) {
+    if jwk.key_use().is_some_and(|u| u != "sig") || jwk.algorithm().is_some_and(|a| a != alg) {
         return false;
     }
     let kty = jwk.key_type();
@@ -196,14 +191,12 @@ pub fn verify_prepared(
     if header.alg == "none" || header.alg.starts_with("HS") || !allowed.contains(&header.alg) {
         return Err(JwtError::AlgNotAllowed(header.alg));
     }
+    let kid = header.kid.as_deref();
     let mut candidates = set
         .keys
         .iter()
-        .filter(|k| match (&header.kid, k.jwk.key_id()) {
-            (Some(want), Some(have)) => want == have,
-            (Some(_), None) => false,
-            (None, _) => true,
-        })
+        // a kid in the header must name the key; without one, every key is tried
+        .filter(|k| kid.is_none_or(|kid| k.jwk.key_id() == Some(kid)))
         .filter_map(|k| {
             k.verifiers
                 .iter()
@@ -214,10 +207,8 @@ pub fn verify_prepared(
     if candidates.peek().is_none() {
         return Err(JwtError::UnknownKey);
     }
-    for verifier in candidates {
-        let Some(verifier) = verifier else {
-            continue;
-        };
+    // `None`: the JWK did not load for this algorithm
+    for verifier in candidates.flatten() {
         if let Ok((payload, h)) = josekit::jwt::decode_with_verifier(token, verifier.as_ref()) {
             return Ok(VerifiedJwt {
                 alg: header.alg,

@@ -28,7 +28,7 @@ use crate::secret::{AccessToken, IdToken, RefreshToken};
 use crate::util::now;
 pub use jwt::{JwtError, KeySet, VerifiedJwt};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum OidcError {
     /// The OP could not be reached (connect error, timeout).
     #[error("the identity provider is unreachable: {0}")]
@@ -51,9 +51,7 @@ pub struct ProviderMetadata {
     pub authorization_endpoint: Url,
     pub token_endpoint: Url,
     pub jwks_uri: Url,
-    #[serde(default)]
     pub end_session_endpoint: Option<Url>,
-    #[serde(default)]
     pub revocation_endpoint: Option<Url>,
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: bool,
@@ -66,9 +64,7 @@ pub struct ProviderMetadata {
 /// Extra fields of an OIDC token response (OIDC Core §3.1.3.3) and Keycloak's extensions.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct OidcExtra {
-    #[serde(default)]
     pub id_token: Option<String>,
-    #[serde(default)]
     pub refresh_expires_in: Option<i64>,
 }
 impl ExtraTokenFields for OidcExtra {}
@@ -135,6 +131,7 @@ pub enum IdTokenError {
     NoIdToken,
 }
 
+#[derive(Default)]
 struct JwksState {
     /// The published keys with their verifiers, built once per fetch.
     keys: Arc<KeySet>,
@@ -220,17 +217,8 @@ impl std::fmt::Debug for TokenVerifier {
 
 const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 
-/// The HTTP client used towards the OP: no redirects (SSRF), bounded timeouts.
-pub fn http_client(
-    timeout_secs: u64,
-    extra_roots_pem: Option<&[u8]>,
-) -> Result<reqwest::Client, OidcError> {
-    http_client_builder(timeout_secs, extra_roots_pem)?
-        .build()
-        .map_err(|e| OidcError::Unavailable(e.to_string()))
-}
-
-/// The builder behind [`http_client`], for callers that add more (name overrides).
+/// The HTTP client used towards the OP (and, with name overrides, the peers): no redirects
+/// (SSRF), bounded timeouts.
 pub fn http_client_builder(
     timeout_secs: u64,
     extra_roots_pem: Option<&[u8]>,
@@ -258,10 +246,19 @@ fn net_err(e: reqwest::Error) -> OidcError {
     }
 }
 
+/// The client's verifier: `client.metadata()`, `client.verify_access_token(…)` and the
+/// other [`TokenVerifier`] calls.
+impl std::ops::Deref for OidcClient {
+    type Target = TokenVerifier;
+    fn deref(&self) -> &TokenVerifier {
+        &self.verifier
+    }
+}
+
 impl OidcClient {
     pub fn new(settings: OidcSettings, redirect_uri: String) -> Result<Self, OidcError> {
         Ok(Self {
-            verifier: TokenVerifier::new(settings.verifier())?,
+            verifier: TokenVerifier::new(settings.verifier.clone())?,
             settings,
             redirect_uri,
         })
@@ -271,50 +268,7 @@ impl OidcClient {
         &self.redirect_uri
     }
 
-    /// The verifier of the OP's tokens this client uses.
-    pub fn verifier(&self) -> &TokenVerifier {
-        &self.verifier
-    }
-
-    pub fn http(&self) -> &reqwest::Client {
-        &self.verifier.http
-    }
-
-    /// [`TokenVerifier::metadata`].
-    pub async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
-        self.verifier.metadata().await
-    }
-
-    /// [`TokenVerifier::verify_jwt`].
-    pub async fn verify_jwt(&self, token: &str) -> Result<VerifiedJwt, JwtOrOidc> {
-        self.verifier.verify_jwt(token).await
-    }
-
-    /// [`TokenVerifier::verify_access_token`].
-    pub async fn verify_access_token(
-        &self,
-        token: &str,
-    ) -> Result<Arc<AccessClaims>, AccessTokenError> {
-        self.verifier.verify_access_token(token).await
-    }
-
-    /// [`TokenVerifier::verified_cache_stats`].
-    pub fn verified_cache_stats(&self) -> VerifiedCacheStats {
-        self.verifier.verified_cache_stats()
-    }
-
-    /// [`TokenVerifier::check_access_claims`].
-    pub fn check_access_claims(
-        &self,
-        jwt: &VerifiedJwt,
-        now: i64,
-    ) -> Result<AccessClaims, AccessTokenError> {
-        self.verifier.check_access_claims(jwt, now)
-    }
-
     fn oauth_client(&self, token_endpoint: &Url) -> Result<OAuthClient, OidcError> {
-        let token_url = TokenUrl::new(token_endpoint.to_string())
-            .map_err(|e| OidcError::BadResponse(e.to_string()))?;
         let redirect = RedirectUrl::new(self.redirect_uri.clone())
             .map_err(|e| OidcError::BadResponse(e.to_string()))?;
         Ok(
@@ -326,7 +280,7 @@ impl OidcClient {
                     AuthMethod::ClientSecretBasic => AuthType::BasicAuth,
                     AuthMethod::ClientSecretPost => AuthType::RequestBody,
                 })
-                .set_token_uri(token_url)
+                .set_token_uri(TokenUrl::from_url(token_endpoint.clone()))
                 .set_redirect_uri(redirect),
         )
     }
@@ -339,10 +293,9 @@ impl OidcClient {
         let resp = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
-            .request_async(self.http())
-            .await
-            .map_err(map_token_error)?;
-        Ok(token_set(resp))
+            .request_async(&self.http)
+            .await;
+        token_set(resp)
     }
 
     /// RFC 6749 §6.
@@ -353,10 +306,9 @@ impl OidcClient {
         let _timer = op_timer(OpCall::REFRESH);
         let resp = client
             .exchange_refresh_token(&rt)
-            .request_async(self.http())
-            .await
-            .map_err(map_token_error)?;
-        Ok(token_set(resp))
+            .request_async(&self.http)
+            .await;
+        token_set(resp)
     }
 
     /// RFC 7009 §2.1 (oauth2's revocation request: the client's authentication, `token`
@@ -377,7 +329,7 @@ impl OidcClient {
         client
             .revoke_token(token)
             .map_err(|e| OidcError::BadResponse(e.to_string()))?
-            .request_async(self.http())
+            .request_async(&self.http)
             .await
             .map_err(|e| match e {
                 RequestTokenError::Request(e) => OidcError::Unavailable(error_chain(&e)),
@@ -401,17 +353,9 @@ impl OidcClient {
         let Some(endpoint) = meta.end_session_endpoint.clone() else {
             return Ok(false);
         };
-        let form = vec![("refresh_token", rt.secret().to_string())];
+        let mut form = vec![("refresh_token", rt.secret())];
         let _timer = op_timer(OpCall::END_SESSION);
-        self.post_with_client_auth(endpoint, form).await
-    }
-
-    async fn post_with_client_auth(
-        &self,
-        endpoint: Url,
-        mut form: Vec<(&'static str, String)>,
-    ) -> Result<bool, OidcError> {
-        let mut req = self.http().post(endpoint);
+        let mut req = self.http.post(endpoint);
         match self.settings.auth_method {
             AuthMethod::ClientSecretBasic => {
                 // RFC 6749 §2.3.1: form-urlencode id and secret before Basic.
@@ -424,22 +368,15 @@ impl OidcClient {
                 );
             }
             AuthMethod::ClientSecretPost => {
-                form.push(("client_id", self.settings.client_id.clone()));
-                form.push((
-                    "client_secret",
-                    self.settings.client_secret.secret().to_string(),
-                ));
+                form.push(("client_id", &self.settings.client_id));
+                form.push(("client_secret", self.settings.client_secret.secret()));
             }
         }
-        let resp = req.form(&form).send().await.map_err(net_err)?;
-        if resp.status().is_success() {
-            Ok(true)
-        } else {
-            Err(OidcError::Refused(format!(
-                "the OP answered {}",
-                resp.status()
-            )))
+        let status = req.form(&form).send().await.map_err(net_err)?.status();
+        if !status.is_success() {
+            return Err(OidcError::Refused(format!("the OP answered {status}")));
         }
+        Ok(true)
     }
 
     /// Validate ID token claims (OIDC Core §3.1.3.7) after the signature verified.
@@ -451,6 +388,7 @@ impl OidcClient {
         now: i64,
     ) -> Result<IdClaims, IdTokenError> {
         let leeway = self.settings.clock_leeway_secs;
+        let date = |c| jwt.date_claim(c).ok_or(IdTokenError::MissingClaim(c));
         // §3.1.3.7 step 2: iss MUST exactly match.
         if jwt.str_claim("iss") != Some(self.settings.issuer.as_str()) {
             return Err(IdTokenError::Issuer);
@@ -469,16 +407,12 @@ impl OidcClient {
             _ => {}
         }
         // step 9: exp.
-        let exp = jwt
-            .date_claim("exp")
-            .ok_or(IdTokenError::MissingClaim("exp"))?;
+        let exp = date("exp")?;
         if exp + leeway < now {
             return Err(IdTokenError::Expired);
         }
         // step 10: iat within an acceptable range.
-        let iat = jwt
-            .date_claim("iat")
-            .ok_or(IdTokenError::MissingClaim("iat"))?;
+        let iat = date("iat")?;
         if iat > now + leeway {
             return Err(IdTokenError::IssuedInFuture);
         }
@@ -516,21 +450,19 @@ impl OidcClient {
 
 impl TokenVerifier {
     pub fn new(settings: VerifierSettings) -> Result<Self, OidcError> {
-        let http = http_client(
+        let http = http_client_builder(
             settings.http_timeout_secs,
             settings.extra_roots_pem.as_deref(),
-        )?;
+        )?
+        .build()
+        .map_err(|e| OidcError::Unavailable(e.to_string()))?;
         Ok(Self {
             http,
             discovered: RwLock::new(None),
             discovery_gate: Mutex::new(()),
             fetch_backoff: backoff::FetchBackoff::default(),
             jwks_backoff: backoff::FetchBackoff::default(),
-            jwks: SyncRwLock::new(JwksState {
-                keys: Arc::new(KeySet::default()),
-                fetched_at: None,
-                tried_at: None,
-            }),
+            jwks: SyncRwLock::default(),
             jwks_gate: Mutex::new(()),
             verified: (settings.verified_token_cache_size > 0)
                 .then(|| quick_cache::sync::Cache::new(settings.verified_token_cache_size)),
@@ -542,16 +474,18 @@ impl TokenVerifier {
 
     /// Provider metadata, discovered on first use and cached for an hour.
     pub async fn metadata(&self) -> Result<Arc<ProviderMetadata>, OidcError> {
-        if let Some(d) = self.discovered.read().await.as_ref() {
-            if d.fetched_at.elapsed() < DISCOVERY_TTL {
-                return Ok(d.meta.clone());
-            }
+        let fresh = || async {
+            let d = self.discovered.read().await;
+            d.as_ref()
+                .filter(|d| d.fetched_at.elapsed() < DISCOVERY_TTL)
+                .map(|d| d.meta.clone())
+        };
+        if let Some(meta) = fresh().await {
+            return Ok(meta);
         }
         let _gate = self.discovery_gate.lock().await;
-        if let Some(d) = self.discovered.read().await.as_ref() {
-            if d.fetched_at.elapsed() < DISCOVERY_TTL {
-                return Ok(d.meta.clone());
-            }
+        if let Some(meta) = fresh().await {
+            return Ok(meta);
         }
         match self.fetch_backoff.run(self.discover()).await {
             Ok(meta) => {
@@ -579,13 +513,7 @@ impl TokenVerifier {
             "{}/.well-known/openid-configuration",
             self.settings.issuer.trim_end_matches('/')
         );
-        let resp = self.http.get(&url).send().await.map_err(net_err)?;
-        if !resp.status().is_success() {
-            return Err(OidcError::BadResponse(format!(
-                "discovery at {url} answered {}",
-                resp.status()
-            )));
-        }
+        let resp = self.get(&url, &format!("discovery at {url}")).await?;
         let meta: ProviderMetadata = resp
             .json()
             .await
@@ -600,34 +528,29 @@ impl TokenVerifier {
         Ok(meta)
     }
 
+    /// GET from the OP: an answer other than 2xx is `"<what> answered <status>"`.
+    async fn get(&self, url: &str, what: &str) -> Result<reqwest::Response, OidcError> {
+        let resp = self.http.get(url).send().await.map_err(net_err)?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            return Err(OidcError::BadResponse(format!("{what} answered {status}")));
+        }
+        Ok(resp)
+    }
+
     /// Fetch the key set and replace the cached one whole: a key the OP no longer
     /// publishes is dropped here. A failed fetch keeps the cached keys.
     async fn fetch_jwks(&self) -> Result<(), OidcError> {
         self.jwks_write().tried_at = Some(Instant::now());
         let meta = self.metadata().await?;
         let _timer = op_timer(OpCall::JWKS);
-        let resp = self
-            .http
-            .get(meta.jwks_uri.clone())
-            .send()
-            .await
-            .map_err(net_err)?;
-        if !resp.status().is_success() {
-            return Err(OidcError::BadResponse(format!(
-                "JWKS answered {}",
-                resp.status()
-            )));
-        }
+        let resp = self.get(meta.jwks_uri.as_str(), "JWKS").await?;
         let body = resp.bytes().await.map_err(net_err)?;
         let set = josekit::jwk::JwkSet::from_bytes(&body)
             .map_err(|e| OidcError::BadResponse(format!("JWKS: {e}")))?;
         let keys: Vec<Jwk> = set.keys().into_iter().cloned().collect();
         let current = self.jwks_read().keys.clone();
-        let generation = if current.same_keys(&keys) {
-            current.generation()
-        } else {
-            current.generation() + 1
-        };
+        let generation = current.generation() + u64::from(!current.same_keys(&keys));
         // The verifiers are built here, once per fetch, outside the lock.
         let prepared = Arc::new(KeySet::new(keys, &self.settings.allowed_algs, generation));
         {
@@ -677,18 +600,19 @@ impl TokenVerifier {
     /// [`Self::verify_jwt`], also naming the generation of the key set that verified it.
     async fn verify_jwt_gen(&self, token: &str) -> Result<(VerifiedJwt, u64), JwtOrOidc> {
         let min = Duration::from_secs(self.settings.jwks_min_refetch_secs);
+        let verify = |keys: &KeySet| {
+            jwt::verify_prepared(token, keys, &self.settings.allowed_algs)
+                .map(|j| (j, keys.generation()))
+                .map_err(JwtOrOidc::Jwt)
+        };
         let (keys, fetched, stale) = {
             let st = self.jwks_read();
             (st.keys.clone(), st.fetched_at, self.jwks_stale(&st))
         };
         if fetched.is_some() && !stale {
-            match jwt::verify_prepared(token, &keys, &self.settings.allowed_algs) {
-                Err(JwtError::UnknownKey) => {}
-                other => {
-                    return other
-                        .map(|j| (j, keys.generation()))
-                        .map_err(JwtOrOidc::Jwt)
-                }
+            match verify(&keys) {
+                Err(JwtOrOidc::Jwt(JwtError::UnknownKey)) => {}
+                other => return other,
             }
         }
         // No keys yet, too old, or an unknown kid: refetch, rate-limited.
@@ -721,9 +645,7 @@ impl TokenVerifier {
             }
             st.keys.clone()
         };
-        jwt::verify_prepared(token, &keys, &self.settings.allowed_algs)
-            .map(|j| (j, keys.generation()))
-            .map_err(JwtOrOidc::Jwt)
+        verify(&keys)
     }
 
     /// Validate an access token JWT for the hot path: signature, `iss`, `exp`, `nbf`.
@@ -800,19 +722,20 @@ impl TokenVerifier {
         jwt: &VerifiedJwt,
         now: i64,
     ) -> Result<AccessClaims, AccessTokenError> {
+        let invalid = |m: &str| AccessTokenError::Invalid(m.into());
         if jwt.str_claim("iss") != Some(self.settings.issuer.as_str()) {
-            return Err(AccessTokenError::Invalid("issuer".into()));
+            return Err(invalid("issuer"));
         }
         // RFC 9068 §4: an ID token or logout token must not be usable as an access token.
         if let Some(typ) = &jwt.typ {
             let t = typ.to_ascii_lowercase();
             if t != "jwt" && t != "at+jwt" && t != "application/at+jwt" {
-                return Err(AccessTokenError::Invalid("typ".into()));
+                return Err(invalid("typ"));
             }
         }
         // BCL 1.0 §2.4: a logout token carries `events`; never an access token.
         if jwt.claims.contains_key("events") {
-            return Err(AccessTokenError::Invalid("not an access token".into()));
+            return Err(invalid("not an access token"));
         }
         // Keycloak names each token's kind in a payload `typ` claim: "Bearer" for access
         // tokens, "ID", "Refresh", "Offline", "Logout" for the others. Only "Bearer" passes.
@@ -820,14 +743,8 @@ impl TokenVerifier {
         // Keycloak's "Nonce backwards compatible" mapper and the token is still an access token.
         match jwt.claims.get("typ") {
             Some(Value::String(t)) if t.eq_ignore_ascii_case("bearer") => {}
-            Some(_) => {
-                return Err(AccessTokenError::Invalid(
-                    "not an access token (typ)".into(),
-                ))
-            }
-            None if jwt.claims.contains_key("nonce") => {
-                return Err(AccessTokenError::Invalid("not an access token".into()))
-            }
+            Some(_) => return Err(invalid("not an access token (typ)")),
+            None if jwt.claims.contains_key("nonce") => return Err(invalid("not an access token")),
             None => {}
         }
         // The token must be meant for us: an accepted client as `azp` (Keycloak) or
@@ -841,14 +758,10 @@ impl TokenVerifier {
             let aud_ok =
                 self.settings.accept_audience_only && jwt.audiences().into_iter().any(is_accepted);
             if !azp_ok && !aud_ok {
-                return Err(AccessTokenError::Invalid(
-                    "token issued to another client".into(),
-                ));
+                return Err(invalid("token issued to another client"));
             }
         }
-        let exp = jwt
-            .date_claim("exp")
-            .ok_or(AccessTokenError::Invalid("exp".into()))?;
+        let exp = jwt.date_claim("exp").ok_or(invalid("exp"))?;
         if exp <= now {
             return Err(AccessTokenError::Expired);
         }
@@ -856,31 +769,19 @@ impl TokenVerifier {
             .date_claim("nbf")
             .is_some_and(|nbf| nbf > now + self.settings.clock_leeway_secs)
         {
-            return Err(AccessTokenError::Invalid("nbf".into()));
+            return Err(invalid("nbf"));
         }
-        let sub = jwt
-            .str_claim("sub")
-            .ok_or(AccessTokenError::Invalid("sub".into()))?
-            .to_string();
-        let mut groups: Vec<String> = Vec::new();
-        if let Some(roles) = jwt
-            .claims
-            .get("realm_access")
-            .and_then(|r| r.get("roles"))
-            .and_then(Value::as_array)
-        {
-            groups.extend(roles.iter().filter_map(Value::as_str).map(String::from));
+        let sub = jwt.str_claim("sub").ok_or(invalid("sub"))?.to_string();
+        fn roles(v: Option<&Value>) -> impl Iterator<Item = &str> {
+            let roles = v.and_then(|v| v.get("roles")).and_then(Value::as_array);
+            roles.into_iter().flatten().filter_map(Value::as_str)
         }
+        let mut groups: Vec<String> = roles(jwt.claims.get("realm_access"))
+            .map(String::from)
+            .collect();
         if let Some(Value::Object(clients)) = jwt.claims.get("resource_access") {
             for (client, v) in clients {
-                if let Some(roles) = v.get("roles").and_then(Value::as_array) {
-                    groups.extend(
-                        roles
-                            .iter()
-                            .filter_map(Value::as_str)
-                            .map(|r| format!("{client}:{r}")),
-                    );
-                }
+                groups.extend(roles(Some(v)).map(|r| format!("{client}:{r}")));
             }
         }
         Ok(AccessClaims {
@@ -902,7 +803,7 @@ impl TokenVerifier {
 
 /// What the hot path needs from an access token. Shared (`Arc`) between the
 /// verified-token cache and the requests presenting the token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct AccessClaims {
     pub sub: String,
     pub jti: Option<String>,
@@ -955,18 +856,6 @@ impl UpstreamMemo {
     }
 }
 
-/// A memo is not part of the claims: equal claims are equal, a copy starts empty.
-impl PartialEq for UpstreamMemo {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-impl Eq for UpstreamMemo {}
-impl Clone for UpstreamMemo {
-    fn clone(&self) -> Self {
-        Self::default()
-    }
-}
 impl std::fmt::Debug for UpstreamMemo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("UpstreamMemo(redacted)")
@@ -992,34 +881,12 @@ pub enum JwtOrOidc {
     Oidc(OidcError),
 }
 
-fn token_set(resp: OidcTokenResponse) -> TokenSet {
-    TokenSet {
-        access_token: AccessToken::new(resp.access_token().secret().clone()),
-        refresh_token: resp
-            .refresh_token()
-            .map(|r| RefreshToken::new(r.secret().clone())),
-        id_token: resp.extra_fields().id_token.clone().map(IdToken::new),
-        expires_in: resp.expires_in().map(|d| d.as_secs() as i64),
-        refresh_expires_in: resp.extra_fields().refresh_expires_in,
-    }
-}
-
-/// An error with its sources, `outer: inner: …`.
-fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        msg = format!("{msg}: {s}");
-        src = s.source();
-    }
-    msg
-}
-
-fn map_token_error<RE: std::error::Error + 'static>(
-    e: RequestTokenError<RE, BasicErrorResponse>,
-) -> OidcError {
+/// A token-endpoint answer (RFC 6749 §5.1), or its error (§5.2) as ours.
+fn token_set<RE: std::error::Error + 'static>(
+    resp: Result<OidcTokenResponse, RequestTokenError<RE, BasicErrorResponse>>,
+) -> Result<TokenSet, OidcError> {
     use oauth2::basic::BasicErrorResponseType as T;
-    match e {
+    let resp = resp.map_err(|e| match e {
         RequestTokenError::ServerResponse(r) => {
             let desc = r.error_description().cloned().unwrap_or_default();
             match r.error() {
@@ -1030,7 +897,22 @@ fn map_token_error<RE: std::error::Error + 'static>(
         RequestTokenError::Request(e) => OidcError::Unavailable(error_chain(&e)),
         RequestTokenError::Parse(e, _) => OidcError::BadResponse(format!("token response: {e}")),
         RequestTokenError::Other(e) => OidcError::BadResponse(e),
-    }
+    })?;
+    Ok(TokenSet {
+        access_token: AccessToken::new(resp.access_token().secret().clone()),
+        refresh_token: resp
+            .refresh_token()
+            .map(|r| RefreshToken::new(r.secret().clone())),
+        id_token: resp.extra_fields().id_token.clone().map(IdToken::new),
+        expires_in: resp.expires_in().map(|d| d.as_secs() as i64),
+        refresh_expires_in: resp.extra_fields().refresh_expires_in,
+    })
+}
+
+/// An error with its sources, `outer: inner: …`.
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let chain = std::iter::successors(Some(e), |e| e.source());
+    chain.map(|e| e.to_string()).collect::<Vec<_>>().join(": ")
 }
 
 /// PKCE (RFC 7636 §4.1-4.2): a 43-char verifier (32 random bytes) and its S256 challenge,
@@ -1069,21 +951,23 @@ mod tests {
     fn client() -> OidcClient {
         OidcClient::new(
             OidcSettings {
-                issuer: "https://op/realms/x".into(),
                 client_id: "gw-a".into(),
                 client_secret: crate::secret::ClientSecret::new("s"),
                 auth_method: AuthMethod::ClientSecretBasic,
                 scopes: vec!["openid".into()],
-                allowed_algs: vec!["RS256".into()],
                 pass_params: vec![],
-                clock_leeway_secs: 30,
-                jwks_min_refetch_secs: 10,
-                jwks_max_age_secs: 300,
-                verified_token_cache_size: 100,
-                http_timeout_secs: 5,
-                extra_roots_pem: None,
-                accepted_clients: vec!["gw-a".into(), "mobile".into()],
-                accept_audience_only: false,
+                verifier: VerifierSettings {
+                    issuer: "https://op/realms/x".into(),
+                    allowed_algs: vec!["RS256".into()],
+                    clock_leeway_secs: 30,
+                    jwks_min_refetch_secs: 10,
+                    jwks_max_age_secs: 300,
+                    verified_token_cache_size: 100,
+                    http_timeout_secs: 5,
+                    extra_roots_pem: None,
+                    accepted_clients: vec!["gw-a".into(), "mobile".into()],
+                    accept_audience_only: false,
+                },
             },
             "https://auth.a.com/sso/callback".into(),
         )
@@ -1173,7 +1057,7 @@ mod tests {
 
     #[test]
     fn audience_only_is_an_explicit_opt_in() {
-        let mut settings = client().settings.verifier();
+        let mut settings = client().settings.verifier.clone();
         settings.accept_audience_only = true;
         let c = TokenVerifier::new(settings).unwrap();
         assert!(c
@@ -1269,7 +1153,7 @@ mod tests {
 
     /// A verifier alone (no client credentials), as a resource server has.
     fn client_for(issuer: &str, min_refetch: u64, max_age: u64) -> TokenVerifier {
-        let mut settings = client().settings.verifier();
+        let mut settings = client().settings.verifier.clone();
         settings.issuer = issuer.to_string();
         settings.jwks_min_refetch_secs = min_refetch;
         settings.jwks_max_age_secs = max_age;
