@@ -63,13 +63,18 @@ impl Gateway {
             .as_ref()
     }
 
-    /// Allowed on the hot path: a valid token as presented, no new cookies.
-    fn allow(&self, claims: Arc<AccessClaims>, access_token: &AccessToken) -> AuthOutcome {
+    /// Allowed: on the hot path a valid token as presented, no new cookies.
+    fn allow(
+        &self,
+        claims: Arc<AccessClaims>,
+        access_token: &AccessToken,
+        set_cookies: Vec<Cookie<'static>>,
+    ) -> AuthOutcome {
         self.metrics.auth_ok.inc();
         AuthOutcome::allowed(Allowed {
             claims,
             access_token: access_token.clone(),
-            set_cookies: vec![],
+            set_cookies,
         })
     }
 
@@ -91,7 +96,7 @@ impl Gateway {
         // it is never refreshed. If it is not valid, cookies (if any) decide.
         if let Some(b) = &p.bearer {
             match self.check_access_token(b).await? {
-                Ok(claims) => return Ok(self.allow(claims, b)),
+                Ok(claims) => return Ok(self.allow(claims, b, vec![])),
                 _ if !p.has_cookies() => return Ok(self.deny(p, "invalid bearer token")),
                 _ => {}
             }
@@ -104,7 +109,7 @@ impl Gateway {
                 Ok(claims)
                     if early > 0 && claims.exp - now() <= early && self.refresh_of(p).is_some() => {
                 }
-                Ok(claims) => return Ok(self.allow(claims, at)),
+                Ok(claims) => return Ok(self.allow(claims, at, vec![])),
                 Err(Unauthorized::Revoked) => {
                     // Logged out elsewhere (another replica, domain or the OP).
                     if let Some(h) = self.refresh_of(p) {
@@ -130,12 +135,7 @@ impl Gateway {
                 };
                 // counted once the answer is certain: a cookie that fails to seal is an error
                 let set_cookies = self.session_cookies(&rec, p.chunks, now())?;
-                self.metrics.auth_ok.inc();
-                Ok(AuthOutcome::allowed(Allowed {
-                    claims,
-                    access_token: rec.access_token.clone(),
-                    set_cookies,
-                }))
+                Ok(self.allow(claims, &rec.access_token, set_cookies))
             }
             Err(RefreshFailure::Ended(why)) => Ok(self.deny(p, why)),
             Err(RefreshFailure::Upstream(e)) => Err(e),

@@ -210,8 +210,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(ended.sessions, 1);
-        assert!(sessions.get(&old.id).await.unwrap().is_none());
-        assert!(sessions.get(&later.id).await.unwrap().is_some());
+        assert!(store.get_session(&old.id).await.unwrap().is_none());
+        assert!(store.get_session(&later.id).await.unwrap().is_some());
         let cache = revocations.cache();
         assert!(cache.is_revoked(None, "bob", cut, Some("jti-1")));
         assert!(!cache.is_revoked(None, "bob", cut, Some("jti-2")));

@@ -45,9 +45,7 @@ impl Gateway {
         state: Option<&str>,
         login_cookie: Option<&str>,
     ) -> Option<String> {
-        let pending = login_cookie
-            .map(|c| self.cookies.read_login(c))
-            .unwrap_or_default();
+        let pending = self.pending_logins(login_cookie);
         let by_state = state.and_then(|s| pending.iter().find(|t| crate::util::ct_eq(&t.state, s)));
         by_state.or_else(|| pending.first()).map(|t| t.rd.clone())
     }
@@ -61,13 +59,9 @@ impl Gateway {
     ) -> Result<Redirect> {
         let rd = self.checked_rd(query.get("rd").map(String::as_str))?;
         let extra = self.pass_through_params(query)?;
-        let max_age = match extra.iter().find(|(k, _)| k == "max_age") {
-            Some((_, v)) => Some(
-                v.parse::<i64>()
-                    .map_err(|_| Error::BadRequest(BadInput::MaxAge))?,
-            ),
-            None => None,
-        };
+        let max_age = extra.iter().find(|(k, _)| k == "max_age");
+        let max_age = max_age.map(|(_, v)| v.parse::<i64>()).transpose();
+        let max_age = max_age.map_err(|_| Error::BadRequest(BadInput::MaxAge))?;
         let meta = self.oidc.metadata().await?;
         let (verifier, challenge) = pkce_pair();
         let tx = LoginTransaction {
@@ -93,18 +87,20 @@ impl Gateway {
                 q.append_pair(k, v);
             }
         }
-        let mut pending: Vec<LoginTransaction> = login_cookie
-            .map(|c| self.cookies.read_login(c))
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|t| t.created_at + LOGIN_TTL_SECS > now())
-            .collect();
+        let mut pending = self.pending_logins(login_cookie);
+        pending.retain(|t| t.created_at + LOGIN_TTL_SECS > now());
         pending.insert(0, tx);
         pending.truncate(MAX_PENDING);
         Ok(Redirect {
             location: url.to_string(),
             cookies: vec![self.cookies.login_cookie(&pending)?],
         })
+    }
+
+    /// The logins pending in `sso_login`, newest first.
+    fn pending_logins(&self, login_cookie: Option<&str>) -> Vec<LoginTransaction> {
+        let pending = login_cookie.map(|c| self.cookies.read_login(c));
+        pending.unwrap_or_default()
     }
 
     fn pass_through_params(
@@ -148,21 +144,18 @@ impl Gateway {
         let r = self
             .finish_login_inner(p, login_cookie, previous.chunks)
             .await;
-        if r.is_ok() {
-            if let Some(h) = self.refresh_of(previous) {
-                if let Ok(Some(old)) = self.store.get_session(&h.session).await {
-                    if let Err(e) = self.sessions.end(&old).await {
-                        tracing::warn!(error = %e, "could not end the replaced session");
-                    }
+        if r.is_err() {
+            self.metrics.login_failures.inc();
+            return r;
+        }
+        if let Some(h) = self.refresh_of(previous) {
+            if let Ok(Some(old)) = self.store.get_session(&h.session).await {
+                if let Err(e) = self.sessions.end(&old).await {
+                    tracing::warn!(error = %e, "could not end the replaced session");
                 }
             }
         }
-        if r.is_ok() {
-            &self.metrics.logins
-        } else {
-            &self.metrics.login_failures
-        }
-        .inc();
+        self.metrics.logins.inc();
         r
     }
 
@@ -177,9 +170,7 @@ impl Gateway {
             .as_deref()
             .filter(|s| !s.is_empty())
             .ok_or(Error::LoginState(StateProblem::Missing))?;
-        let mut pending = login_cookie
-            .map(|c| self.cookies.read_login(c))
-            .unwrap_or_default();
+        let mut pending = self.pending_logins(login_cookie);
         // RFC 6749 §10.12: the state must match one this browser started.
         let pos = pending
             .iter()
@@ -220,14 +211,14 @@ impl Gateway {
             .as_deref()
             .filter(|c| !c.is_empty())
             .ok_or(Error::BadRequest(BadInput::MissingCode))?;
-        let tokens = self
-            .oidc
-            .exchange_code(code, &tx.verifier)
-            .await
-            .map_err(|e| match e {
-                OidcError::InvalidGrant(_) => Error::CodeRejected,
-                other => Error::Provider(other),
-            })?;
+        let mut tokens =
+            self.oidc
+                .exchange_code(code, &tx.verifier)
+                .await
+                .map_err(|e| match e {
+                    OidcError::InvalidGrant(_) => Error::CodeRejected,
+                    other => Error::Provider(other),
+                })?;
         let id_token = tokens.id_token.clone().ok_or(IdTokenError::NoIdToken)?;
         let jwt = self
             .oidc
@@ -243,8 +234,9 @@ impl Gateway {
             .check_id_token(&jwt, Some(&tx.nonce), tx.max_age, now)?;
         // The access token must be a JWT from the same OP for the same user: the hot path
         // and sibling resource servers verify it locally.
-        let mut tokens = tokens;
-        let mut at = self.login_access_claims(&tokens, &claims.sub).await?;
+        let mut at = self
+            .op_access_claims(&tokens.access_token, &claims.sub, false)
+            .await?;
         // Issue 8: a login never creates a session that is already revoked. A logout that
         // never reached the OP leaves the OP session alive, and the OP signs the user in
         // again on it (same sid). The sid tombstone covers tokens issued up to the logout's
@@ -261,7 +253,9 @@ impl Gateway {
             let wait = ((at.iat + 1) * 1000 - crate::util::now_ms()).clamp(0, 1_100);
             tokio::time::sleep(std::time::Duration::from_millis(wait as u64)).await;
             let fresh = self.oidc.refresh(&rt).await?;
-            let fresh_at = self.login_access_claims(&fresh, &claims.sub).await?;
+            let fresh_at = self
+                .op_access_claims(&fresh.access_token, &claims.sub, false)
+                .await?;
             if self.covered_by_revocation(&fresh_at).await? {
                 return Err(Error::Provider(OidcError::BadResponse(
                     "the OP issued tokens for an OP session logged out here (is the OP's clock \
@@ -276,8 +270,6 @@ impl Gateway {
             };
             at = fresh_at;
         }
-        let s = &self.settings.session;
-        let expires_at = now + s.max_lifetime_secs;
         let record = SessionRecord {
             id: SessionId::generate(),
             iss: claims.iss.clone(),
@@ -289,7 +281,7 @@ impl Gateway {
             access_expires_at: at.exp,
             refresh_expires_at: tokens.refresh_expires_in.map(|r| now + r),
             created_at: now,
-            expires_at,
+            expires_at: now + self.settings.session.max_lifetime_secs,
             generation: 0,
             refreshed_at: now,
             preferred_username: claims.preferred_username.clone(),
@@ -313,26 +305,31 @@ impl Gateway {
         })
     }
 
-    /// The claims of an access token the OP just issued at login or its retry.
-    async fn login_access_claims(
+    /// The claims of an access token the OP just issued (at login or its retry, or by a
+    /// `refreshed` session) for `sub`.
+    pub(crate) async fn op_access_claims(
         &self,
-        tokens: &crate::oidc::TokenSet,
+        token: &crate::secret::AccessToken,
         sub: &str,
+        refreshed: bool,
     ) -> Result<std::sync::Arc<crate::oidc::AccessClaims>> {
+        let bad = |m: String| Error::Provider(OidcError::BadResponse(m));
         let at = self
             .oidc
-            .verify_access_token(tokens.access_token.secret())
+            .verify_access_token(token.secret())
             .await
-            .map_err(|e| {
-                Error::Provider(OidcError::BadResponse(format!(
+            .map_err(|e| match refreshed {
+                true => bad(format!("refreshed access token: {e}")),
+                false => bad(format!(
                     "the access token from the OP was refused ({e}): it must be a JWT signed by the OP \
                      and issued to this client or one in forward_auth.accepted_clients"
-                )))
+                )),
             })?;
         if at.sub != sub {
-            return Err(Error::Provider(OidcError::BadResponse(
-                "access token subject differs from the ID token".into(),
-            )));
+            return Err(bad(match refreshed {
+                true => "refreshed access token is for another subject".into(),
+                false => "access token subject differs from the ID token".into(),
+            }));
         }
         self.revocations.note_token_lifetime(at.exp, at.iat);
         Ok(at)

@@ -21,9 +21,9 @@ pub enum RefreshFailure {
     Upstream(Error),
 }
 
-impl From<Error> for RefreshFailure {
-    fn from(e: Error) -> Self {
-        RefreshFailure::Upstream(e)
+impl<E: Into<Error>> From<E> for RefreshFailure {
+    fn from(e: E) -> Self {
+        RefreshFailure::Upstream(e.into())
     }
 }
 
@@ -59,12 +59,7 @@ impl Gateway {
             if !force && rec.access_expires_at > now + skew {
                 return Ok(rec); // still valid (the browser's cookie just expired earlier)
             }
-            if self
-                .store
-                .lock_acquire(&lock_key, &token, lock_ms)
-                .await
-                .map_err(Error::from)?
-            {
+            if self.store.lock_acquire(&lock_key, &token, lock_ms).await? {
                 let out = self
                     .refresh_locked(handle, &lock_key, &token, lock_ms)
                     .await;
@@ -84,9 +79,10 @@ impl Gateway {
                 }
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(RefreshFailure::Upstream(Error::Provider(
-                    OidcError::Unavailable("timed out waiting for a concurrent refresh".into()),
-                )));
+                return Err(OidcError::Unavailable(
+                    "timed out waiting for a concurrent refresh".into(),
+                )
+                .into());
             }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             tokio::select! {
@@ -103,12 +99,7 @@ impl Gateway {
         handle: &RefreshHandle,
     ) -> std::result::Result<SessionRecord, RefreshFailure> {
         let now = now();
-        let Some(rec) = self
-            .store
-            .get_session(&handle.session)
-            .await
-            .map_err(Error::from)?
-        else {
+        let Some(rec) = self.store.get_session(&handle.session).await? else {
             return Err(RefreshFailure::Ended("session not found"));
         };
         if rec.expires_at <= now {
@@ -123,10 +114,7 @@ impl Gateway {
         if !fresh {
             // RFC 9700 §4.14.2: reuse of a rotated credential ends the session.
             tracing::warn!(sub = %rec.sub, "stale refresh handle reused; ending the session");
-            self.sessions
-                .end(&rec)
-                .await
-                .map_err(RefreshFailure::Upstream)?;
+            self.sessions.end(&rec).await?;
             return Err(RefreshFailure::Ended("stale refresh handle"));
         }
         Ok(rec)
@@ -171,34 +159,19 @@ impl Gateway {
                 // Keycloak: "Stale token", "Token is not active", "Session not active", …
                 tracing::info!(sub = %rec.sub, reason, "refresh refused by the OP; ending the session");
                 self.metrics.refresh_failures.inc();
-                self.sessions
-                    .end(&rec)
-                    .await
-                    .map_err(RefreshFailure::Upstream)?;
+                self.sessions.end(&rec).await?;
                 return Err(RefreshFailure::Ended(
                     "the identity provider ended the session",
                 ));
             }
             Err(e) => {
                 self.metrics.refresh_failures.inc();
-                return Err(RefreshFailure::Upstream(e.into()));
+                return Err(e.into());
             }
         };
         let at = self
-            .oidc
-            .verify_access_token(tokens.access_token.secret())
-            .await
-            .map_err(|e| {
-                RefreshFailure::Upstream(Error::Provider(OidcError::BadResponse(format!(
-                    "refreshed access token: {e}"
-                ))))
-            })?;
-        if at.sub != rec.sub {
-            return Err(RefreshFailure::Upstream(Error::Provider(
-                OidcError::BadResponse("refreshed access token is for another subject".into()),
-            )));
-        }
-        self.revocations.note_token_lifetime(at.exp, at.iat);
+            .op_access_claims(&tokens.access_token, &rec.sub, true)
+            .await?;
         let now = now();
         // what the OP did not send again stays as it was
         let next = SessionRecord {
@@ -219,8 +192,7 @@ impl Gateway {
         if !self
             .store
             .update_session(&next, rec.generation, ttl)
-            .await
-            .map_err(Error::from)?
+            .await?
         {
             // Deleted (logout) while we refreshed.
             return Err(RefreshFailure::Ended("session ended during refresh"));

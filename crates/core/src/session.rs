@@ -91,9 +91,8 @@ impl Gateway {
         &self,
         token: &AccessToken,
     ) -> Result<std::result::Result<Arc<AccessClaims>, Unauthorized>> {
-        let store = Some(self.store.as_ref());
-        let verifier = &self.oidc;
-        match judge_access_token(verifier, self.revocations.cache(), store, token.secret()).await {
+        let (cache, store) = (self.revocations.cache(), Some(self.store.as_ref()));
+        match judge_access_token(&self.oidc, cache, store, token.secret()).await {
             Err(Unauthorized::ProviderUnavailable(e)) => Err(e.into()),
             Err(Unauthorized::RevocationsUnavailable(e)) => Err(e.into()),
             verdict => Ok(verdict),
@@ -120,11 +119,6 @@ pub struct Sessions {
 impl Sessions {
     pub fn new(store: Arc<dyn SessionStore>, revocations: Arc<Revocations>) -> Self {
         Self { store, revocations }
-    }
-
-    /// One session record.
-    pub async fn get(&self, id: &SessionId) -> Result<Option<SessionRecord>> {
-        Ok(self.store.get_session(id).await?)
     }
 
     /// The sessions of a subject, oldest first (the operator's listing).
@@ -177,39 +171,30 @@ impl Sessions {
         all_of_sub: bool,
         cut: i64,
     ) -> Result<Ended> {
-        let mut ids = Vec::new();
+        let sub = sub.filter(|_| sid.is_none() || all_of_sub);
+        let (mut ids, mut tombstones) = (Vec::new(), Vec::new());
         if let Some(sid) = sid {
             ids.extend(self.store.lookup(Index::Sid, iss, sid).await?);
+            let sid = sid.to_string();
+            tombstones.push(Revocation::Sid { sid, before: cut });
         }
-        if let (Some(sub), true) = (sub, sid.is_none() || all_of_sub) {
+        if let Some(sub) = sub {
             ids.extend(self.store.lookup(Index::Sub, iss, sub).await?);
+            let sub = sub.to_string();
+            tombstones.push(Revocation::Sub { sub, before: cut });
         }
         ids.sort_by(|a, b| a.secret().cmp(b.secret()));
         ids.dedup();
-        let mut ended = Ended::default();
         // Tombstones first, so every replica's revocation cache refuses the live access
         // tokens no later than their sessions disappear from the store (a check between
         // the two must never see "no session" yet accept the token).
-        if let Some(sid) = sid {
-            self.revocations
-                .revoke_sessions(&Revocation::Sid {
-                    sid: sid.to_string(),
-                    before: cut,
-                })
-                .await?;
-        }
-        if let (Some(sub), true) = (sub, sid.is_none() || all_of_sub) {
-            self.revocations
-                .revoke_sessions(&Revocation::Sub {
-                    sub: sub.to_string(),
-                    before: cut,
-                })
-                .await?;
+        for t in &tombstones {
+            self.revocations.revoke_sessions(t).await?;
         }
         // The cut-off: tokens issued until the logout. A later login on the same OP session
         // (the OP may never have heard of this logout) is not covered.
-        ended.sessions += self.end_listed(&ids, |rec| rec.created_at <= cut).await?;
-        Ok(ended)
+        let sessions = self.end_listed(&ids, |rec| rec.created_at <= cut).await?;
+        Ok(Ended { sessions })
     }
 
     /// End every session of a subject created until `cut` (operator and federation
