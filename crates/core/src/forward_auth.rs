@@ -41,14 +41,13 @@ impl Gateway {
     ) -> Presented {
         let (access, chunks) = crate::cookies::join_access(&cookie);
         let rt = cookie(REFRESH);
-        let bearer = crate::cookies::bearer(authorization);
         Presented {
             access,
             chunks,
             had_refresh_cookie: rt.is_some(),
             refresh_sealed: rt,
             refresh: std::sync::OnceLock::new(),
-            bearer,
+            bearer: crate::cookies::bearer(authorization),
         }
     }
 
@@ -110,36 +109,35 @@ impl Gateway {
                     if early > 0 && claims.exp - now() <= early && self.refresh_of(p).is_some() => {
                 }
                 Ok(claims) => return Ok(self.allow(claims, at, vec![])),
-                Err(Unauthorized::Revoked) => {
-                    // Logged out elsewhere (another replica, domain or the OP).
-                    if let Some(h) = self.refresh_of(p) {
-                        self.sessions.discard(&h.session, "forward-auth").await;
-                    }
-                    return Ok(self.deny(p, "session revoked"));
-                }
+                Err(Unauthorized::Revoked) => return Ok(self.revoked(p).await),
                 Err(_) => {}
             }
         }
         let Some(handle) = self.refresh_of(p) else {
             return Ok(self.deny(p, "no valid session cookie"));
         };
-        match self.refresh_session(handle, force_refresh).await {
-            Ok(rec) => {
-                let claims = match self.check_access_token(&rec.access_token).await? {
-                    Ok(c) => c,
-                    Err(Unauthorized::Revoked) => {
-                        self.sessions.discard(&rec.id, "forward-auth").await;
-                        return Ok(self.deny(p, "session revoked"));
-                    }
-                    Err(_) => return Ok(self.deny(p, "refreshed token not usable")),
-                };
-                // counted once the answer is certain: a cookie that fails to seal is an error
-                let set_cookies = self.session_cookies(&rec, p.chunks, now())?;
-                Ok(self.allow(claims, &rec.access_token, set_cookies))
-            }
-            Err(RefreshFailure::Ended(why)) => Ok(self.deny(p, why)),
-            Err(RefreshFailure::Upstream(e)) => Err(e),
+        let rec = match self.refresh_session(handle, force_refresh).await {
+            Ok(rec) => rec,
+            Err(RefreshFailure::Ended(why)) => return Ok(self.deny(p, why)),
+            Err(RefreshFailure::Upstream(e)) => return Err(e),
+        };
+        // (the refreshed session is the one `handle` names)
+        let claims = match self.check_access_token(&rec.access_token).await? {
+            Ok(c) => c,
+            Err(Unauthorized::Revoked) => return Ok(self.revoked(p).await),
+            Err(_) => return Ok(self.deny(p, "refreshed token not usable")),
+        };
+        // counted once the answer is certain: a cookie that fails to seal is an error
+        let set_cookies = self.session_cookies(&rec, p.chunks, now())?;
+        Ok(self.allow(claims, &rec.access_token, set_cookies))
+    }
+
+    /// Logged out elsewhere (another replica, domain or the OP): the session record goes too.
+    async fn revoked(&self, p: &Presented) -> AuthOutcome {
+        if let Some(h) = self.refresh_of(p) {
+            self.sessions.discard(&h.session, "forward-auth").await;
         }
+        self.deny(p, "session revoked")
     }
 
     /// The headers a forward-auth `200` hands the upstream: the identity headers and, with

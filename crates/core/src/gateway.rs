@@ -46,21 +46,19 @@ impl Gateway {
 
     pub fn with_store(settings: Settings, store: Arc<dyn SessionStore>) -> Result<Arc<Self>> {
         let oidc = OidcClient::new(settings.oidc.clone(), settings.public_route("/callback"))?;
-        let cookies = CookieCodec::new(&settings.cookie, &settings.server.prefix);
-        let rate_limits = crate::rate_limit::RateLimits::new(settings.rate_limit.clone());
         let revocations = Arc::new(Revocations::new(store.clone(), &settings));
         let settings = Arc::new(settings);
         Ok(Arc::new(Self {
+            cookies: CookieCodec::new(&settings.cookie, &settings.server.prefix),
             fanout: crate::fanout::FanoutQueue::new(store.clone(), settings.clone()),
+            rate_limits: crate::rate_limit::RateLimits::new(settings.rate_limit.clone()),
             revocations: revocations.clone(),
             sessions: Sessions::new(store.clone(), revocations),
             settings,
             oidc,
             store,
-            cookies,
             metrics: Metrics::new()
                 .map_err(|_| crate::Error::Internal("the metrics could not be registered"))?,
-            rate_limits,
         }))
     }
 

@@ -73,20 +73,16 @@ impl Gateway {
             max_age,
         };
         let mut url = meta.authorization_endpoint.clone();
-        {
-            let mut q = url.query_pairs_mut();
-            q.append_pair("response_type", "code")
-                .append_pair("client_id", &self.settings.oidc.client_id)
-                .append_pair("redirect_uri", self.oidc.redirect_uri())
-                .append_pair("scope", &self.settings.oidc.scopes.join(" "))
-                .append_pair("state", &tx.state)
-                .append_pair("nonce", &tx.nonce)
-                .append_pair("code_challenge", &challenge)
-                .append_pair("code_challenge_method", "S256"); // RFC 7636 §4.3, never plain
-            for (k, v) in &extra {
-                q.append_pair(k, v);
-            }
-        }
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &self.settings.oidc.client_id)
+            .append_pair("redirect_uri", self.oidc.redirect_uri())
+            .append_pair("scope", &self.settings.oidc.scopes.join(" "))
+            .append_pair("state", &tx.state)
+            .append_pair("nonce", &tx.nonce)
+            .append_pair("code_challenge", &challenge)
+            .append_pair("code_challenge_method", "S256") // RFC 7636 §4.3, never plain
+            .extend_pairs(&extra);
         let mut pending = self.pending_logins(login_cookie);
         pending.retain(|t| t.created_at + LOGIN_TTL_SECS > now());
         pending.insert(0, tx);
@@ -338,11 +334,8 @@ impl Gateway {
     /// Redis TTL of a session: idle timeout, capped by the absolute end.
     pub fn session_ttl(&self, s: &SessionRecord, now: i64) -> i64 {
         let idle = self.settings.session.idle_timeout_secs;
-        let mut ttl = (s.expires_at - now).min(idle);
-        if let Some(r) = s.refresh_expires_at {
-            ttl = ttl.min((r - now).max(1));
-        }
-        ttl.max(1)
+        let refresh = s.refresh_expires_at.map_or(i64::MAX, |r| (r - now).max(1));
+        (s.expires_at - now).min(idle).min(refresh).max(1)
     }
 
     /// `sso_at` (chunked) and `sso_rt` for a session.
