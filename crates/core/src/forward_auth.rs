@@ -186,11 +186,8 @@ impl Gateway {
         {
             return None;
         }
-        let user = c
-            .preferred_username
-            .clone()
-            .unwrap_or_else(|| c.sub.clone());
-        let mut h = vec![("x-auth-request-user", header_value(&user))];
+        let user = c.preferred_username.as_deref().unwrap_or(&c.sub);
+        let mut h = vec![("x-auth-request-user", header_value(user))];
         if let (Some(email), true) = (&c.email, c.email_verified) {
             h.push(("x-auth-request-email", header_value(email)));
         }

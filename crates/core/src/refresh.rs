@@ -72,11 +72,10 @@ impl Gateway {
                 if let Err(e) = self.store.refreshed().await {
                     tracing::warn!(error = %e, "cannot announce a finished refresh");
                 }
-                match out {
-                    Ok(Some(rec)) => return Ok(rec),
-                    Ok(None) => continue, // changed under us: evaluate again
-                    Err(e) => return Err(e),
+                if let Some(rec) = out? {
+                    return Ok(rec);
                 }
+                continue; // changed under us: evaluate again
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(OidcError::Unavailable(
