@@ -133,7 +133,7 @@ async fn run(report: &mut Report) {
 
 async fn wait_ready(g: &GatewayHandle) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !g.gw.revocations().is_ready() {
+    while !g.gw.revocations().cache().is_ready() {
         assert!(Instant::now() < deadline, "revocation cache never built");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -1403,10 +1403,10 @@ fn watch_cache(
     gw: Arc<sso_core::Gateway>,
     t0: Instant,
 ) -> std::thread::JoinHandle<Option<Duration>> {
-    let base = gw.revocations().len();
+    let base = gw.revocations().cache().len();
     std::thread::spawn(move || {
         while t0.elapsed() < Duration::from_secs(5) {
-            if gw.revocations().len() > base {
+            if gw.revocations().cache().len() > base {
                 return Some(t0.elapsed());
             }
             std::thread::sleep(Duration::from_micros(20));

@@ -66,7 +66,7 @@ async fn silently_dead_subscription_is_detected_and_the_logout_still_applies() {
     login(&b, &w.a, "alice", "alice-password").await;
     let at_only = access_cookies_only(&b, &w.a);
     for r in [&replica, &available] {
-        assert!(eventually(10, || async { r.gw.revocations().is_ready() }).await);
+        assert!(eventually(10, || async { r.gw.revocations().cache().is_ready() }).await);
         assert_eq!(auth_with_cookies(r, &at_only).await.status, 200);
         assert_eq!(readyz(r).await.0, 200);
     }
@@ -229,7 +229,7 @@ async fn redis_restarted_empty_or_flushed_does_not_undo_a_logout() {
     login(&b, &w.a, "alice", "alice-password").await;
     let at_only = access_cookies_only(&b, &w.a);
     let sid = sid_of(&w).await;
-    assert!(eventually(10, || async { replica.gw.revocations().is_ready() }).await);
+    assert!(eventually(10, || async { replica.gw.revocations().cache().is_ready() }).await);
     w.op.admin_logout("alice").await;
     for g in [&w.a, &replica] {
         assert!(
@@ -754,7 +754,7 @@ async fn a_stale_cache_still_refuses_what_it_knows_when_the_store_lost_it() {
     let b = Browser::new();
     login(&b, &w.a, "alice", "alice-password").await;
     let at_only = access_cookies_only(&b, &w.a);
-    assert!(eventually(10, || async { replica.gw.revocations().is_ready() }).await);
+    assert!(eventually(10, || async { replica.gw.revocations().cache().is_ready() }).await);
     w.op.admin_logout("alice").await;
     assert!(
         eventually(5, || async {

@@ -36,7 +36,7 @@ async fn op_admin_logout_reaches_every_replica_and_late_starters() {
     // (immediately: before its cache is built it asks the store, failing closed)
     let late = w.replica_of_a();
     assert_eq!(auth_with_cookies(&late, &at_only).await.status, 401);
-    assert!(eventually(3, || async { late.gw.revocations().is_ready() }).await);
+    assert!(eventually(3, || async { late.gw.revocations().cache().is_ready() }).await);
     assert_eq!(auth_with_cookies(&late, &at_only).await.status, 401);
 }
 
@@ -46,7 +46,7 @@ async fn resubscribe_after_redis_reconnect_rebuilds_from_tombstones() {
     let b = Browser::new();
     login(&b, &w.a, "alice", "alice-password").await;
     let a = b.jar.cookies_for(&w.a.app_url());
-    assert!(eventually(3, || async { w.a.gw.revocations().is_ready() }).await);
+    assert!(eventually(3, || async { w.a.gw.revocations().cache().is_ready() }).await);
     assert_eq!(auth_with_cookies(&w.a, &a).await.status, 200);
 
     // A tombstone the replica never hears about on the channel (written while it was

@@ -172,7 +172,7 @@ mod tests {
         assert!(here.cache().is_revoked(None, "bob", now, Some("jti-1")));
         assert!(here.cache().is_revoked(None, "alice", now - 1, None));
         // the replica's cache is empty and not ready: the store answers
-        assert!(!replica.is_ready() && replica.is_empty());
+        assert!(!replica.cache().is_ready() && replica.cache().is_empty());
         assert!(replica
             .covers(None, "bob", now, Some("jti-1"))
             .await

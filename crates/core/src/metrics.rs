@@ -247,12 +247,11 @@ impl Gateway {
     pub async fn metrics_text(&self) -> String {
         let m = &self.metrics;
         let v = self.oidc.verified_cache_stats();
-        m.revocation_cache_entries
-            .set(self.revocations.len() as i64);
+        let rev = self.revocations.cache();
+        m.revocation_cache_entries.set(rev.len() as i64);
         m.verified_entries.set(v.entries as i64);
         mirror(&m.verified_hits, v.hits);
         mirror(&m.verified_misses, v.misses);
-        let rev = self.revocations.cache();
         // Never a heartbeat yet: report a large age rather than none, so an alert fires.
         m.heartbeat_age
             .set(rev.heartbeat_age().map_or(1e9, |a| a.as_secs_f64()));

@@ -212,20 +212,6 @@ impl Revocations {
         &self.cache
     }
 
-    /// The cache is current (subscribed, heartbeats on time).
-    pub fn is_ready(&self) -> bool {
-        self.cache.is_ready()
-    }
-
-    /// Entries in this replica's cache.
-    pub fn len(&self) -> usize {
-        self.cache.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.cache.is_empty()
-    }
-
     /// Remember how long the OP's access tokens live (login and refresh).
     pub fn note_token_lifetime(&self, exp: i64, iat: i64) {
         self.longest_token_secs
