@@ -35,9 +35,11 @@ impl HttpError {
             page: page.map(Box::new),
         }
     }
-    /// An HTML page with the built-in templates and no links; prefer [`HttpError::page`].
-    pub fn html(error: impl Into<Error>) -> Self {
-        Self::new(error, false, None)
+    /// JSON when `json`, else a page with the gateway's templates (the built-in ones without
+    /// a gateway) and no links.
+    pub fn plain(gw: Option<&crate::routes::Gw>, json: bool, error: impl Into<Error>) -> Self {
+        let pages = gw.map(|gw| (gw.settings().pages.clone(), PageLinks::default()));
+        Self::new(error, json, pages)
     }
     /// An HTML page with the gateway's templates and its next steps (`links`).
     pub fn page(gw: &sso_core::Gateway, error: impl Into<Error>, links: PageLinks) -> Self {

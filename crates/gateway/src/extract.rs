@@ -82,20 +82,17 @@ pub type LoginCookie = StateCookie<false>;
 /// `sso_logout`: the pending RP-initiated logout of this browser.
 pub type LogoutCookie = StateCookie<true>;
 
-impl<const LOGOUT: bool> FromRequest for StateCookie<LOGOUT> {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
+from_head!(LoginCookie, |req| Ok(state_cookie(
+    req,
+    sso_core::cookies::LOGIN
+)));
+from_head!(LogoutCookie, |req| Ok(state_cookie(
+    req,
+    sso_core::logout::LOGOUT_COOKIE
+)));
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let name = if LOGOUT {
-            sso_core::logout::LOGOUT_COOKIE
-        } else {
-            sso_core::cookies::LOGIN
-        };
-        ready(Ok(StateCookie(
-            gateway_cookies(req).get(name).map(str::to_string),
-        )))
-    }
+fn state_cookie<const LOGOUT: bool>(req: &HttpRequest, name: &str) -> StateCookie<LOGOUT> {
+    StateCookie(gateway_cookies(req).get(name).map(str::to_string))
 }
 
 /// The URL the user was going to, from nginx (`X-Original-URL`) or Traefik
@@ -146,11 +143,7 @@ impl FromRequest for FormParams {
             let fields: Vec<(String, String)> =
                 serde_urlencoded::from_bytes(&body).map_err(|_| {
                     let e = sso_core::Error::BadRequest(sso_core::error::BadInput::MalformedForm);
-                    match &gw {
-                        _ if json => HttpError::json(e),
-                        Some(gw) => HttpError::page(gw, e, Default::default()),
-                        None => HttpError::html(e),
-                    }
+                    HttpError::plain(gw.as_ref(), json, e)
                 })?;
             Ok(FormParams(fields.into_iter().collect()))
         })
@@ -218,10 +211,14 @@ pub fn parse_query<T: DeserializeOwned>(qs: &str) -> Result<T, sso_core::Error> 
         .map_err(|e| sso_core::Error::BadRequest(BadInput::InvalidQuery(e.to_string())))
 }
 
-/// The strict query of a browser route: a refusal is an error page.
-pub struct Query<T = Params>(pub T);
+/// The strict query of a route: a refusal is JSON for an API route (`API`), else an error
+/// page.
+pub struct Query<T = Params, const API: bool = false>(pub T);
 
-impl<T: DeserializeOwned> FromRequest for Query<T> {
+/// The strict query of an API route: a refusal is JSON.
+pub type ApiQuery<T = Params> = Query<T, true>;
+
+impl<T: DeserializeOwned, const API: bool> FromRequest for Query<T, API> {
     type Error = HttpError;
     type Future = Ready<Result<Self, Self::Error>>;
 
@@ -229,26 +226,7 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
         ready(
             parse_query(req.query_string())
                 .map(Query)
-                .map_err(|e| match req.app_data::<Gw>() {
-                    Some(gw) => HttpError::page(gw, e, Default::default()),
-                    None => HttpError::html(e),
-                }),
-        )
-    }
-}
-
-/// The strict query of an API route: a refusal is JSON.
-pub struct ApiQuery<T = Params>(pub T);
-
-impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
-    type Error = HttpError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            parse_query(req.query_string())
-                .map(ApiQuery)
-                .map_err(HttpError::json),
+                .map_err(|e| HttpError::plain(req.app_data::<Gw>(), API, e)),
         )
     }
 }

@@ -125,11 +125,7 @@ pub async fn logout_post(
 ) -> Result<HttpResponse, HttpError> {
     if !gw.logout_post_allowed(&o) {
         let e = sso_core::Error::Forbidden("a cross-site request cannot log you out");
-        return Err(if json {
-            HttpError::json(e)
-        } else {
-            HttpError::page(&gw, e, Default::default())
-        });
+        return Err(HttpError::plain(Some(&gw), json, e));
     }
     if json {
         let (body, cookies) = gw.logout_json(&p).await.map_err(HttpError::json)?;
