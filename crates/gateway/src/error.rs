@@ -196,11 +196,10 @@ impl actix_web::ResponseError for HttpError {
         let mut resp = if self.json {
             HttpResponseBuilder::new(status)
                 .json(serde_json::json!({"error": code, "error_description": msg}))
+        } else if let Some((pages, links)) = self.page.as_deref() {
+            error_page(pages, &self.error, links)
         } else {
-            match self.page.as_deref() {
-                Some((pages, links)) => error_page(pages, &self.error, links),
-                None => error_page(&Pages::builtin(), &self.error, &PageLinks::default()),
-            }
+            error_page(&Pages::builtin(), &self.error, &PageLinks::default())
         };
         set_cookies(&mut resp, &self.cookies);
         if status == StatusCode::SERVICE_UNAVAILABLE {
