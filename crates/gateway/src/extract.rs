@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
-use actix_web::http::{header, StatusCode};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use sso_core::api::Presented;
 use sso_core::cookies::bearer_token;
@@ -154,39 +154,20 @@ impl FromRequest for FormParams {
 /// when no token is configured; a missing or wrong token is `401`.
 pub struct Admin;
 
-#[derive(Debug, thiserror::Error)]
-pub enum AdminRefused {
-    #[error("the admin API is not configured")]
-    NotConfigured,
-    #[error("unauthorized")]
-    Unauthorized,
-}
-
-impl ResponseError for AdminRefused {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            AdminRefused::NotConfigured => StatusCode::NOT_FOUND,
-            AdminRefused::Unauthorized => StatusCode::UNAUTHORIZED,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        match self {
-            AdminRefused::NotConfigured => HttpResponse::NotFound().finish(),
-            AdminRefused::Unauthorized => HttpResponse::Unauthorized()
-                .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
-                .json(serde_json::json!({"error": "unauthorized"})),
-        }
-    }
-}
-
 from_head!(Admin, |req| gateway(req).and_then(|gw| {
+    let refused = |why, r| Err(actix_web::error::InternalError::from_response(why, r).into());
     if gw.settings().admin_token.is_none() {
-        Err(AdminRefused::NotConfigured.into())
+        refused(
+            "the admin API is not configured",
+            HttpResponse::NotFound().finish(),
+        )
     } else if gw.admin_token_ok(bearer_token(header_str(req, header::AUTHORIZATION))) {
         Ok(Admin)
     } else {
-        Err(AdminRefused::Unauthorized.into())
+        let r = HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+            .json(serde_json::json!({"error": "unauthorized"}));
+        refused("unauthorized", r)
     }
 }));
 
