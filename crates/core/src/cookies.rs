@@ -192,10 +192,6 @@ impl CookieCodec {
         }
     }
 
-    pub fn domain(&self) -> &str {
-        &self.domain
-    }
-
     fn domain_cookie(&self, name: String, value: String, max_age: i64) -> Cookie<'static> {
         Cookie::build(name, value)
             .domain(self.domain.clone())

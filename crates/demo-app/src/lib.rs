@@ -360,9 +360,8 @@ async fn cors(
     let origin = req
         .headers()
         .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .filter(|o| origins.iter().any(|a| a == o))
-        .and_then(|o| header::HeaderValue::from_str(o).ok());
+        .filter(|v| v.to_str().is_ok_and(|o| origins.iter().any(|a| a == o)))
+        .cloned();
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
     h.append(header::VARY, header::HeaderValue::from_static("Origin"));
