@@ -71,29 +71,25 @@ impl Gateway {
     pub async fn federation_revoke(&self, f: &RevokeForm) -> Result<Ended> {
         let now = now();
         let at = f.received_at;
-        let Some(peer) = self.settings.fanout.federation.check_admin(
-            &self.settings.server.public_url,
-            &self.settings.oidc.issuer,
-            f,
-        ) else {
-            return Err(Error::Forbidden("invalid federation revocation"));
-        };
-        if at > now + 60 || at + ADMIN_MAX_AGE < now {
-            return Err(Error::Forbidden("invalid federation revocation"));
-        }
-        let sub = f.sub.as_str();
-        let mac = &f.federation_mac;
+        let s = &self.settings;
+        let verified = s
+            .fanout
+            .federation
+            .check_admin(&s.server.public_url, &s.oidc.issuer, f);
+        let peer = verified
+            .filter(|_| at <= now + 60 && at + ADMIN_MAX_AGE >= now)
+            .ok_or(Error::Forbidden("invalid federation revocation"))?;
         tracing::info!(peer = %crate::federation::origin(peer), "federation revocation verified");
         // Marked only once applied (a store failure in between is retried by the sender);
         // a revocation already applied is an idempotent success.
-        let mark = format!("sso:fedrev:{{{mac}}}");
+        let mark = format!("sso:fedrev:{{{}}}", f.federation_mac);
         if self.store.mark_exists(&mark).await? {
             return Ok(Ended::default());
         }
         // The revocation happened at `at` on the peer: sessions created here since (a
         // login after it, reached by a late delivery) are left alone.
-        let iss = &self.settings.oidc.issuer;
-        let ended = self.sessions.end_subject(iss, sub, at.min(now)).await?;
+        let iss = &s.oidc.issuer;
+        let ended = self.sessions.end_subject(iss, &f.sub, at.min(now)).await?;
         self.store.mark_once(&mark, ADMIN_MAX_AGE).await?;
         Ok(ended)
     }

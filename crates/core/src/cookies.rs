@@ -21,21 +21,14 @@ pub const MAX_CHUNKS: usize = 16;
 pub const LOGIN_TTL_SECS: i64 = 600;
 
 /// What `sso_rt` holds: a handle to the server-side session, never the refresh token.
-#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+/// (`Debug` shows the generation only: [`SessionId`] is redacted.)
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RefreshHandle {
     #[serde(rename = "s")]
     pub session: SessionId,
     /// Generation: bumped on every refresh so an old cookie can be told from the current one.
     #[serde(rename = "g")]
     pub generation: u64,
-}
-
-impl std::fmt::Debug for RefreshHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RefreshHandle")
-            .field("generation", &self.generation)
-            .finish_non_exhaustive()
-    }
 }
 
 /// One pending login (OAuth 2.0 §10.12 / RFC 9700 §4.7: state bound to this browser).
@@ -197,10 +190,6 @@ impl CookieCodec {
             keys: s.keys.clone(),
             login_path: prefix.to_string(),
         }
-    }
-
-    pub fn domain(&self) -> &str {
-        &self.domain
     }
 
     fn domain_cookie(&self, name: String, value: String, max_age: i64) -> Cookie<'static> {

@@ -64,27 +64,16 @@ pub struct RateLimitSettings {
 
 impl Default for RateLimitSettings {
     fn default() -> Self {
+        let budget = |per_minute, burst| Budget { per_minute, burst };
         Self {
             enabled: true,
             trusted_proxies: Vec::new(),
-            login: Budget {
-                per_minute: 600,
-                burst: 100,
-            },
+            login: budget(600, 100),
             // Keycloak sends one back-channel call per session and retries none: never the
             // limit an OP's mass logout runs into.
-            backchannel: Budget {
-                per_minute: 6000,
-                burst: 1000,
-            },
-            clear: Budget {
-                per_minute: 600,
-                burst: 100,
-            },
-            admin: Budget {
-                per_minute: 120,
-                burst: 20,
-            },
+            backchannel: budget(6000, 1000),
+            clear: budget(600, 100),
+            admin: budget(120, 20),
         }
     }
 }
@@ -104,10 +93,10 @@ impl std::fmt::Debug for RateLimits {
     }
 }
 
+/// A budget of 0 counts as 1.
 fn quota(b: Budget) -> Quota {
-    let per_minute = NonZeroU32::new(b.per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-    let burst = NonZeroU32::new(b.burst.max(1)).unwrap_or(NonZeroU32::MIN);
-    Quota::per_minute(per_minute).allow_burst(burst)
+    let at_least_one = |n| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+    Quota::per_minute(at_least_one(b.per_minute)).allow_burst(at_least_one(b.burst))
 }
 
 impl RateLimits {

@@ -141,18 +141,16 @@ impl std::fmt::Debug for Pages {
 impl Pages {
     /// The built-in templates only (compiled once per process).
     pub fn builtin() -> std::sync::Arc<Self> {
-        static BUILTIN_PAGES: std::sync::OnceLock<std::sync::Arc<Pages>> =
-            std::sync::OnceLock::new();
-        BUILTIN_PAGES
-            .get_or_init(|| {
-                // the built-in templates are tested to compile (`builtin_templates_render`)
-                std::sync::Arc::new(
-                    Self::from_sources(BTreeMap::new()).unwrap_or_else(|_| Self {
+        // the built-in templates are tested to compile (`builtin_templates_render`)
+        static BUILTIN_PAGES: std::sync::LazyLock<std::sync::Arc<Pages>> =
+            std::sync::LazyLock::new(|| {
+                std::sync::Arc::new(Pages::from_sources(BTreeMap::new()).unwrap_or_else(|_| {
+                    Pages {
                         env: Environment::new(),
-                    }),
-                )
-            })
-            .clone()
+                    }
+                }))
+            });
+        BUILTIN_PAGES.clone()
     }
 
     /// The built-in templates, each replaced by the file of the same name in `dir` when

@@ -294,27 +294,14 @@ const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC
 // ---------------------------------------------------------------- the SPA (examples/spa)
 
 /// The SPA's files, compiled in: `examples/spa` and the client module `clients/js/sso.js`.
-const SPA_FILES: &[(&str, &str, &str)] = &[
+const SPA_FILES: &[(&str, &str)] = &[
     (
         "index.html",
-        "text/html; charset=utf-8",
         include_str!("../../../examples/spa/index.html"),
     ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../../examples/spa/app.js"),
-    ),
-    (
-        "app.css",
-        "text/css; charset=utf-8",
-        include_str!("../../../examples/spa/app.css"),
-    ),
-    (
-        "sso.js",
-        "text/javascript; charset=utf-8",
-        include_str!("../../../clients/js/sso.js"),
-    ),
+    ("app.js", include_str!("../../../examples/spa/app.js")),
+    ("app.css", include_str!("../../../examples/spa/app.css")),
+    ("sso.js", include_str!("../../../clients/js/sso.js")),
 ];
 
 async fn spa_redirect() -> HttpResponse {
@@ -325,11 +312,15 @@ async fn spa_redirect() -> HttpResponse {
 
 async fn spa_file(req: HttpRequest) -> HttpResponse {
     let name = req.match_info().get("file").unwrap_or("index.html");
-    match SPA_FILES.iter().find(|(n, _, _)| *n == name) {
-        Some((_, ctype, body)) => HttpResponse::Ok()
+    match SPA_FILES.iter().find(|(n, _)| *n == name) {
+        Some((_, body)) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-            .content_type(*ctype)
+            .content_type(match name.rsplit('.').next() {
+                Some("html") => "text/html; charset=utf-8",
+                Some("css") => "text/css; charset=utf-8",
+                _ => "text/javascript; charset=utf-8",
+            })
             .body(*body),
         None => HttpResponse::NotFound()
             .content_type("text/plain; charset=utf-8")
@@ -369,9 +360,8 @@ async fn cors(
     let origin = req
         .headers()
         .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .filter(|o| origins.iter().any(|a| a == o))
-        .and_then(|o| header::HeaderValue::from_str(o).ok());
+        .filter(|v| v.to_str().is_ok_and(|o| origins.iter().any(|a| a == o)))
+        .cloned();
     let mut res = next.call(req).await?;
     let h = res.headers_mut();
     h.append(header::VARY, header::HeaderValue::from_static("Origin"));

@@ -35,9 +35,11 @@ impl HttpError {
             page: page.map(Box::new),
         }
     }
-    /// An HTML page with the built-in templates and no links; prefer [`HttpError::page`].
-    pub fn html(error: impl Into<Error>) -> Self {
-        Self::new(error, false, None)
+    /// JSON when `json`, else a page with the gateway's templates (the built-in ones without
+    /// a gateway) and no links.
+    pub fn plain(gw: Option<&crate::routes::Gw>, json: bool, error: impl Into<Error>) -> Self {
+        let pages = gw.map(|gw| (gw.settings().pages.clone(), PageLinks::default()));
+        Self::new(error, json, pages)
     }
     /// An HTML page with the gateway's templates and its next steps (`links`).
     pub fn page(gw: &sso_core::Gateway, error: impl Into<Error>, links: PageLinks) -> Self {
@@ -194,11 +196,10 @@ impl actix_web::ResponseError for HttpError {
         let mut resp = if self.json {
             HttpResponseBuilder::new(status)
                 .json(serde_json::json!({"error": code, "error_description": msg}))
+        } else if let Some((pages, links)) = self.page.as_deref() {
+            error_page(pages, &self.error, links)
         } else {
-            match self.page.as_deref() {
-                Some((pages, links)) => error_page(pages, &self.error, links),
-                None => error_page(&Pages::builtin(), &self.error, &PageLinks::default()),
-            }
+            error_page(&Pages::builtin(), &self.error, &PageLinks::default())
         };
         set_cookies(&mut resp, &self.cookies);
         if status == StatusCode::SERVICE_UNAVAILABLE {

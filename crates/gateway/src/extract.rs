@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use std::future::{ready, Ready};
 
 use actix_web::dev::Payload;
-use actix_web::http::{header, StatusCode};
-use actix_web::{FromRequest, HttpRequest, HttpResponse, ResponseError};
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
 use sso_core::api::Presented;
 use sso_core::cookies::bearer_token;
@@ -82,20 +82,17 @@ pub type LoginCookie = StateCookie<false>;
 /// `sso_logout`: the pending RP-initiated logout of this browser.
 pub type LogoutCookie = StateCookie<true>;
 
-impl<const LOGOUT: bool> FromRequest for StateCookie<LOGOUT> {
-    type Error = actix_web::Error;
-    type Future = Ready<Result<Self, Self::Error>>;
+from_head!(LoginCookie, |req| Ok(state_cookie(
+    req,
+    sso_core::cookies::LOGIN
+)));
+from_head!(LogoutCookie, |req| Ok(state_cookie(
+    req,
+    sso_core::logout::LOGOUT_COOKIE
+)));
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let name = if LOGOUT {
-            sso_core::logout::LOGOUT_COOKIE
-        } else {
-            sso_core::cookies::LOGIN
-        };
-        ready(Ok(StateCookie(
-            gateway_cookies(req).get(name).map(str::to_string),
-        )))
-    }
+fn state_cookie<const LOGOUT: bool>(req: &HttpRequest, name: &str) -> StateCookie<LOGOUT> {
+    StateCookie(gateway_cookies(req).get(name).map(str::to_string))
 }
 
 /// The URL the user was going to, from nginx (`X-Original-URL`) or Traefik
@@ -146,11 +143,7 @@ impl FromRequest for FormParams {
             let fields: Vec<(String, String)> =
                 serde_urlencoded::from_bytes(&body).map_err(|_| {
                     let e = sso_core::Error::BadRequest(sso_core::error::BadInput::MalformedForm);
-                    match &gw {
-                        _ if json => HttpError::json(e),
-                        Some(gw) => HttpError::page(gw, e, Default::default()),
-                        None => HttpError::html(e),
-                    }
+                    HttpError::plain(gw.as_ref(), json, e)
                 })?;
             Ok(FormParams(fields.into_iter().collect()))
         })
@@ -161,39 +154,20 @@ impl FromRequest for FormParams {
 /// when no token is configured; a missing or wrong token is `401`.
 pub struct Admin;
 
-#[derive(Debug, thiserror::Error)]
-pub enum AdminRefused {
-    #[error("the admin API is not configured")]
-    NotConfigured,
-    #[error("unauthorized")]
-    Unauthorized,
-}
-
-impl ResponseError for AdminRefused {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            AdminRefused::NotConfigured => StatusCode::NOT_FOUND,
-            AdminRefused::Unauthorized => StatusCode::UNAUTHORIZED,
-        }
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        match self {
-            AdminRefused::NotConfigured => HttpResponse::NotFound().finish(),
-            AdminRefused::Unauthorized => HttpResponse::Unauthorized()
-                .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
-                .json(serde_json::json!({"error": "unauthorized"})),
-        }
-    }
-}
-
 from_head!(Admin, |req| gateway(req).and_then(|gw| {
+    let refused = |why, r| Err(actix_web::error::InternalError::from_response(why, r).into());
     if gw.settings().admin_token.is_none() {
-        Err(AdminRefused::NotConfigured.into())
+        refused(
+            "the admin API is not configured",
+            HttpResponse::NotFound().finish(),
+        )
     } else if gw.admin_token_ok(bearer_token(header_str(req, header::AUTHORIZATION))) {
         Ok(Admin)
     } else {
-        Err(AdminRefused::Unauthorized.into())
+        let r = HttpResponse::Unauthorized()
+            .insert_header((header::WWW_AUTHENTICATE, "Bearer"))
+            .json(serde_json::json!({"error": "unauthorized"}));
+        refused("unauthorized", r)
     }
 }));
 
@@ -218,10 +192,14 @@ pub fn parse_query<T: DeserializeOwned>(qs: &str) -> Result<T, sso_core::Error> 
         .map_err(|e| sso_core::Error::BadRequest(BadInput::InvalidQuery(e.to_string())))
 }
 
-/// The strict query of a browser route: a refusal is an error page.
-pub struct Query<T = Params>(pub T);
+/// The strict query of a route: a refusal is JSON for an API route (`API`), else an error
+/// page.
+pub struct Query<T = Params, const API: bool = false>(pub T);
 
-impl<T: DeserializeOwned> FromRequest for Query<T> {
+/// The strict query of an API route: a refusal is JSON.
+pub type ApiQuery<T = Params> = Query<T, true>;
+
+impl<T: DeserializeOwned, const API: bool> FromRequest for Query<T, API> {
     type Error = HttpError;
     type Future = Ready<Result<Self, Self::Error>>;
 
@@ -229,26 +207,7 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
         ready(
             parse_query(req.query_string())
                 .map(Query)
-                .map_err(|e| match req.app_data::<Gw>() {
-                    Some(gw) => HttpError::page(gw, e, Default::default()),
-                    None => HttpError::html(e),
-                }),
-        )
-    }
-}
-
-/// The strict query of an API route: a refusal is JSON.
-pub struct ApiQuery<T = Params>(pub T);
-
-impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
-    type Error = HttpError;
-    type Future = Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            parse_query(req.query_string())
-                .map(ApiQuery)
-                .map_err(HttpError::json),
+                .map_err(|e| HttpError::plain(req.app_data::<Gw>(), API, e)),
         )
     }
 }

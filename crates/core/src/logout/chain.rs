@@ -97,13 +97,10 @@ pub fn open_link<'a>(
 impl Gateway {
     fn open_chain(&self, t: &str, i: usize) -> Result<Chain> {
         let me = &self.settings.server.public_url;
-        match open_link(&self.settings.fanout.federation, me, t, i, now()) {
-            Some((peer, c)) => {
-                tracing::debug!(peer = %origin(peer), "chain link verified");
-                Ok(c)
-            }
-            None => Err(Error::BadRequest(BadInput::ChainLinkInvalid)),
-        }
+        let (peer, c) = open_link(&self.settings.fanout.federation, me, t, i, now())
+            .ok_or(Error::BadRequest(BadInput::ChainLinkInvalid))?;
+        tracing::debug!(peer = %origin(peer), "chain link verified");
+        Ok(c)
     }
 
     fn hop_url(peer: &str, token: &str, i: usize) -> String {

@@ -11,6 +11,7 @@ use crate::api::Presented;
 use crate::api::{Ended, Redirect};
 use crate::config::ServerSideLogout;
 use crate::error::{BadInput, Error, Result};
+use crate::federation::BackchannelForm;
 use crate::gateway::Gateway;
 use crate::oidc::JwtOrOidc;
 use crate::store::{keys, Revocation, SessionRecord};
@@ -42,25 +43,15 @@ struct LogoutState {
     created_at: i64,
 }
 
-/// `POST /sso/backchannel-logout` input.
-#[derive(Debug, Default)]
-pub struct BackchannelRequest {
-    pub logout_token: Option<String>,
-    /// Forwarded by a peer gateway (never forwarded again).
-    pub forwarded: bool,
-    /// When the first gateway received it, with the federation MAC over (token, time) and
-    /// the id of the key that made it.
-    pub received_at: Option<i64>,
-    pub federation_kid: Option<String>,
-    pub federation_mac: Option<String>,
-}
-
 impl Gateway {
     // ------------------------------------------------------------ back-channel
 
     /// OIDC Back-Channel Logout 1.0 §2.5–2.8. `Ok` only after the store holds the result.
     #[tracing::instrument(skip_all, name = "backchannel_logout")]
-    pub async fn backchannel_logout(&self, req: &BackchannelRequest) -> Result<Ended> {
+    pub async fn backchannel_logout(&self, req: &BackchannelForm) -> Result<Ended> {
+        // `forwarded=1`: from a peer gateway (never forwarded again), with the time the
+        // first gateway received it and the federation MAC over (token, time)
+        let forwarded = req.forwarded.as_deref() == Some("1");
         let token = req
             .logout_token
             .as_deref()
@@ -77,7 +68,7 @@ impl Gateway {
         // most FORWARD_WINDOW_SECS old; otherwise by now. Federation fields that do not
         // verify (unknown kid, another peer's key, forged) are refused: nothing is applied.
         let mut exp_reference = now;
-        if req.forwarded {
+        if forwarded {
             use crate::federation::ForwardCheck;
             match self.settings.fanout.federation.check_forward(
                 &self.settings.server.public_url,
@@ -99,7 +90,7 @@ impl Gateway {
             }
         }
         let mut audiences = self.settings.fanout.accepted_audiences.clone();
-        if !req.forwarded {
+        if !forwarded {
             // Directly from the OP: only our own client id.
             audiences = vec![self.settings.oidc.client_id.clone()];
         }
@@ -127,10 +118,7 @@ impl Gateway {
         let ttl = (claims.exp - now).max(0) + self.settings.oidc.clock_leeway_secs + window + 60;
         let jti_key = keys::jti(&format!("{}:{}", self.settings.oidc.client_id, claims.jti));
         if self.store.mark_exists(&jti_key).await? {
-            tracing::info!(
-                forwarded = req.forwarded,
-                "back-channel logout already applied"
-            );
+            tracing::info!(forwarded, "back-channel logout already applied");
             return Ok(Ended::default());
         }
         // A forwarded logout happened when the first gateway received it. Keycloak
@@ -145,24 +133,17 @@ impl Gateway {
                 exp_reference,
             )
             .await?;
-        if req.forwarded {
-            if let (Some(_), Some(sub)) = (&claims.sid, &claims.sub) {
-                ended.sessions += self
-                    .sessions
-                    .end_sidless(&claims.iss, sub, exp_reference)
-                    .await?;
-            }
-        }
-        if !req.forwarded {
+        if !forwarded {
             self.fanout.enqueue_fanout(token, now).await?;
+        } else if let (Some(_), Some(sub)) = (&claims.sid, &claims.sub) {
+            ended.sessions += self
+                .sessions
+                .end_sidless(&claims.iss, sub, exp_reference)
+                .await?;
         }
         self.store.mark_once(&jti_key, ttl).await?;
         self.metrics.backchannel_logouts.inc();
-        tracing::info!(
-            sessions = ended.sessions,
-            forwarded = req.forwarded,
-            "back-channel logout"
-        );
+        tracing::info!(sessions = ended.sessions, forwarded, "back-channel logout");
         Ok(ended)
     }
 
@@ -195,14 +176,15 @@ impl Gateway {
         let rec = self.presented_session(p).await?;
         let mut cookies = self.cookies.clear_session(p.chunks);
         self.metrics.logouts.inc();
+        let to_rd = |cookies| {
+            let location = rd.to_string();
+            Ok(LogoutStart::Redirect(Redirect { location, cookies }))
+        };
         let Some(rec) = rec else {
             // No session record (ended already, or the store lost it): still refuse the
             // access token this browser holds, then go on.
             self.revoke_presented_token(p).await?;
-            return Ok(LogoutStart::Redirect(Redirect {
-                location: rd.to_string(),
-                cookies,
-            }));
+            return to_rd(cookies);
         };
         // The local session ends whatever the OP does (issue 8: the OP may be down).
         self.end_session_everywhere(&rec).await?;
@@ -214,10 +196,7 @@ impl Gateway {
             }
         };
         let Some(end_session) = meta.end_session_endpoint.clone() else {
-            return Ok(LogoutStart::Redirect(Redirect {
-                location: rd.to_string(),
-                cookies,
-            }));
+            return to_rd(cookies);
         };
         let state = crate::oidc::random_state();
         let st = LogoutState {

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 
 use super::Gw;
 use crate::error::HttpError;
-use crate::extract::{Admin, ApiQuery};
+use crate::extract::{Admin, ApiQuery, Query};
 
 #[derive(serde::Deserialize)]
 pub struct SubQuery {
@@ -15,7 +15,7 @@ pub struct SubQuery {
 pub async fn list(
     gw: Gw,
     _: Admin,
-    ApiQuery(q): ApiQuery<SubQuery>,
+    Query(q): ApiQuery<SubQuery>,
 ) -> Result<HttpResponse, HttpError> {
     let sessions = gw.list_sessions(&q.sub).await.map_err(HttpError::json)?;
     Ok(HttpResponse::Ok().json(serde_json::json!({"sub": q.sub, "sessions": sessions})))

@@ -2,8 +2,8 @@
 //! preflight of the three CORS resources.
 
 use actix_web::http::header::{self, HeaderName, HeaderValue};
-use actix_web::HttpResponse;
-use sso_core::api::AuthOutcome;
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use sso_core::api::{AuthOutcome, Denied};
 
 use super::Gw;
 use crate::error::HttpError;
@@ -22,6 +22,13 @@ pub fn add_cookies(mut resp: HttpResponse, cookies: &[cookie::Cookie<'static>]) 
         }
     }
     resp
+}
+
+/// A refused caller: `unauthenticated` with core's reason, and the cookies that clear what
+/// it still holds.
+fn denied(mut b: HttpResponseBuilder, d: &Denied) -> HttpResponse {
+    let r = b.json(serde_json::json!({"error": "unauthenticated", "error_description": d.reason}));
+    add_cookies(r, &d.set_cookies)
 }
 
 /// Core's forward-auth headers as actix header values, built once per verified token
@@ -81,10 +88,7 @@ pub async fn forward_auth(
                 b.insert_header(("x-auth-request-redirect", l));
             }
             b.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-            let r = b.json(
-                serde_json::json!({"error": "unauthenticated", "error_description": d.reason}),
-            );
-            add_cookies(r, &d.set_cookies)
+            denied(b, &d)
         }
     };
     resp.headers_mut().insert(
@@ -136,12 +140,7 @@ pub async fn refresh(
                 HttpResponse::Ok().json(sso_core::api::SessionView::from_claims(&a.claims)),
                 &a.set_cookies,
             ),
-            AuthOutcome::Denied(d) => add_cookies(
-                HttpResponse::Unauthorized().json(
-                    serde_json::json!({"error": "unauthenticated", "error_description": d.reason}),
-                ),
-                &d.set_cookies,
-            ),
+            AuthOutcome::Denied(d) => denied(HttpResponse::Unauthorized(), &d),
         },
     )
 }

@@ -4,7 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpResponse};
 use sso_core::api::Presented;
-use sso_core::logout::{BackchannelRequest, LogoutStart};
+use sso_core::logout::LogoutStart;
 use sso_core::ui::{Field, PageContext, PageKind};
 
 use super::auth::add_cookies;
@@ -125,11 +125,7 @@ pub async fn logout_post(
 ) -> Result<HttpResponse, HttpError> {
     if !gw.logout_post_allowed(&o) {
         let e = sso_core::Error::Forbidden("a cross-site request cannot log you out");
-        return Err(if json {
-            HttpError::json(e)
-        } else {
-            HttpError::page(&gw, e, Default::default())
-        });
+        return Err(HttpError::plain(Some(&gw), json, e));
     }
     if json {
         let (body, cookies) = gw.logout_json(&p).await.map_err(HttpError::json)?;
@@ -199,15 +195,9 @@ pub async fn backchannel(
     gw: Gw,
     form: web::Form<sso_core::federation::BackchannelForm>,
 ) -> Result<HttpResponse, HttpError> {
-    let f = form.into_inner();
-    let req = BackchannelRequest {
-        logout_token: f.logout_token,
-        forwarded: f.forwarded.as_deref() == Some("1"),
-        received_at: f.received_at,
-        federation_kid: f.federation_kid,
-        federation_mac: f.federation_mac,
-    };
-    gw.backchannel_logout(&req).await.map_err(HttpError::json)?;
+    gw.backchannel_logout(&form)
+        .await
+        .map_err(HttpError::json)?;
     // BCL 1.0 §2.8: 200, no caching (the scope's `Cache-Control: no-store`).
     Ok(HttpResponse::Ok().finish())
 }

@@ -20,10 +20,6 @@ pub async fn readyz(gw: Gw) -> HttpResponse {
 /// `GET /metrics`: core's Prometheus text exposition.
 pub async fn metrics(gw: Gw) -> HttpResponse {
     HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, prometheus_text_type()))
+        .insert_header((header::CONTENT_TYPE, "text/plain; version=0.0.4"))
         .body(gw.metrics_text().await)
-}
-
-fn prometheus_text_type() -> &'static str {
-    "text/plain; version=0.0.4"
 }
