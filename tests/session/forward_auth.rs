@@ -93,7 +93,7 @@ async fn cached_identity_headers_belong_to_their_token() {
             assert_eq!(header(&r, "authorization").unwrap(), format!("Bearer {at}"));
         }
     }
-    let stats = w.a.gw.oidc().verified_cache_stats();
+    let stats = w.a.gw.oidc().verifier().verified_cache_stats();
     assert!(
         stats.hits >= 4,
         "served from the verified-token cache: {stats:?}"

@@ -18,10 +18,10 @@ async fn revoked_token_is_refused_although_its_verification_is_cached() {
 
     // Warm the cache: the second check is answered from it (no signature verification).
     assert_eq!(forward_auth_with_cookies(&w.a, &at_only).await.status, 200);
-    let before = w.a.gw.oidc().verified_cache_stats();
+    let before = w.a.gw.oidc().verifier().verified_cache_stats();
     let r = forward_auth_with_cookies(&w.a, &at_only).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let after = w.a.gw.oidc().verified_cache_stats();
+    let after = w.a.gw.oidc().verifier().verified_cache_stats();
     assert_eq!(after.hits, before.hits + 1, "answered from the cache");
     assert_eq!(after.misses, before.misses, "no second verification");
     assert!(after.entries >= 1);
@@ -33,7 +33,7 @@ async fn revoked_token_is_refused_although_its_verification_is_cached() {
     let r = forward_auth_with_cookies(&w.a, &at_only).await;
     assert_eq!(r.status, 401, "revoked token refused at once: {}", r.body);
     assert!(
-        w.a.gw.oidc().verified_cache_stats().hits > after.hits,
+        w.a.gw.oidc().verifier().verified_cache_stats().hits > after.hits,
         "the refusal came from the revocation check, not from a cache miss"
     );
 }

@@ -26,7 +26,7 @@ const ADMIN_MAX_AGE: i64 = 86_400;
 
 impl Gateway {
     pub async fn list_sessions(&self, sub: &str) -> Result<Vec<SessionSummary>> {
-        let iss = &self.settings.oidc.issuer;
+        let iss = &self.settings.oidc.verifier.issuer;
         let records = self.sessions.of_subject(iss, sub).await?;
         Ok(records
             .into_iter()
@@ -48,7 +48,7 @@ impl Gateway {
         if sub.is_empty() || sub.len() > 255 {
             return Err(Error::BadRequest(BadInput::Subject));
         }
-        let iss = &self.settings.oidc.issuer;
+        let iss = &self.settings.oidc.verifier.issuer;
         let ended = self.sessions.end_subject(iss, sub, now()).await?;
         // Queued for every peer this gateway shares a key with; signed at delivery time
         // with that peer's current key (crate::fanout).
@@ -72,10 +72,10 @@ impl Gateway {
         let now = now();
         let at = f.received_at;
         let s = &self.settings;
-        let verified = s
-            .fanout
-            .federation
-            .check_admin(&s.server.public_url, &s.oidc.issuer, f);
+        let verified =
+            s.fanout
+                .federation
+                .check_admin(&s.server.public_url, &s.oidc.verifier.issuer, f);
         let peer = verified
             .filter(|_| at <= now + 60 && at + ADMIN_MAX_AGE >= now)
             .ok_or(Error::Forbidden("invalid federation revocation"))?;
@@ -88,7 +88,7 @@ impl Gateway {
         }
         // The revocation happened at `at` on the peer: sessions created here since (a
         // login after it, reached by a late delivery) are left alone.
-        let iss = &s.oidc.issuer;
+        let iss = &s.oidc.verifier.issuer;
         let ended = self.sessions.end_subject(iss, &f.sub, at.min(now)).await?;
         self.store.mark_once(&mark, ADMIN_MAX_AGE).await?;
         Ok(ended)

@@ -324,16 +324,9 @@ pub struct OidcSettings {
     pub auth_method: AuthMethod,
     pub scopes: Vec<String>,
     pub pass_params: Vec<String>,
-    /// What the token verifier needs (no client credentials); its fields read through
-    /// `OidcSettings` (`settings.oidc.issuer`).
+    /// What the token verifier needs (no client credentials): `oidc.issuer` and the other
+    /// `[oidc]` keys of [`crate::oidc::TokenVerifier`].
     pub verifier: VerifierSettings,
-}
-
-impl std::ops::Deref for OidcSettings {
-    type Target = VerifierSettings;
-    fn deref(&self) -> &VerifierSettings {
-        &self.verifier
-    }
 }
 
 /// The settings of a token verifier ([`crate::oidc::TokenVerifier`]): the gateway's come

@@ -380,7 +380,8 @@ async fn peer_worker(q: FanoutQueue, http: reqwest::Client, peer: url::Url, hold
 }
 
 fn peer_client(q: &FanoutQueue) -> std::result::Result<reqwest::Client, crate::oidc::OidcError> {
-    let mut b = crate::oidc::http_client_builder(5, q.settings.oidc.extra_roots_pem.as_deref())?;
+    let mut b =
+        crate::oidc::http_client_builder(5, q.settings.oidc.verifier.extra_roots_pem.as_deref())?;
     // RFC 6761 §6.3: *.localhost names are loopback (glibc here does not resolve them).
     for p in &q.settings.fanout.peers {
         if let Some(h) = p.host_str() {
@@ -491,7 +492,7 @@ fn delivery<'a>(
             return None;
         }
         Ok(FanoutMessage::Revoke { sub, at }) => {
-            let msg = admin_msg(&q.settings.oidc.issuer, &sub, at);
+            let msg = admin_msg(&q.settings.oidc.verifier.issuer, &sub, at);
             let s = keys.sign(peer, Purpose::Admin, &msg)?;
             let form = vec![("sub", sub), ("received_at", at.to_string())];
             (admin_url, form, Some(s))

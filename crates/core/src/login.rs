@@ -62,7 +62,7 @@ impl Gateway {
         let max_age = extra.iter().find(|(k, _)| k == "max_age");
         let max_age = max_age.map(|(_, v)| v.parse::<i64>()).transpose();
         let max_age = max_age.map_err(|_| Error::BadRequest(BadInput::MaxAge))?;
-        let meta = self.oidc.metadata().await?;
+        let meta = self.oidc.verifier().metadata().await?;
         let (verifier, challenge) = pkce_pair();
         let tx = LoginTransaction {
             state: crate::oidc::random_state(),
@@ -184,7 +184,7 @@ impl Gateway {
         {
             return Err(Error::LoginState(StateProblem::Replayed));
         }
-        let meta = self.oidc.metadata().await?;
+        let meta = self.oidc.verifier().metadata().await?;
         // RFC 9207 §2.4: compare iss when present; require it when the OP advertises it.
         match p.iss.as_deref() {
             Some(iss) if iss != meta.issuer => return Err(Error::IssuerMismatch),
@@ -218,6 +218,7 @@ impl Gateway {
         let id_token = tokens.id_token.clone().ok_or(IdTokenError::NoIdToken)?;
         let jwt = self
             .oidc
+            .verifier()
             .verify_jwt(id_token.secret())
             .await
             .map_err(|e| match e {
@@ -312,6 +313,7 @@ impl Gateway {
         let bad = |m: String| Error::Provider(OidcError::BadResponse(m));
         let at = self
             .oidc
+            .verifier()
             .verify_access_token(token.secret())
             .await
             .map_err(|e| match refreshed {

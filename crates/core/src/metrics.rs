@@ -246,7 +246,7 @@ impl Gateway {
     /// process-wide latency histograms.
     pub async fn metrics_text(&self) -> String {
         let m = &self.metrics;
-        let v = self.oidc.verified_cache_stats();
+        let v = self.oidc.verifier().verified_cache_stats();
         let rev = self.revocations.cache();
         m.revocation_cache_entries.set(rev.len() as i64);
         m.verified_entries.set(v.entries as i64);

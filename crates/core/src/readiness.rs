@@ -27,7 +27,7 @@ pub struct Readiness {
 impl Gateway {
     pub async fn readiness(&self) -> Readiness {
         let store = self.store.ping().await;
-        let op = self.oidc.metadata().await;
+        let op = self.oidc.verifier().metadata().await;
         let rev = self.revocations.cache();
         let cache_ok = rev.is_ready();
         let stale = !cache_ok && rev.heartbeat_overdue() && rev.was_built();

@@ -202,7 +202,7 @@ impl Revocations {
             cache: Arc::new(RevocationCache::default()),
             settings: settings.revocation.clone(),
             min_tombstone_secs: settings.session.revocation_ttl_secs,
-            clock_leeway_secs: settings.oidc.clock_leeway_secs,
+            clock_leeway_secs: settings.oidc.verifier.clock_leeway_secs,
             longest_token_secs: AtomicI64::new(0),
         }
     }

@@ -92,7 +92,7 @@ impl Gateway {
         token: &AccessToken,
     ) -> Result<std::result::Result<Arc<AccessClaims>, Unauthorized>> {
         let (cache, store) = (self.revocations.cache(), Some(self.store.as_ref()));
-        match judge_access_token(&self.oidc, cache, store, token.secret()).await {
+        match judge_access_token(self.oidc.verifier(), cache, store, token.secret()).await {
             Err(Unauthorized::ProviderUnavailable(e)) => Err(e.into()),
             Err(Unauthorized::RevocationsUnavailable(e)) => Err(e.into()),
             verdict => Ok(verdict),

@@ -80,7 +80,7 @@ fn main() -> std::process::ExitCode {
                 settings.server.public_url,
                 settings.cookie.domain,
                 settings.oidc.client_id,
-                settings.oidc.issuer
+                settings.oidc.verifier.issuer
             );
             return std::process::ExitCode::SUCCESS;
         }
@@ -104,7 +104,7 @@ fn run(settings: Settings) -> anyhow::Result<()> {
         let gw = sso_core::Gateway::build(settings)
             .await
             .context("starting the gateway")?;
-        if let Err(e) = gw.oidc().metadata().await {
+        if let Err(e) = gw.oidc().verifier().metadata().await {
             tracing::warn!(error = %e, "OP discovery failed at start; will retry on demand");
         }
         let listener =

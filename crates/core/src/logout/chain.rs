@@ -192,7 +192,7 @@ impl Gateway {
             None => {
                 let end =
                     Url::parse(&c.end).map_err(|_| Error::BadRequest(BadInput::ChainUnknownEnd))?;
-                let meta = self.oidc.metadata().await?;
+                let meta = self.oidc.verifier().metadata().await?;
                 let ok = meta
                     .end_session_endpoint
                     .as_ref()

@@ -58,10 +58,15 @@ impl Gateway {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| bcl(LogoutTokenError::Missing))?;
         // §2.6 step 2: JWS with the ID-token algorithms, key from the OP's JWKS.
-        let jwt = self.oidc.verify_jwt(token).await.map_err(|e| match e {
-            JwtOrOidc::Jwt(j) => bcl(LogoutTokenError::Signature(j.to_string())),
-            JwtOrOidc::Oidc(o) => Error::Provider(o),
-        })?;
+        let jwt = self
+            .oidc
+            .verifier()
+            .verify_jwt(token)
+            .await
+            .map_err(|e| match e {
+                JwtOrOidc::Jwt(j) => bcl(LogoutTokenError::Signature(j.to_string())),
+                JwtOrOidc::Oidc(o) => Error::Provider(o),
+            })?;
         let now = now();
         // A peer-forwarded token is judged by when the first gateway received it, if the
         // federation MAC (the key that peer shares with us) proves that time and it is at
@@ -96,10 +101,10 @@ impl Gateway {
         }
         let claims = token::check_claims(
             &jwt,
-            &self.settings.oidc.issuer,
+            &self.settings.oidc.verifier.issuer,
             &audiences,
             now,
-            self.settings.oidc.clock_leeway_secs,
+            self.settings.oidc.verifier.clock_leeway_secs,
             exp_reference,
         )
         .map_err(bcl)?;
@@ -115,7 +120,8 @@ impl Gateway {
         } else {
             0
         };
-        let ttl = (claims.exp - now).max(0) + self.settings.oidc.clock_leeway_secs + window + 60;
+        let ttl =
+            (claims.exp - now).max(0) + self.settings.oidc.verifier.clock_leeway_secs + window + 60;
         let jti_key = keys::jti(&format!("{}:{}", self.settings.oidc.client_id, claims.jti));
         if self.store.mark_exists(&jti_key).await? {
             tracing::info!(forwarded, "back-channel logout already applied");
@@ -188,7 +194,7 @@ impl Gateway {
         };
         // The local session ends whatever the OP does (issue 8: the OP may be down).
         self.end_session_everywhere(&rec).await?;
-        let meta = match self.oidc.metadata().await {
+        let meta = match self.oidc.verifier().metadata().await {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "signed out here, but the OP could not be reached: its session may still be alive");
@@ -237,7 +243,7 @@ impl Gateway {
         let Some(at) = &p.access else {
             return Ok(());
         };
-        let Ok(c) = self.oidc.verify_access_token(at.secret()).await else {
+        let Ok(c) = self.oidc.verifier().verify_access_token(at.secret()).await else {
             return Ok(());
         };
         if let Some(sid) = &c.sid {

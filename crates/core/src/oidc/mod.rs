@@ -201,7 +201,7 @@ pub struct OidcClient {
 impl std::fmt::Debug for OidcClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OidcClient")
-            .field("issuer", &self.settings.issuer)
+            .field("issuer", &self.settings.verifier.issuer)
             .field("client_id", &self.settings.client_id)
             .finish_non_exhaustive()
     }
@@ -246,16 +246,12 @@ fn net_err(e: reqwest::Error) -> OidcError {
     }
 }
 
-/// The client's verifier: `client.metadata()`, `client.verify_access_token(…)` and the
-/// other [`TokenVerifier`] calls.
-impl std::ops::Deref for OidcClient {
-    type Target = TokenVerifier;
-    fn deref(&self) -> &TokenVerifier {
+impl OidcClient {
+    /// The client's own [`TokenVerifier`]: discovery, the JWKS and the token checks.
+    pub fn verifier(&self) -> &TokenVerifier {
         &self.verifier
     }
-}
 
-impl OidcClient {
     pub fn new(settings: OidcSettings, redirect_uri: String) -> Result<Self, OidcError> {
         Ok(Self {
             verifier: TokenVerifier::new(settings.verifier.clone())?,
@@ -287,26 +283,26 @@ impl OidcClient {
 
     /// RFC 6749 §4.1.3 with RFC 7636 §4.5 `code_verifier`.
     pub async fn exchange_code(&self, code: &str, verifier: &str) -> Result<TokenSet, OidcError> {
-        let meta = self.metadata().await?;
+        let meta = self.verifier.metadata().await?;
         let client = self.oauth_client(&meta.token_endpoint)?;
         let _timer = op_timer(OpCall::TOKEN);
         let resp = client
             .exchange_code(AuthorizationCode::new(code.to_string()))
             .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_string()))
-            .request_async(&self.http)
+            .request_async(&self.verifier.http)
             .await;
         token_set(resp)
     }
 
     /// RFC 6749 §6.
     pub async fn refresh(&self, rt: &RefreshToken) -> Result<TokenSet, OidcError> {
-        let meta = self.metadata().await?;
+        let meta = self.verifier.metadata().await?;
         let client = self.oauth_client(&meta.token_endpoint)?;
         let rt = oauth2::RefreshToken::new(rt.secret().to_string());
         let _timer = op_timer(OpCall::REFRESH);
         let resp = client
             .exchange_refresh_token(&rt)
-            .request_async(&self.http)
+            .request_async(&self.verifier.http)
             .await;
         token_set(resp)
     }
@@ -315,7 +311,7 @@ impl OidcClient {
     /// and `token_type_hint=refresh_token`). Ok(false) when the OP has no revocation
     /// endpoint.
     pub async fn revoke_refresh_token(&self, rt: &RefreshToken) -> Result<bool, OidcError> {
-        let meta = self.metadata().await?;
+        let meta = self.verifier.metadata().await?;
         let Some(endpoint) = meta.revocation_endpoint.clone() else {
             return Ok(false);
         };
@@ -329,7 +325,7 @@ impl OidcClient {
         client
             .revoke_token(token)
             .map_err(|e| OidcError::BadResponse(e.to_string()))?
-            .request_async(&self.http)
+            .request_async(&self.verifier.http)
             .await
             .map_err(|e| match e {
                 RequestTokenError::Request(e) => OidcError::Unavailable(error_chain(&e)),
@@ -349,13 +345,13 @@ impl OidcClient {
     /// credentials and the refresh token ends the whole SSO session (and Keycloak sends
     /// back-channel logout to the other clients). Ok(false) without an end-session endpoint.
     pub async fn keycloak_logout(&self, rt: &RefreshToken) -> Result<bool, OidcError> {
-        let meta = self.metadata().await?;
+        let meta = self.verifier.metadata().await?;
         let Some(endpoint) = meta.end_session_endpoint.clone() else {
             return Ok(false);
         };
         let mut form = vec![("refresh_token", rt.secret())];
         let _timer = op_timer(OpCall::END_SESSION);
-        let mut req = self.http.post(endpoint);
+        let mut req = self.verifier.http.post(endpoint);
         match self.settings.auth_method {
             AuthMethod::ClientSecretBasic => {
                 // RFC 6749 §2.3.1: form-urlencode id and secret before Basic.
@@ -387,10 +383,10 @@ impl OidcClient {
         max_age: Option<i64>,
         now: i64,
     ) -> Result<IdClaims, IdTokenError> {
-        let leeway = self.settings.clock_leeway_secs;
+        let leeway = self.settings.verifier.clock_leeway_secs;
         let date = |c| jwt.date_claim(c).ok_or(IdTokenError::MissingClaim(c));
         // §3.1.3.7 step 2: iss MUST exactly match.
-        if jwt.str_claim("iss") != Some(self.settings.issuer.as_str()) {
+        if jwt.str_claim("iss") != Some(self.settings.verifier.issuer.as_str()) {
             return Err(IdTokenError::Issuer);
         }
         // step 3: aud MUST contain our client_id.
@@ -436,7 +432,7 @@ impl OidcClient {
             .filter(|s| !s.is_empty())
             .ok_or(IdTokenError::MissingClaim("sub"))?;
         Ok(IdClaims {
-            iss: self.settings.issuer.clone(),
+            iss: self.settings.verifier.issuer.clone(),
             sub: sub.to_string(),
             sid: jwt.str_claim("sid").map(String::from),
             exp,
@@ -990,7 +986,7 @@ mod tests {
     #[test]
     fn access_tokens_must_be_for_an_accepted_client() {
         let c = client();
-        let ok = |j: &VerifiedJwt| c.check_access_claims(j, 1500).is_ok();
+        let ok = |j: &VerifiedJwt| c.verifier().check_access_claims(j, 1500).is_ok();
         assert!(
             ok(&at(json!({"azp": "gw-a", "aud": "account"}), Some("JWT"))),
             "Keycloak: azp"
@@ -1046,7 +1042,8 @@ mod tests {
             "wrong typ"
         );
         assert!(matches!(
-            c.check_access_claims(&at(json!({"azp": "gw-a"}), None), 2000),
+            c.verifier()
+                .check_access_claims(&at(json!({"azp": "gw-a"}), None), 2000),
             Err(AccessTokenError::Expired)
         ));
         assert!(
@@ -1251,7 +1248,8 @@ mod tests {
     fn email_verified_only_when_true() {
         let c = client();
         let v = |x: serde_json::Value| {
-            c.check_access_claims(&at(x, None), 1500)
+            c.verifier()
+                .check_access_claims(&at(x, None), 1500)
                 .unwrap()
                 .email_verified
         };
