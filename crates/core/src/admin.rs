@@ -56,12 +56,7 @@ impl Gateway {
             sub: sub.to_string(),
             at: now(),
         };
-        let keyed = self
-            .settings
-            .fanout
-            .peers
-            .iter()
-            .filter(|peer| self.settings.fanout.federation.signing_kid(peer).is_some());
+        let keyed = self.settings.fanout.keyed_peers();
         self.fanout.enqueue_for(keyed, &msg).await?;
         Ok(ended)
     }

@@ -84,9 +84,6 @@ pub struct SessionView {
 
 impl SessionView {
     /// Not signed in: `authenticated: false` and nothing else.
-    pub fn anonymous() -> Self {
-        Self::default()
-    }
     pub fn from_claims(c: &AccessClaims) -> Self {
         Self {
             authenticated: true,

@@ -440,6 +440,14 @@ pub struct FanoutSettings {
     pub chain_binding: ChainBinding,
 }
 
+impl FanoutSettings {
+    /// The peers this gateway shares a federation key with: the ones it can sign for.
+    pub fn keyed_peers(&self) -> impl Iterator<Item = &Url> {
+        let keyed = |u: &&Url| self.federation.signing_kid(u).is_some();
+        self.peers.iter().filter(keyed)
+    }
+}
+
 /// `forward_auth.unverified_email`: `X-Auth-Request-Email` is only ever sent for an
 /// `email_verified: true` token; this says what happens to the others.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]

@@ -204,7 +204,7 @@ impl Gateway {
     ) -> Result<(SessionView, Vec<Cookie<'static>>)> {
         Ok(match self.authenticate(p, false).await? {
             AuthOutcome::Allowed(a) => (SessionView::from_claims(&a.claims), a.set_cookies),
-            AuthOutcome::Denied(d) => (SessionView::anonymous(), d.set_cookies),
+            AuthOutcome::Denied(d) => (SessionView::default(), d.set_cookies),
         })
     }
 

@@ -122,9 +122,6 @@ impl Gateway {
     pub fn revocations(&self) -> &Revocations {
         &self.revocations
     }
-    pub fn sessions(&self) -> &Sessions {
-        &self.sessions
-    }
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }

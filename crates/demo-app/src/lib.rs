@@ -37,18 +37,30 @@ use sso_core::util::html_escape;
 /// How long the page waits for the gateway's verdict.
 const GATEWAY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What the demo app needs to know.
-#[derive(Clone, Debug, Default)]
+/// What the demo app needs to know; also its command line (`src/main.rs`).
+#[derive(Clone, Debug, Default, clap::Args)]
 pub struct DemoConfig {
     /// The OP's issuer; `/api/me` verifies access tokens against its JWKS.
+    #[arg(long)]
     pub issuer: String,
-    /// Host suffix → gateway base URL, e.g. (`a.localhost`, `http://auth.a.localhost:8081`).
+    /// Host suffix → gateway base URL, e.g. (`a.localhost`, `http://auth.a.localhost:8081`),
+    /// given as `--gateway a.localhost=http://auth.a.localhost:8081`.
+    #[arg(long = "gateway", value_parser = parse_pair)]
     pub gateways: Vec<(String, String)>,
     /// Exact origins (`http://app1.a.localhost:8090`) whose pages may call `/api/*` with
-    /// credentials (CORS). Empty: no CORS headers at all.
+    /// credentials (CORS; `--cors-origin`, repeatable). Empty: no CORS headers at all.
+    #[arg(long = "cors-origin")]
     pub cors_origins: Vec<String>,
     /// Clock leeway of `/api/me`'s token check, seconds (`None`: sso-core's default, 30).
+    #[arg(skip)]
     pub api_leeway_secs: Option<i64>,
+}
+
+/// `domain=url` of `--gateway`.
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .ok_or_else(|| "expected domain=url".to_string())
 }
 
 impl DemoConfig {

@@ -3,25 +3,13 @@
 use clap::Parser;
 use sso_demo_app::DemoConfig;
 
+/// The demo app of `make demo`: sibling-subdomain pages that ask the gateway who is signed in.
 #[derive(Parser, Clone)]
 struct Args {
     #[arg(long, default_value = "127.0.0.1:8090")]
     listen: String,
-    #[arg(long)]
-    issuer: String,
-    /// host suffix → gateway base URL, e.g. `a.localhost=http://auth.a.localhost:8081`
-    #[arg(long = "gateway", value_parser = parse_pair)]
-    gateways: Vec<(String, String)>,
-    /// exact origin allowed to call `/api/*` with credentials, e.g.
-    /// `http://app1.a.localhost:8090` (repeatable)
-    #[arg(long = "cors-origin")]
-    cors_origins: Vec<String>,
-}
-
-fn parse_pair(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .ok_or_else(|| "expected domain=url".to_string())
+    #[command(flatten)]
+    demo: DemoConfig,
 }
 
 #[actix_web::main]
@@ -31,14 +19,5 @@ async fn main() -> std::io::Result<()> {
         .init();
     let args = Args::parse();
     let listener = std::net::TcpListener::bind(&args.listen)?;
-    sso_demo_app::serve(
-        listener,
-        DemoConfig {
-            issuer: args.issuer,
-            gateways: args.gateways,
-            cors_origins: args.cors_origins,
-            api_leeway_secs: None,
-        },
-    )?
-    .await
+    sso_demo_app::serve(listener, args.demo)?.await
 }

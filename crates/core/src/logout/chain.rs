@@ -114,13 +114,9 @@ impl Gateway {
     /// First hop of a chain through every peer this gateway shares a key with, ending at
     /// `end`, or `None` when there is no such peer.
     pub fn chain_start(&self, end: &str, rec: &SessionRecord) -> Result<Option<String>> {
-        let keys = &self.settings.fanout.federation;
-        let hops: Vec<String> = self
-            .settings
-            .fanout
-            .peers
-            .iter()
-            .filter(|u| keys.signing_kid(u).is_some())
+        let fanout = &self.settings.fanout;
+        let hops: Vec<String> = fanout
+            .keyed_peers()
             .map(|u| u.as_str().trim_end_matches('/').to_string())
             .collect();
         if hops.is_empty() {
@@ -136,7 +132,7 @@ impl Gateway {
             sub: rec.sub.clone(),
             sid: rec.sid.clone(),
         };
-        let Some(t) = seal_link(keys, &c) else {
+        let Some(t) = seal_link(&fanout.federation, &c) else {
             return Ok(None);
         };
         Ok(Some(Self::hop_url(&c.hops[0], &t, 0)))
