@@ -158,6 +158,7 @@ impl<P: Atomic + 'static> Metric for GenericGaugeVec<P> {
 macro_rules! metrics {
     ($($vis:vis $field:ident: $t:ty = ($name:literal, $help:literal),)*) => {
         /// One gateway's counters, and the gauges its scrape fills in.
+        #[derive(Debug)]
         pub struct Metrics {
             registry: Registry,
             $($vis $field: $t,)*
@@ -228,12 +229,6 @@ metrics! {
         "sso_fanout_requeued_total",
         "Fan-out entries this replica queued again after the store lost them"
     ),
-}
-
-impl std::fmt::Debug for Metrics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Metrics").finish_non_exhaustive()
-    }
 }
 
 /// A counter that mirrors a count kept elsewhere (never goes down).

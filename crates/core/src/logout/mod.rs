@@ -99,15 +99,10 @@ impl Gateway {
             // Directly from the OP: only our own client id.
             audiences = vec![self.settings.oidc.client_id.clone()];
         }
-        let claims = token::check_claims(
-            &jwt,
-            &self.settings.oidc.verifier.issuer,
-            &audiences,
-            now,
-            self.settings.oidc.verifier.clock_leeway_secs,
-            exp_reference,
-        )
-        .map_err(bcl)?;
+        let issuer = &self.settings.oidc.verifier.issuer;
+        let leeway = self.settings.oidc.verifier.clock_leeway_secs;
+        let claims = token::check_claims(&jwt, issuer, &audiences, now, leeway, exp_reference)
+            .map_err(bcl)?;
         // §2.6 step 7: jti not seen before (per receiving client, so peers sharing a Redis
         // each process the same token once). The mark is set only once the logout is
         // applied (and queued for the peers), so a store failure in between answers 503 and
@@ -115,13 +110,9 @@ impl Gateway {
         // it again (the retry of a lost answer, or the same token from the OP and a peer).
         // The mark lasts as long as the token can be accepted: until `exp` (+ leeway), and
         // with a federation key FORWARD_WINDOW_SECS longer (a forwarded receive time).
-        let window = if !self.settings.fanout.federation.is_empty() {
-            FORWARD_WINDOW_SECS
-        } else {
-            0
-        };
-        let ttl =
-            (claims.exp - now).max(0) + self.settings.oidc.verifier.clock_leeway_secs + window + 60;
+        let keyed = !self.settings.fanout.federation.is_empty();
+        let window = if keyed { FORWARD_WINDOW_SECS } else { 0 };
+        let ttl = (claims.exp - now).max(0) + leeway + window + 60;
         let jti_key = keys::jti(&format!("{}:{}", self.settings.oidc.client_id, claims.jti));
         if self.store.mark_exists(&jti_key).await? {
             tracing::info!(forwarded, "back-channel logout already applied");

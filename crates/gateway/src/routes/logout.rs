@@ -20,19 +20,17 @@ use crate::extract::{
 /// itself (another site's link, or `logout.allow_get = false`).
 fn confirm_page(gw: &Gw, status: StatusCode, q: &Params, why: &str) -> HttpResponse {
     let links = gw.back_link(q.get("rd").map(String::as_str));
-    let mut fields = Vec::new();
-    if let Some(rd) = &links.back {
-        fields.push(Field {
-            name: "rd".into(),
-            value: rd.clone(),
-        });
-    }
-    if q.get("peers").map(String::as_str) == Some("0") {
-        fields.push(Field {
-            name: "peers".into(),
-            value: "0".into(),
-        });
-    }
+    // the hidden fields: `rd` when allowed, `peers=0` when asked
+    let peers = (q.get("peers").map(String::as_str) == Some("0")).then(|| "0".to_string());
+    let fields = [("rd", links.back.clone()), ("peers", peers)]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some(Field {
+                name: name.into(),
+                value: value?,
+            })
+        })
+        .collect();
     let ctx = PageContext {
         status: status.as_u16(),
         title: "Sign out?".into(),
