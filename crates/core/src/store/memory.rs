@@ -19,8 +19,9 @@ struct Inner {
     sessions: HashMap<String, (SessionRecord, Instant)>,
     sets: HashMap<String, HashSet<String>>,
     marks: HashMap<String, (String, Instant)>,
-    /// revocation → (deadline, expiry in unix seconds)
-    tombstones: HashMap<Revocation, (Instant, i64)>,
+    /// tombstone id → (revocation, deadline, expiry in unix seconds): one per id, as the
+    /// Redis store's `sso:revoked:{id}` keys
+    tombstones: HashMap<String, (Revocation, Instant, i64)>,
     streams: HashMap<String, Vec<super::StreamEntry>>,
     seq: u64,
 }
@@ -73,7 +74,7 @@ impl MemoryStore {
         let now = Instant::now();
         g.sessions.retain(|_, (_, d)| *d > now);
         g.marks.retain(|_, (_, d)| *d > now);
-        g.tombstones.retain(|_, (d, _)| *d > now);
+        g.tombstones.retain(|_, (_, d, _)| *d > now);
         Ok(f(&mut g))
     }
 }
@@ -174,8 +175,9 @@ impl SessionStore for MemoryStore {
         keep: bool,
     ) -> Result<(), StoreError> {
         self.with(|g| {
-            if !keep || !g.tombstones.contains_key(r) {
-                g.tombstones.insert(r.clone(), (deadline(ttl), until));
+            let id = r.tombstone_id();
+            if !keep || !g.tombstones.contains_key(&id) {
+                g.tombstones.insert(id, (r.clone(), deadline(ttl), until));
             }
         })
     }
@@ -193,20 +195,14 @@ impl SessionStore for MemoryStore {
     }
 
     async fn tombstone(&self, id: &str) -> Result<Option<Revocation>, StoreError> {
-        self.with(|g| {
-            g.tombstones
-                .iter()
-                .filter(|(r, _)| r.tombstone_id() == id)
-                .max_by_key(|(_, (_, until))| *until)
-                .map(|(r, _)| r.clone())
-        })
+        self.with(|g| g.tombstones.get(id).map(|(r, _, _)| r.clone()))
     }
 
     async fn tombstones(&self) -> Result<Vec<Tombstone>, StoreError> {
         self.with(|g| {
             g.tombstones
-                .iter()
-                .map(|(r, (_, until))| Tombstone {
+                .values()
+                .map(|(r, _, until)| Tombstone {
                     revocation: r.clone(),
                     until: *until,
                 })

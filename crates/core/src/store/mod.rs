@@ -98,6 +98,19 @@ impl Revocation {
         }
     }
 
+    /// This revocation with the later cut-off of itself and `stored` (the tombstone of the
+    /// same id): a cut-off never moves back, so a late revocation with an earlier cut (a
+    /// fan-out delivered after a peer was down) cannot reopen tokens a later one refused.
+    pub fn at_least(mut self, stored: Option<Revocation>) -> Revocation {
+        use Revocation::{Sid, Sub};
+        match (&mut self, stored) {
+            (Sid { before, .. }, Some(Sid { before: b, .. }))
+            | (Sub { before, .. }, Some(Sub { before: b, .. })) => *before = (*before).max(b),
+            _ => {}
+        }
+        self
+    }
+
     /// Does this revocation cover a token with these claims?
     pub fn covers(&self, sid: Option<&str>, sub: &str, iat: i64, jti: Option<&str>) -> bool {
         match self {
@@ -185,8 +198,10 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn lock_acquire(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError>;
     async fn lock_renew(&self, key: &str, token: &str, ttl_ms: u64) -> Result<bool, StoreError>;
     async fn lock_release(&self, key: &str, token: &str) -> Result<(), StoreError>;
-    /// Write the tombstone (`ttl` seconds) and publish on `sso:revocations`.
+    /// Write the tombstone (`ttl` seconds; its cut-off never lower than the stored one's,
+    /// [`Revocation::at_least`]) and publish on `sso:revocations`.
     async fn revoke(&self, r: &Revocation, ttl: i64) -> Result<(), StoreError> {
+        let r = &r.clone().at_least(self.tombstone(&r.tombstone_id()).await?);
         let ttl = ttl.max(1);
         let until = crate::util::now() + ttl;
         self.put_tombstone(r, until, ttl, false).await?;
@@ -529,6 +544,18 @@ pub mod acceptance {
             Some(rev.clone())
         );
         assert_eq!(store.tombstone("nope").await.unwrap(), None);
+        // a cut-off never moves back: a late revocation of the same OP session with an
+        // earlier cut (a delayed fan-out) keeps the later one; a later cut raises it
+        let cut = |before| Revocation::Sid {
+            sid: sid.clone(),
+            before,
+        };
+        store.revoke(&cut(5), 60).await.unwrap();
+        let stored = store.tombstone(&rev.tombstone_id()).await.unwrap();
+        assert_eq!(stored, Some(rev.clone()), "a later cut-off stays");
+        store.revoke(&cut(i64::MAX), 60).await.unwrap();
+        let stored = store.tombstone(&rev.tombstone_id()).await.unwrap();
+        assert_eq!(stored, Some(cut(i64::MAX)), "a later cut-off raises it");
         let short = Revocation::Sub {
             sub: sub.clone(),
             before: 5,
