@@ -345,14 +345,9 @@ impl RedisSentinel {
         me
     }
 
+    /// redis-cli against the node or Sentinel on `port`; its output, trimmed.
     pub fn cli(&self, port: u16, args: &[&str]) -> String {
-        let out = Command::new("redis-cli")
-            .arg("-p")
-            .arg(port.to_string())
-            .args(args)
-            .output()
-            .expect("redis-cli");
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        redis_cli(port, args)
     }
 
     pub fn sentinel_urls(&self) -> Vec<String> {

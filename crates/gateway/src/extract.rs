@@ -82,16 +82,16 @@ pub type LoginCookie = StateCookie<false>;
 /// `sso_logout`: the pending RP-initiated logout of this browser.
 pub type LogoutCookie = StateCookie<true>;
 
-from_head!(LoginCookie, |req| Ok(state_cookie(
-    req,
-    sso_core::cookies::LOGIN
-)));
-from_head!(LogoutCookie, |req| Ok(state_cookie(
-    req,
-    sso_core::logout::LOGOUT_COOKIE
-)));
+from_head!(LoginCookie, |req| Ok(state_cookie(req)));
+from_head!(LogoutCookie, |req| Ok(state_cookie(req)));
 
-fn state_cookie<const LOGOUT: bool>(req: &HttpRequest, name: &str) -> StateCookie<LOGOUT> {
+/// The state cookie the type names (`LOGOUT`), as presented.
+fn state_cookie<const LOGOUT: bool>(req: &HttpRequest) -> StateCookie<LOGOUT> {
+    let name = if LOGOUT {
+        sso_core::logout::LOGOUT_COOKIE
+    } else {
+        sso_core::cookies::LOGIN
+    };
     StateCookie(gateway_cookies(req).get(name).map(str::to_string))
 }
 
